@@ -1,0 +1,47 @@
+//! Rules that compare a change with the state it changes.
+
+use super::model::{Case, CaseNote};
+use crate::error::ValidationError;
+use blake2::{digest::consts::U32, Blake2b, Digest};
+use feltkontor_wire::{CaseStatus, NoteStatus};
+
+/// A note may change only while it is a draft, and never moves to another case or author.
+pub fn check_note_change(old: &CaseNote, new: &CaseNote) -> Result<(), ValidationError> {
+    if old.status == NoteStatus::Signed {
+        return Err(ValidationError::NoteSigned);
+    }
+    if old.case_id != new.case_id || old.author_id != new.author_id {
+        return Err(ValidationError::WrongCase { what: "note" });
+    }
+    Ok(())
+}
+
+/// Mutations of a case's content are refused once it is closed.
+pub fn check_case_open(case: &Case) -> Result<(), ValidationError> {
+    match case.status {
+        CaseStatus::Open => Ok(()),
+        CaseStatus::Closed => Err(ValidationError::CaseClosed),
+    }
+}
+
+/// The hash of everything a signature covers. The same note signed anywhere gives the same
+/// hash, so a signed note altered anywhere is detectable.
+pub fn content_hash(note: &CaseNote) -> String {
+    let signed = serde_json::json!({
+        "id": note.id,
+        "case_id": note.case_id,
+        "author_id": note.author_id,
+        "kind": note.kind,
+        "occurred_at": note.occurred_at.unix_timestamp(),
+        "body": note.body,
+        "child_words": note.child_words,
+        "family_perspective": note.family_perspective,
+        "statutory": note.statutory,
+        "audience": note.audience,
+        "addendum_to": note.addendum_to,
+        "signed_at": note.signed_at.map(|t| t.unix_timestamp()),
+    });
+    let mut h = Blake2b::<U32>::new();
+    h.update(signed.to_string().as_bytes());
+    hex::encode(h.finalize())
+}

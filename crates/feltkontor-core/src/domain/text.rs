@@ -1,0 +1,154 @@
+//! Text rules shared by every entity: required fields, length limits, control characters,
+//! e-mail and phone formats, and a wrapper that keeps sensitive text out of `Debug` output.
+
+use crate::error::ValidationError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Names, initials and other one-line fields.
+pub const NAME_MAX: usize = 200;
+/// Short free text: a role, a reason, an institution, an address.
+pub const SHORT_TEXT_MAX: usize = 1_000;
+/// One field of a case note (body, child's own words, family's perspective).
+pub const NOTE_TEXT_MAX: usize = 100_000;
+pub const EMAIL_MAX: usize = 254;
+
+/// Text that may hold personal data (note text, addresses). Serialises as a plain string but
+/// never prints its content in `Debug`, so it cannot reach a diagnostic log by accident.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SensitiveText(pub String);
+
+impl SensitiveText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl fmt::Debug for SensitiveText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} characters>", self.0.chars().count())
+    }
+}
+
+impl From<&str> for SensitiveText {
+    fn from(s: &str) -> Self {
+        SensitiveText(s.to_owned())
+    }
+}
+
+impl From<String> for SensitiveText {
+    fn from(s: String) -> Self {
+        SensitiveText(s)
+    }
+}
+
+fn has_control(s: &str, multiline: bool) -> bool {
+    s.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
+}
+
+/// A one-line field that must be present.
+pub fn required_line(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
+    if s.trim().is_empty() {
+        return Err(ValidationError::Required { field });
+    }
+    optional_line(field, s, max)
+}
+
+/// A one-line field that may be empty.
+pub fn optional_line(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
+    let len = s.chars().count();
+    if len > max {
+        return Err(ValidationError::TooLong { field, len, max });
+    }
+    if has_control(s, false) {
+        return Err(ValidationError::ControlCharacters { field });
+    }
+    Ok(())
+}
+
+/// Multi-line text (note fields); may be empty.
+pub fn optional_text(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
+    let len = s.chars().count();
+    if len > max {
+        return Err(ValidationError::TooLong { field, len, max });
+    }
+    if has_control(s, true) {
+        return Err(ValidationError::ControlCharacters { field });
+    }
+    Ok(())
+}
+
+pub fn email(field: &'static str, s: &str) -> Result<(), ValidationError> {
+    optional_line(field, s, EMAIL_MAX)?;
+    let bad = || ValidationError::InvalidEmail { field };
+    let (local, domain) = s.split_once('@').ok_or_else(bad)?;
+    let ok = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+        && !domain.contains('@');
+    if ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// A phone number: digits with optional leading `+` and spaces or dashes; 8 to 15 digits.
+pub fn phone(field: &'static str, s: &str) -> Result<(), ValidationError> {
+    let bad = || ValidationError::InvalidPhone { field };
+    let t = s.trim();
+    let rest = t.strip_prefix('+').unwrap_or(t);
+    if !rest.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-') {
+        return Err(bad());
+    }
+    let digits = rest.chars().filter(char::is_ascii_digit).count();
+    if (8..=15).contains(&digits) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_text_never_prints_its_content() {
+        let s = SensitiveText::from("Mor fortæller at far har slået");
+        assert_eq!(format!("{s:?}"), "<30 characters>");
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("email", "anna@example.dk").is_ok());
+        for bad in ["", "anna", "anna@", "@x.dk", "anna@dk", "an na@x.dk", "a@b@c.dk", "a@.dk"] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones() {
+        for ok in ["12345678", "+45 12 34 56 78", "12-34-56-78"] {
+            assert!(phone("phone", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1234", "abc12345678", "+45 12 34 56 78 99 99 99 99", "++4512345678"] {
+            assert!(phone("phone", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_lines_but_newlines_allowed_in_text() {
+        assert!(required_line("name", "Anna\u{0}", 10).is_err());
+        assert!(required_line("name", "Anna\nB", 10).is_err());
+        assert!(optional_text("body", "linje 1\nlinje 2\ttab", 100).is_ok());
+        assert!(optional_text("body", "bell\u{7}", 100).is_err());
+    }
+}

@@ -1,0 +1,407 @@
+//! The reads the app is built on: my cases, a case's overview, the notes timeline, the people
+//! and network of a case, the change log. Reads that show personal data write an access-log
+//! entry in the same transaction.
+
+use super::access;
+use super::record::{from_row, qualified_columns, select_sql, Record};
+use super::Store;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use feltkontor_wire::*;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+/// Notes the worker may read: the case team's notes, and one-discipline notes of the worker's
+/// own discipline. Expects the worker's id as `?2`.
+pub(crate) const NOTE_VISIBLE: &str = "(notes.audience = 'case_team' OR notes.author_id = ?2
+    OR (SELECT profession FROM staff WHERE id = notes.author_id) = (SELECT profession FROM staff WHERE id = ?2))";
+
+/// Note kinds that are contact with the family.
+const CONTACT_KINDS: &str = "('home_visit', 'meeting', 'phone_call', 'network_meeting')";
+
+const PREVIEW_CHARS: usize = 240;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StaffRef {
+    pub id: StaffId,
+    pub name: String,
+    pub initials: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CaseFilter {
+    pub district: Option<String>,
+    pub status: Option<CaseStatus>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseSummary {
+    pub case_id: CaseId,
+    pub child_name: String,
+    pub status: CaseStatus,
+    pub team_name: String,
+    pub district: String,
+    pub coordinator: Option<StaffRef>,
+    pub i_am_coordinator: bool,
+    pub next_agreement_due: Option<Date>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_family_contact: Option<OffsetDateTime>,
+    pub days_since_last_contact: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ParticipantView {
+    pub participant: Participant,
+    pub staff: Option<Staff>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChildWords {
+    pub note_id: NoteId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub text: SensitiveText,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NoteSummary {
+    pub id: NoteId,
+    pub kind: NoteKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    pub author: Option<StaffRef>,
+    pub status: NoteStatus,
+    pub statutory: bool,
+    pub audience: Audience,
+    pub addendum_to: Option<NoteId>,
+    pub preview: SensitiveText,
+    pub has_child_words: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseOverview {
+    pub case: Case,
+    pub team: Option<Team>,
+    pub coordinator: Option<Staff>,
+    pub participants: Vec<ParticipantView>,
+    pub consents: Vec<Consent>,
+    pub agreements: Vec<Agreement>,
+    /// The child's own words from the latest notes, newest first.
+    pub child_words: Vec<ChildWords>,
+    pub latest_notes: Vec<NoteSummary>,
+    pub person_count: u32,
+    pub handovers: Vec<Handover>,
+}
+
+/// Where the next page of a timeline starts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineCursor {
+    pub occurred_at: String,
+    pub id: NoteId,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TimelinePage {
+    pub notes: Vec<NoteSummary>,
+    pub next: Option<TimelineCursor>,
+}
+
+/// A person as the worker may see them: a protected address is removed unless the worker
+/// takes part in the case.
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonView {
+    pub person: Person,
+    pub address_hidden: bool,
+    pub phones: Vec<Phone>,
+}
+
+fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
+    s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text))
+}
+
+fn parse_enum<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
+    s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, s.clone(), rusqlite::types::Type::Text))
+}
+
+fn parse_time(s: &str) -> rusqlite::Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn parse_date(s: &str) -> rusqlite::Result<Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s, &fmt).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+const NOTE_SUMMARY_COLUMNS: &str = "notes.id, notes.kind, notes.occurred_at, notes.status, notes.statutory,
+    notes.audience, notes.addendum_to, substr(notes.body, 1, 240), notes.child_words <> '',
+    s.id, s.name, s.initials";
+
+fn note_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteSummary> {
+    let author = match r.get::<_, Option<String>>(9)? {
+        Some(id) => Some(StaffRef { id: parse_id(id)?, name: r.get(10)?, initials: r.get(11)? }),
+        None => None,
+    };
+    let mut preview: String = r.get(7)?;
+    if preview.chars().count() >= PREVIEW_CHARS {
+        preview.push('…');
+    }
+    Ok(NoteSummary {
+        id: parse_id(r.get(0)?)?,
+        kind: parse_enum(r.get(1)?)?,
+        occurred_at: parse_time(&r.get::<_, String>(2)?)?,
+        status: parse_enum(r.get(3)?)?,
+        statutory: r.get(4)?,
+        audience: parse_enum(r.get(5)?)?,
+        addendum_to: r.get::<_, Option<String>>(6)?.map(parse_id).transpose()?,
+        preview: SensitiveText(preview),
+        has_child_words: r.get(8)?,
+        author,
+    })
+}
+
+impl Store {
+    fn records<T: Record>(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<T>> {
+        let sql = format!("{} WHERE archived = 0 AND {filter}", select_sql::<T>());
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(params, from_row::<T>)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
+    }
+
+    /// Loads a live entity by id.
+    pub fn get<T: Record>(&self, id: uuid::Uuid) -> Result<Option<T>> {
+        Ok(self.records::<T>("id = ?1", [id.to_string()])?.into_iter().next())
+    }
+
+    /// Whether the worker is the coordinator or a participant of the case.
+    pub fn is_participant(&self, case_id: CaseId) -> Result<bool> {
+        let worker = self.worker_id().to_string();
+        Ok(self.conn().prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1 AND coordinator_id = ?2 AND archived = 0)
+                 OR EXISTS (SELECT 1 FROM participants WHERE case_id = ?1 AND staff_id = ?2 AND archived = 0)",
+        )?
+        .query_row(params![case_id.to_string(), worker], |r| r.get(0))?)
+    }
+
+    /// The worker's cases: those they coordinate first, then those they take part in.
+    pub fn my_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>> {
+        let today = self.clock().today();
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT c.id, c.child_name, c.status, t.name, t.district, s.id, s.name, s.initials,
+                    c.coordinator_id = ?1 AS mine,
+                    (SELECT min(a.due_on) FROM agreements a
+                      WHERE a.case_id = c.id AND a.archived = 0 AND a.done_at IS NULL AND a.due_on IS NOT NULL),
+                    (SELECT max(n.occurred_at) FROM notes n
+                      WHERE n.case_id = c.id AND n.archived = 0 AND n.kind IN {CONTACT_KINDS})
+             FROM cases c
+             JOIN teams t ON t.id = c.team_id
+             LEFT JOIN staff s ON s.id = c.coordinator_id
+             WHERE c.archived = 0
+               AND (c.coordinator_id = ?1
+                    OR EXISTS (SELECT 1 FROM participants p WHERE p.case_id = c.id AND p.staff_id = ?1 AND p.archived = 0))
+               AND (?2 IS NULL OR t.district = ?2)
+               AND (?3 IS NULL OR c.status = ?3)
+             ORDER BY mine DESC, c.status = 'closed', c.child_name COLLATE NOCASE, c.id"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                self.worker_id().to_string(),
+                filter.district,
+                filter.status.map(|s| s.as_str())
+            ],
+            |r| {
+                let coordinator = match r.get::<_, Option<String>>(5)? {
+                    Some(id) => Some(StaffRef { id: parse_id(id)?, name: r.get(6)?, initials: r.get(7)? }),
+                    None => None,
+                };
+                let last: Option<OffsetDateTime> = r.get::<_, Option<String>>(10)?.as_deref().map(parse_time).transpose()?;
+                Ok(CaseSummary {
+                    case_id: parse_id(r.get(0)?)?,
+                    child_name: r.get(1)?,
+                    status: parse_enum(r.get(2)?)?,
+                    team_name: r.get(3)?,
+                    district: r.get(4)?,
+                    coordinator,
+                    i_am_coordinator: r.get(8)?,
+                    next_agreement_due: r.get::<_, Option<String>>(9)?.as_deref().map(parse_date).transpose()?,
+                    days_since_last_contact: last.map(|t| (today - t.date()).whole_days()),
+                    last_family_contact: last,
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Everything the case page shows at a glance. Logged as an opening of the case.
+    pub fn case_overview(&self, case_id: CaseId) -> Result<CaseOverview> {
+        let tx = self.conn().unchecked_transaction()?;
+        let case: Case = self.get(case_id.0)?.ok_or_else(|| Error::not_found("case", case_id))?;
+        let mut entry = self.access_entry(AccessAction::OpenCase);
+        entry.case_id = Some(case_id);
+        access::insert(&tx, &entry)?;
+        let id = case_id.to_string();
+        let worker = self.worker_id().to_string();
+        let team = self.get::<Team>(case.team_id.0)?;
+        let coordinator = self.get::<Staff>(case.coordinator_id.0)?;
+        let participants = self
+            .records::<Participant>("case_id = ?1 ORDER BY rowid", [&id])?
+            .into_iter()
+            .map(|p| Ok(ParticipantView { staff: self.get::<Staff>(p.staff_id.0)?, participant: p }))
+            .collect::<Result<Vec<_>>>()?;
+        let consents = self.records::<Consent>("case_id = ?1 ORDER BY valid_from DESC", [&id])?;
+        let agreements =
+            self.records::<Agreement>("case_id = ?1 ORDER BY done_at IS NOT NULL, due_on IS NULL, due_on, rowid", [&id])?;
+        let handovers = self.records::<Handover>("case_id = ?1 ORDER BY at DESC", [&id])?;
+        let child_words = {
+            let mut stmt = self.conn().prepare_cached(&format!(
+                "SELECT notes.id, notes.occurred_at, notes.child_words FROM notes
+                 WHERE notes.case_id = ?1 AND notes.archived = 0 AND notes.child_words <> '' AND {NOTE_VISIBLE}
+                 ORDER BY notes.occurred_at DESC, notes.id DESC LIMIT 5"
+            ))?;
+            let rows = stmt.query_map(params![id, worker], |r| {
+                Ok(ChildWords {
+                    note_id: parse_id(r.get(0)?)?,
+                    occurred_at: parse_time(&r.get::<_, String>(1)?)?,
+                    text: SensitiveText(r.get(2)?),
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let latest_notes = self.notes_timeline(case_id, None, 10)?.notes;
+        let person_count: u32 = self
+            .conn()
+            .prepare_cached("SELECT count(*) FROM persons WHERE case_id = ?1 AND archived = 0")?
+            .query_row([&id], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(CaseOverview {
+            case,
+            team,
+            coordinator,
+            participants,
+            consents,
+            agreements,
+            child_words,
+            latest_notes,
+            person_count,
+            handovers,
+        })
+    }
+
+    /// A page of a case's notes, newest first; pass the previous page's `next` to continue.
+    pub fn notes_timeline(&self, case_id: CaseId, after: Option<&TimelineCursor>, limit: u32) -> Result<TimelinePage> {
+        let limit = limit.clamp(1, 200);
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {NOTE_SUMMARY_COLUMNS} FROM notes LEFT JOIN staff s ON s.id = notes.author_id
+             WHERE notes.case_id = ?1 AND notes.archived = 0 AND {NOTE_VISIBLE}
+               AND (?3 IS NULL OR (notes.occurred_at, notes.id) < (?3, ?4))
+             ORDER BY notes.occurred_at DESC, notes.id DESC LIMIT ?5"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                case_id.to_string(),
+                self.worker_id().to_string(),
+                after.map(|c| c.occurred_at.clone()),
+                after.map(|c| c.id.to_string()),
+                limit
+            ],
+            note_summary,
+        )?;
+        let notes = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let next = if notes.len() as u32 == limit {
+            notes.last().map(|n| TimelineCursor {
+                occurred_at: n.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                id: n.id,
+            })
+        } else {
+            None
+        };
+        Ok(TimelinePage { notes, next })
+    }
+
+    /// One note, if the worker may read it.
+    pub fn note(&self, id: NoteId) -> Result<CaseNote> {
+        let sql = format!(
+            "SELECT {} FROM notes WHERE notes.id = ?1 AND notes.archived = 0 AND {NOTE_VISIBLE}",
+            qualified_columns::<CaseNote>()
+        );
+        self.conn()
+            .prepare_cached(&sql)?
+            .query_row(params![id.to_string(), self.worker_id().to_string()], from_row::<CaseNote>)
+            .optional()?
+            .ok_or_else(|| Error::not_found("note", id))
+    }
+
+    fn person_view(&self, mut person: Person, participant: bool) -> Result<PersonView> {
+        let address_hidden = person.protected_address && !participant;
+        if address_hidden {
+            person.address = None;
+        }
+        let phones = self.records::<Phone>("person_id = ?1 ORDER BY rowid", [person.id.to_string()])?;
+        Ok(PersonView { person, address_hidden, phones })
+    }
+
+    /// The family and network of a case.
+    pub fn persons_of_case(&self, case_id: CaseId) -> Result<Vec<PersonView>> {
+        let participant = self.is_participant(case_id)?;
+        self.records::<Person>("case_id = ?1 ORDER BY name COLLATE NOCASE", [case_id.to_string()])?
+            .into_iter()
+            .map(|p| self.person_view(p, participant))
+            .collect()
+    }
+
+    /// One person. Logged as an opening of the person.
+    pub fn person(&self, id: PersonId) -> Result<PersonView> {
+        let person: Person = self.get(id.0)?.ok_or_else(|| Error::not_found("person", id))?;
+        let mut entry = self.access_entry(AccessAction::OpenPerson);
+        entry.case_id = Some(person.case_id);
+        entry.person_id = Some(id);
+        access::insert(self.conn(), &entry)?;
+        let participant = self.is_participant(person.case_id)?;
+        self.person_view(person, participant)
+    }
+
+    /// The family network as it stood on `as_of`: for each pair, its latest relation by then.
+    pub fn network(&self, case_id: CaseId, as_of: Date) -> Result<Vec<Relation>> {
+        self.records::<Relation>(
+            "case_id = ?1 AND as_of <= ?2 AND NOT EXISTS (
+                SELECT 1 FROM relations r2 WHERE r2.case_id = relations.case_id AND r2.archived = 0
+                  AND r2.as_of <= ?2 AND r2.from_person_id IS relations.from_person_id
+                  AND r2.to_person_id = relations.to_person_id
+                  AND (r2.as_of > relations.as_of OR (r2.as_of = relations.as_of AND r2.id > relations.id)))
+             ORDER BY as_of",
+            params![case_id.to_string(), as_of.to_string()],
+        )
+    }
+
+    /// Change-log entries after `after_seq`, oldest first.
+    pub fn change_log(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEntry>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT seq, op_id, device_id, entity, entity_id, fields FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after_seq, limit], |r| {
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, op, device, entity, entity_id, fields) = row?;
+            let bad = |what: &str| Error::Corrupt(format!("change log {what} at seq {seq}"));
+            out.push(ChangeEntry {
+                seq,
+                op_id: op.parse().map_err(|_| bad("op id"))?,
+                device: device.parse().map_err(|_| bad("device"))?,
+                entity: EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?,
+                entity_id: entity_id.parse().map_err(|_| bad("entity id"))?,
+                fields: serde_json::from_str(&fields).map_err(|_| bad("fields"))?,
+            });
+        }
+        Ok(out)
+    }
+}

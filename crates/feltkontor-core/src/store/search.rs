@@ -1,0 +1,251 @@
+//! Danish-aware full-text search over notes and people.
+//!
+//! Both the index and the query are folded the same way ([`fold_da`]): lower case, and the
+//! Danish letters written out as a Dane types them on a foreign keyboard (æ→ae, ø→oe, å→aa),
+//! so "soeren" finds "Søren" and "aarhus" finds "Århus". Every query word is a prefix; words
+//! are AND-ed; the user's text never reaches FTS5's query syntax. Snippets are cut from the
+//! original text in Rust and returned as plain segments, so the UI renders them inert.
+
+use super::record::{from_row, qualified_columns, Record};
+use super::Store;
+use crate::domain::{CaseNote, Person};
+use crate::error::{Result, ValidationError};
+use feltkontor_wire::{AccessAction, CaseId, NoteId, PersonId};
+use serde::Serialize;
+
+/// Folds text for matching: lower case, æ→ae, ø→oe, å→aa (also ä→ae, ö→oe).
+pub fn fold_da(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        for l in c.to_lowercase() {
+            match l {
+                'æ' | 'ä' => out.push_str("ae"),
+                'ø' | 'ö' => out.push_str("oe"),
+                'å' => out.push_str("aa"),
+                other => out.push(other),
+            }
+        }
+    }
+    out
+}
+
+/// The Danish word for a relation, so people can be found by "mor", "far", "bedstemor"…
+pub fn relation_label_da(relation: &str) -> &'static str {
+    match relation {
+        "mother" => "mor",
+        "father" => "far",
+        "step_parent" => "stedforælder bonusforælder",
+        "foster_parent" => "plejeforælder",
+        "sibling" => "søskende bror søster",
+        "grandparent" => "bedsteforælder bedstemor bedstefar mormor morfar farmor farfar",
+        "other_family" => "familie",
+        "friend_neighbour" => "ven nabo",
+        "teacher" => "lærer",
+        "daycare_educator" => "pædagog",
+        "other_professional" => "fagperson",
+        _ => "",
+    }
+}
+
+/// The words of a query, folded, without FTS5 syntax.
+fn query_terms(q: &str) -> Vec<String> {
+    fold_da(q)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn fts_query(terms: &[String]) -> String {
+    terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" AND ")
+}
+
+/// A piece of a snippet; `hit` pieces matched the query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SnippetPart {
+    pub text: String,
+    pub hit: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NoteHit {
+    pub note_id: NoteId,
+    pub case_id: CaseId,
+    pub child_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: time::OffsetDateTime,
+    pub snippet: Vec<SnippetPart>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonHit {
+    pub person_id: PersonId,
+    pub case_id: CaseId,
+    pub child_name: String,
+    pub name: String,
+    pub relation: feltkontor_wire::RelationToChild,
+    pub snippet: Vec<SnippetPart>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SearchResults {
+    pub notes: Vec<NoteHit>,
+    pub persons: Vec<PersonHit>,
+}
+
+const SNIPPET_WORDS_BEFORE: usize = 6;
+const SNIPPET_WORDS: usize = 24;
+
+/// Cuts a window of words around the first word matching a term, marking matching words.
+pub fn snippet(text: &str, terms: &[String]) -> Vec<SnippetPart> {
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                words.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        words.push((s, text.len()));
+    }
+    let is_hit = |&(s, e): &(usize, usize)| {
+        let w = fold_da(&text[s..e]);
+        terms.iter().any(|t| w.starts_with(t.as_str()))
+    };
+    let first = words.iter().position(is_hit).unwrap_or(0);
+    let from = first.saturating_sub(SNIPPET_WORDS_BEFORE);
+    let to = (from + SNIPPET_WORDS).min(words.len());
+    if from >= to {
+        return Vec::new();
+    }
+    let mut parts: Vec<SnippetPart> = Vec::new();
+    let mut push = |text: &str, hit: bool| match parts.last_mut() {
+        Some(last) if last.hit == hit => last.text.push_str(text),
+        _ => parts.push(SnippetPart { text: text.to_owned(), hit }),
+    };
+    if from > 0 {
+        push("… ", false);
+    }
+    let mut pos = words[from].0;
+    for w in &words[from..to] {
+        push(&text[pos..w.0], false);
+        push(&text[w.0..w.1], is_hit(w));
+        pos = w.1;
+    }
+    if to < words.len() {
+        push(" …", false);
+    }
+    parts
+}
+
+impl Store {
+    /// Searches notes (body, child's words, family's perspective) and people (name, relation)
+    /// that the worker may see, best matches first. Logged with its criterion.
+    pub fn search(&self, query: &str, limit: u32) -> Result<SearchResults> {
+        let terms = query_terms(query);
+        if terms.is_empty() {
+            return Err(ValidationError::EmptySearch.into());
+        }
+        let mut entry = self.access_entry(AccessAction::Search);
+        entry.criterion = Some(query.trim().chars().take(200).collect());
+        super::access::insert(self.conn(), &entry)?;
+
+        let fts = fts_query(&terms);
+        let worker = self.worker_id().to_string();
+        let mut results = SearchResults::default();
+
+        let note_sql = format!(
+            "WITH hits AS (SELECT rowid, bm25(notes_fts) AS rank FROM notes_fts WHERE notes_fts MATCH ?1 ORDER BY rank LIMIT ?3)
+             SELECT {}, c.child_name FROM hits JOIN notes ON notes.rid = hits.rowid
+             JOIN cases c ON c.id = notes.case_id
+             WHERE notes.archived = 0 AND {}
+             ORDER BY hits.rank",
+            qualified_columns::<CaseNote>(),
+            super::queries::NOTE_VISIBLE
+        );
+        let mut stmt = self.conn().prepare_cached(&note_sql)?;
+        let rows = stmt.query_map(rusqlite::params![fts, worker, limit * 4], |r| {
+            Ok((from_row::<CaseNote>(r)?, r.get::<_, String>(CaseNote::COLUMNS.len())?))
+        })?;
+        for row in rows {
+            let (note, child_name) = row?;
+            let text = [note.body.as_str(), note.child_words.as_str(), note.family_perspective.as_str()]
+                .into_iter()
+                .find(|t| {
+                    let f = fold_da(t);
+                    terms.iter().any(|term| f.contains(term.as_str()))
+                })
+                .unwrap_or(note.body.as_str());
+            results.notes.push(NoteHit {
+                note_id: note.id,
+                case_id: note.case_id,
+                child_name,
+                occurred_at: note.occurred_at,
+                snippet: snippet(text, &terms),
+            });
+            if results.notes.len() as u32 >= limit {
+                break;
+            }
+        }
+
+        let person_sql = format!(
+            "WITH hits AS (SELECT rowid, bm25(persons_fts) AS rank FROM persons_fts WHERE persons_fts MATCH ?1 ORDER BY rank LIMIT ?2)
+             SELECT {}, c.child_name FROM hits JOIN persons ON persons.rid = hits.rowid
+             JOIN cases c ON c.id = persons.case_id
+             WHERE persons.archived = 0
+             ORDER BY hits.rank",
+            qualified_columns::<Person>()
+        );
+        let mut stmt = self.conn().prepare_cached(&person_sql)?;
+        let rows = stmt.query_map(rusqlite::params![fts, limit], |r| {
+            Ok((from_row::<Person>(r)?, r.get::<_, String>(Person::COLUMNS.len())?))
+        })?;
+        for row in rows {
+            let (p, child_name) = row?;
+            results.persons.push(PersonHit {
+                snippet: snippet(&p.name, &terms),
+                person_id: p.id,
+                case_id: p.case_id,
+                child_name,
+                name: p.name,
+                relation: p.relation,
+            });
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_makes_danish_letters_typeable() {
+        assert_eq!(fold_da("Søren"), "soeren");
+        assert_eq!(fold_da("ÅRHUS"), "aarhus");
+        assert_eq!(fold_da("Ærø"), "aeroe");
+    }
+
+    #[test]
+    fn query_syntax_is_neutralised() {
+        let terms = query_terms("søren\" OR body:* NEAR(");
+        assert_eq!(terms, vec!["soeren", "or", "body", "near"]);
+        assert_eq!(fts_query(&terms[..1]), "\"soeren\"*");
+    }
+
+    #[test]
+    fn snippet_marks_hits_and_cuts_a_window() {
+        let text = "Vi talte med Søren om skolen. Han siger at han savner sin far meget.";
+        let parts = snippet(text, &["soeren".into()]);
+        let hits: Vec<_> = parts.iter().filter(|p| p.hit).map(|p| p.text.as_str()).collect();
+        assert_eq!(hits, vec!["Søren"]);
+        let joined: String = parts.iter().map(|p| p.text.as_str()).collect();
+        assert!(joined.starts_with("Vi talte med Søren"));
+    }
+}

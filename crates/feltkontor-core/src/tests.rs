@@ -1,0 +1,532 @@
+//! Behaviour of the store on real SQLCipher files on disk.
+
+use crate::domain::*;
+use crate::error::{Error, ValidationError};
+use crate::store::queries::CaseFilter;
+use crate::store::{Store, StoreLocation};
+use crate::testing::{Sample, PASSPHRASE};
+use feltkontor_wire::*;
+use proptest::prelude::*;
+use time::macros::{date, datetime};
+
+fn count(store: &Store, sql: &str) -> i64 {
+    store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+fn log_len(store: &Store) -> i64 {
+    count(store, "SELECT count(*) FROM change_log")
+}
+
+fn invalid(e: Error) -> ValidationError {
+    match e {
+        Error::Invalid(v) => v,
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+#[test]
+fn reopens_with_the_passphrase_and_keeps_its_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, clock) = s.sample_store(tmp.path());
+    store.write(|w| w.save_note(&s.note)).unwrap();
+    store.lock();
+    let store = Store::open(&StoreLocation::new(tmp.path()), PASSPHRASE, clock).unwrap();
+    assert_eq!(store.note(s.note.id).unwrap().body, s.note.body);
+    assert_eq!(store.worker_id(), s.staff.id);
+    assert!(store.integrity_ok().unwrap());
+}
+
+#[test]
+fn a_wrong_passphrase_is_refused_touches_nothing_and_repeated_failures_are_slowed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (store, clock) = s.sample_store(tmp.path());
+    store.lock();
+    let loc = StoreLocation::new(tmp.path());
+    let db_before = std::fs::read(loc.database()).unwrap();
+    let key_before = std::fs::read(loc.key_file()).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(Store::open(&loc, "forkert kodeord", clock.clone()), Err(Error::WrongPassphrase)));
+    }
+    assert_eq!(std::fs::read(loc.database()).unwrap(), db_before, "the database is untouched");
+    assert_eq!(std::fs::read(loc.key_file()).unwrap(), key_before, "the key file is untouched");
+    // After the free attempts, even the right passphrase must wait.
+    match Store::open(&loc, PASSPHRASE, clock.clone()) {
+        Err(Error::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+        other => panic!("expected throttling, got {other:?}"),
+    }
+    clock.advance(time::Duration::seconds(1));
+    assert!(matches!(Store::open(&loc, "forkert igen!", clock.clone()), Err(Error::WrongPassphrase)));
+    assert!(matches!(Store::open(&loc, PASSPHRASE, clock.clone()), Err(Error::Throttled { retry_after_secs: 2 })));
+    clock.advance(time::Duration::seconds(2));
+    Store::open(&loc, PASSPHRASE, clock.clone()).unwrap().lock();
+    // Success resets the counter.
+    assert!(matches!(Store::open(&loc, "forkert kodeord", clock.clone()), Err(Error::WrongPassphrase)));
+    Store::open(&loc, PASSPHRASE, clock).unwrap();
+}
+
+#[test]
+fn the_database_file_holds_none_of_the_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let marker = "Barnet fortalte om Zebrafinken Ulrikke";
+    let mut note = s.note.clone();
+    note.body = marker.into();
+    note.child_words = "Hemmelig-barnestemme-42".into();
+    store.write(|w| w.save_note(&note)).unwrap();
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(tmp.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    for needle in [marker, "Zebrafinken", "Hemmelig-barnestemme", "Søren Åberg", "Hanne", "010315", "Skjoldhøjvej", "SQLite format 3"] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle:?} found in plaintext on disk"
+        );
+    }
+    let cipher: String = store.conn().query_row("PRAGMA cipher_version", [], |r| r.get(0)).unwrap();
+    assert!(!cipher.is_empty());
+}
+
+#[test]
+fn passphrase_change_rewraps_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (store, clock) = s.sample_store(tmp.path());
+    assert!(matches!(store.change_passphrase(PASSPHRASE, "kort"), Err(Error::WeakPassphrase { .. })));
+    store.change_passphrase(PASSPHRASE, "en helt ny lang sætning").unwrap();
+    store.lock();
+    let loc = StoreLocation::new(tmp.path());
+    assert!(matches!(Store::open(&loc, PASSPHRASE, clock.clone()), Err(Error::WrongPassphrase)));
+    Store::open(&loc, "en helt ny lang sætning", clock).unwrap();
+}
+
+#[test]
+fn a_weak_passphrase_is_refused_at_set_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Store::create(&StoreLocation::new(tmp.path()), "kort", StaffId::new(), Sample::clock()).unwrap_err();
+    assert_eq!(err.code(), "unlock.weak_passphrase");
+    assert!(!StoreLocation::new(tmp.path()).exists());
+}
+
+#[test]
+fn every_mutation_logs_exactly_its_changed_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let before = log_len(&store);
+    store.write(|w| w.save_note(&s.note)).unwrap();
+    assert_eq!(log_len(&store), before + 1);
+    let mut edited = s.note.clone();
+    edited.body = "Rettet tekst".into();
+    store.write(|w| w.save_note(&edited)).unwrap();
+    let last = store.change_log(0, 1000).unwrap().pop().unwrap();
+    assert_eq!(last.entity, EntityKind::Note);
+    assert_eq!(last.fields.keys().collect::<Vec<_>>(), vec!["body"]);
+    assert_eq!(last.fields["body"].value, serde_json::json!("Rettet tekst"));
+    // Saving the same content again is not a mutation.
+    store.write(|w| w.save_note(&edited)).unwrap();
+    assert_eq!(log_len(&store), before + 2);
+    // Archiving is a tombstone.
+    store.write(|w| w.discard_draft(s.note.id)).unwrap();
+    let last = store.change_log(0, 1000).unwrap().pop().unwrap();
+    assert_eq!(last.fields["archived"].value, serde_json::json!(true));
+    assert!(matches!(store.note(s.note.id), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn an_aborted_transaction_leaves_no_rows_and_no_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let before = (log_len(&store), count(&store, "SELECT count(*) FROM notes"));
+    let mut bad = s.note.clone();
+    bad.id = NoteId::new();
+    bad.body = "x".repeat(text::NOTE_TEXT_MAX + 1).into();
+    let err = store
+        .write(|w| {
+            w.save_note(&s.note)?;
+            w.save_note(&bad)
+        })
+        .unwrap_err();
+    assert!(matches!(invalid(err), ValidationError::TooLong { field: "body", .. }));
+    assert_eq!((log_len(&store), count(&store, "SELECT count(*) FROM notes")), before);
+}
+
+#[test]
+fn a_signed_note_never_changes_and_is_corrected_by_addendum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    store.write(|w| w.save_note(&s.note)).unwrap();
+    let signed = store.write(|w| w.sign_note(s.note.id)).unwrap();
+    assert_eq!(signed.status, NoteStatus::Signed);
+    assert_eq!(signed.content_hash.as_deref(), Some(rules::content_hash(&signed).as_str()));
+    let log_before = log_len(&store);
+
+    let mut edit = s.note.clone();
+    edit.body = "Forsøg på at ændre".into();
+    assert_eq!(invalid(store.write(|w| w.save_note(&edit)).unwrap_err()), ValidationError::NoteSigned);
+    assert_eq!(invalid(store.write(|w| w.save_note(&signed)).unwrap_err()), ValidationError::NoteSigned);
+    assert_eq!(invalid(store.write(|w| w.sign_note(s.note.id)).unwrap_err()), ValidationError::NoteSigned);
+    assert_eq!(invalid(store.write(|w| w.discard_draft(s.note.id)).unwrap_err()), ValidationError::NoteSigned);
+    assert_eq!(store.note(s.note.id).unwrap(), signed);
+    assert_eq!(log_len(&store), log_before);
+
+    let addendum = CaseNote { id: NoteId::new(), addendum_to: Some(s.note.id), body: "Tilføjelse: datoen var 19/11".into(), ..s.note.clone() };
+    store.write(|w| w.save_note(&addendum)).unwrap();
+    let draft = CaseNote { id: NoteId::new(), body: "kladde".into(), ..s.note.clone() };
+    store.write(|w| w.save_note(&draft)).unwrap();
+    let on_draft = CaseNote { id: NoteId::new(), addendum_to: Some(draft.id), ..s.note.clone() };
+    assert_eq!(invalid(store.write(|w| w.save_note(&on_draft)).unwrap_err()), ValidationError::AddendumTargetInvalid);
+}
+
+#[test]
+fn the_coordinator_changes_only_by_handover_with_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let mut changed = s.case.clone();
+    changed.coordinator_id = s.colleague.id;
+    assert_eq!(invalid(store.write(|w| w.update_case(&changed)).unwrap_err()), ValidationError::HandoverNoteRequired);
+    assert_eq!(
+        invalid(store.write(|w| w.handover(s.case.id, s.colleague.id, "  ")).unwrap_err()),
+        ValidationError::HandoverNoteRequired
+    );
+    assert_eq!(
+        invalid(store.write(|w| w.handover(s.case.id, s.staff.id, "til mig selv")).unwrap_err()),
+        ValidationError::SameCoordinator
+    );
+    store.write(|w| w.handover(s.case.id, s.colleague.id, "Jonas overtager, familien er informeret")).unwrap();
+    let overview = store.case_overview(s.case.id).unwrap();
+    assert_eq!(overview.case.coordinator_id, s.colleague.id);
+    assert_eq!(overview.handovers.len(), 1);
+    assert!(matches!(
+        store.write(|w| w.close_case(s.case.id, "")).unwrap_err(),
+        Error::Invalid(ValidationError::CloseReasonRequired)
+    ));
+    store.write(|w| w.close_case(s.case.id, "Forløbet er afsluttet")).unwrap();
+    assert_eq!(invalid(store.write(|w| w.save_note(&s.note)).unwrap_err()), ValidationError::CaseClosed);
+}
+
+#[test]
+fn bad_input_gives_typed_errors_and_no_partial_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let tables = "SELECT (SELECT count(*) FROM cases) + (SELECT count(*) FROM persons) + (SELECT count(*) FROM notes)
+        + (SELECT count(*) FROM consents) + (SELECT count(*) FROM agreements) + (SELECT count(*) FROM phones)";
+    let before = (log_len(&store), count(&store, tables));
+
+    let new_case = |f: &dyn Fn(&mut Case)| {
+        let mut c = Case { id: CaseId::new(), ..s.case.clone() };
+        f(&mut c);
+        c
+    };
+    let cases: Vec<(Case, &str)> = vec![
+        (new_case(&|c| c.child_name = "  ".into()), "validation.required"),
+        (new_case(&|c| c.child_name = "x".repeat(201)), "validation.too_long"),
+        (new_case(&|c| c.child_birth_date = date!(2030 - 01 - 01)), "validation.date_in_future"),
+        (new_case(&|c| c.child_birth_date = date!(1850 - 01 - 01)), "validation.invalid_date"),
+        (new_case(&|c| c.opened_on = date!(2010 - 01 - 01)), "validation.date_before"),
+        (new_case(&|c| c.child_cpr = Some(Cpr::parse("020315-9999").unwrap())), "validation.cpr_birth_date_mismatch"),
+        (new_case(&|c| c.child_name = "Søren\u{0}".into()), "validation.control_characters"),
+    ];
+    for (case, code) in cases {
+        assert_eq!(store.write(|w| w.open_case(&case)).unwrap_err().code(), code);
+    }
+    assert_eq!(Cpr::parse("311315-1234").unwrap_err().code(), "validation.invalid_cpr");
+    assert!(serde_json::from_str::<Cpr>("\"12-34\"").is_err());
+
+    let person = |f: &dyn Fn(&mut Person)| {
+        let mut p = Person { id: PersonId::new(), ..s.person.clone() };
+        f(&mut p);
+        p
+    };
+    for (p, code) in [
+        (person(&|p| p.name = String::new()), "validation.required"),
+        (person(&|p| p.email = Some("ikke-en-mail".into())), "validation.invalid_email"),
+        (person(&|p| p.do_not_contact = true), "validation.do_not_contact_reason_required"),
+    ] {
+        assert_eq!(store.write(|w| w.put_person(&p)).unwrap_err().code(), code);
+    }
+    let phone = Phone { number: "12".into(), ..s.phone.clone() };
+    assert_eq!(store.write(|w| w.add_phone(&phone)).unwrap_err().code(), "validation.invalid_phone");
+    let note = CaseNote { body: "".into(), child_words: "".into(), family_perspective: "".into(), ..s.note.clone() };
+    assert_eq!(store.write(|w| w.save_note(&note)).unwrap_err().code(), "validation.required");
+    let note = CaseNote { occurred_at: datetime!(2027-01-01 10:00 UTC), ..s.note.clone() };
+    assert_eq!(store.write(|w| w.save_note(&note)).unwrap_err().code(), "validation.date_in_future");
+    let note = CaseNote { author_id: s.colleague.id, ..s.note.clone() };
+    assert_eq!(store.write(|w| w.save_note(&note)).unwrap_err().code(), "rule.not_author");
+    let consent = Consent { sectors: Default::default(), ..s.consent.clone() };
+    assert_eq!(store.write(|w| w.record_consent(&consent)).unwrap_err().code(), "validation.no_sectors");
+    let consent = Consent { valid_to: Some(date!(2020 - 01 - 01)), ..s.consent.clone() };
+    assert_eq!(store.write(|w| w.record_consent(&consent)).unwrap_err().code(), "validation.date_before");
+    let agreement = Agreement { responsible_staff_id: Some(s.staff.id), ..s.agreement.clone() };
+    assert_eq!(store.write(|w| w.put_agreement(&agreement)).unwrap_err().code(), "validation.responsible_required");
+    let other_case = CaseId::new();
+    let wrong = Phone { case_id: other_case, ..s.phone.clone() };
+    assert_eq!(store.write(|w| w.add_phone(&wrong)).unwrap_err().code(), "not_found");
+
+    assert_eq!((log_len(&store), count(&store, tables)), before, "nothing was written");
+}
+
+#[test]
+fn search_is_danish_aware_ranked_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    store.write(|w| w.save_note(&s.note)).unwrap();
+    let other = CaseNote {
+        id: NoteId::new(),
+        body: "Møde på skolen. Ingen bekymring om søvn.".into(),
+        child_words: "".into(),
+        family_perspective: "".into(),
+        ..s.note.clone()
+    };
+    store.write(|w| w.save_note(&other)).unwrap();
+
+    let r = store.search("aarhus", 10).unwrap();
+    assert_eq!(r.notes.len(), 1);
+    assert!(r.notes[0].snippet.iter().any(|p| p.hit && p.text == "Århus"));
+    assert_eq!(store.search("ÅRHUS", 10).unwrap().notes.len(), 1);
+    assert_eq!(store.search("hanne aaberg", 10).unwrap().persons.len(), 1, "æøå folded in people too");
+    assert_eq!(store.search("mor", 10).unwrap().persons.len(), 1, "found by the relation's Danish word");
+    assert_eq!(store.search("søvn", 10).unwrap().notes.len(), 2, "prefix: søvn finds søvnproblemer");
+    assert_eq!(store.search("soevnproblem", 10).unwrap().notes.len(), 1);
+    assert_eq!(store.search("bo hos mor", 10).unwrap().notes[0].note_id, s.note.id, "child's words searched");
+    assert!(store.search("\"*(", 10).is_err());
+    assert!(store.search("body:søvn OR", 10).is_ok(), "FTS syntax in the query is inert");
+
+    let log = store.access_log(10).unwrap();
+    assert!(log.iter().any(|e| e.action == AccessAction::Search && e.criterion.as_deref() == Some("aarhus")));
+}
+
+#[test]
+fn opening_cases_and_people_is_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (store, _) = s.sample_store(tmp.path());
+    store.case_overview(s.case.id).unwrap();
+    store.person(s.person.id).unwrap();
+    let log = store.access_log(10).unwrap();
+    assert_eq!(log[0].action, AccessAction::OpenPerson);
+    assert_eq!(log[0].person_id, Some(s.person.id));
+    assert_eq!(log[1].action, AccessAction::OpenCase);
+    assert_eq!(log[1].case_id, Some(s.case.id));
+    assert!(log.iter().all(|e| e.worker_id == s.staff.id && e.device_id == store.device_id()));
+}
+
+#[test]
+fn a_protected_address_is_shown_only_to_the_case_participants() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let p = store.person(s.person.id).unwrap();
+    assert!(!p.address_hidden);
+    assert!(p.person.address.is_some());
+    // Hand over and leave the case: now only a team member, not a participant.
+    store
+        .write(|w| {
+            w.handover(s.case.id, s.colleague.id, "Jonas overtager")?;
+            w.remove_participant(s.participant.id)
+        })
+        .unwrap();
+    assert!(!store.is_participant(s.case.id).unwrap());
+    let p = store.person(s.person.id).unwrap();
+    assert!(p.address_hidden);
+    assert_eq!(p.person.address, None);
+    assert!(store.persons_of_case(s.case.id).unwrap().iter().all(|p| p.person.address.is_none()));
+    assert!(!format!("{:?}", s.person).contains("Skjoldhøjvej"), "never in a log");
+}
+
+#[test]
+fn my_cases_lists_coordinated_cases_first_with_contact_and_agreements() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let other = Case { id: CaseId::new(), child_name: "Anna Berg".into(), coordinator_id: s.colleague.id, ..s.case.clone() };
+    let not_mine = Case { id: CaseId::new(), child_name: "Bo Dahl".into(), coordinator_id: s.colleague.id, ..s.case.clone() };
+    store
+        .write(|w| {
+            w.open_case(&other)?;
+            w.open_case(&not_mine)?;
+            w.add_participant(&Participant { id: RowId::new(), case_id: other.id, staff_id: s.staff.id, role: "Rådgiver".into(), legal_basis: None })?;
+            w.save_note(&s.note)?;
+            w.put_agreement(&s.agreement)
+        })
+        .unwrap();
+    let cases = store.my_cases(&CaseFilter::default()).unwrap();
+    let names: Vec<_> = cases.iter().map(|c| c.child_name.as_str()).collect();
+    assert_eq!(names, vec!["Søren Åberg", "Anna Berg"]);
+    assert!(cases[0].i_am_coordinator && !cases[1].i_am_coordinator);
+    assert_eq!(cases[0].days_since_last_contact, Some(3));
+    assert_eq!(cases[0].next_agreement_due, Some(date!(2026 - 12 - 01)));
+    let f = CaseFilter { district: Some("Tilst".into()), status: None };
+    assert!(store.my_cases(&f).unwrap().is_empty());
+}
+
+#[test]
+fn timeline_pages_through_every_note_once_and_respects_the_audience() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    store
+        .write(|w| {
+            for i in 0..25 {
+                let n = CaseNote { id: NoteId::new(), occurred_at: datetime!(2026-10-01 10:00 UTC) + time::Duration::hours(i), ..s.note.clone() };
+                w.save_note(&n)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    // A health visitor's own-discipline note, put as sync would deliver it.
+    let hv = Staff { id: StaffId::new(), name: "Sara Holm".into(), initials: "SH".into(), profession: Profession::HealthVisitor, sector: StaffSector::SchoolsDaycare };
+    store
+        .write(|w| {
+            w.put_staff(&hv)?;
+            w.put(&CaseNote { id: NoteId::new(), author_id: hv.id, audience: Audience::OwnDiscipline, ..s.note.clone() })
+        })
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.notes_timeline(s.case.id, cursor.as_ref(), 10).unwrap();
+        seen.extend(page.notes.iter().map(|n| (n.occurred_at, n.id)));
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25, "the health-journal note is not shown to a caseworker");
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats");
+}
+
+#[test]
+fn the_network_can_be_stepped_back_in_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let later = Relation { id: RowId::new(), quality: RelationQuality::Strained, as_of: date!(2026 - 06 - 01), ..s.relation.clone() };
+    store.write(|w| {
+        w.add_relation(&s.relation)?;
+        w.add_relation(&later)
+    })
+    .unwrap();
+    assert_eq!(store.network(s.case.id, date!(2026 - 11 - 01)).unwrap()[0].quality, RelationQuality::Strained);
+    assert_eq!(store.network(s.case.id, date!(2026 - 03 - 01)).unwrap()[0].quality, RelationQuality::Supportive);
+    assert!(store.network(s.case.id, date!(2025 - 01 - 01)).unwrap().is_empty());
+    let self_rel = Relation { id: RowId::new(), from_person_id: Some(s.person.id), ..s.relation.clone() };
+    assert_eq!(store.write(|w| w.add_relation(&self_rel)).unwrap_err().code(), "rule.relation_to_self");
+}
+
+#[test]
+fn consent_covers_sectors_within_its_period_until_withdrawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    store.write(|w| w.record_consent(&s.consent)).unwrap();
+    let day = date!(2026 - 11 - 23);
+    assert!(s.consent.covers(ConsentSector::Ppr, day));
+    assert!(!s.consent.covers(ConsentSector::HealthVisitor, day));
+    assert!(!s.consent.covers(ConsentSector::Ppr, date!(2027 - 02 - 01)));
+    let withdrawn = store.write(|w| w.withdraw_consent(s.consent.id)).unwrap();
+    assert!(!withdrawn.covers(ConsentSector::Ppr, date!(2026 - 11 - 24)));
+    assert_eq!(store.write(|w| w.withdraw_consent(s.consent.id)).unwrap_err().code(), "rule.consent_already_withdrawn");
+}
+
+/// One step of a random worker session.
+#[derive(Clone, Debug)]
+enum Op {
+    SaveDraft { note: usize, text: String },
+    Sign { note: usize },
+    EditSigned { note: usize },
+    Handover { to_colleague: bool, with_note: bool },
+    AddPhone { digits: u32 },
+    BadNote,
+    Abort,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..4usize, "[a-zæøå ]{1,40}").prop_map(|(note, text)| Op::SaveDraft { note, text }),
+        2 => (0..4usize).prop_map(|note| Op::Sign { note }),
+        2 => (0..4usize).prop_map(|note| Op::EditSigned { note }),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(to_colleague, with_note)| Op::Handover { to_colleague, with_note }),
+        1 => (10_000_000u32..99_999_999).prop_map(|digits| Op::AddPhone { digits }),
+        1 => Just(Op::BadNote),
+        1 => Just(Op::Abort),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Over any sequence of operations, successful or refused: a signed note never changes,
+    /// the open case always has exactly one existing coordinator, every committed mutation has
+    /// exactly one change-log entry, a refused or aborted one has none, and sequence numbers
+    /// run 1, 2, 3, … with no gaps.
+    #[test]
+    fn domain_invariants_hold_over_random_sessions(ops in proptest::collection::vec(op(), 1..25)) {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Sample::new();
+        let (mut store, _) = s.sample_store(tmp.path());
+        let ids: Vec<NoteId> = (0..4).map(|_| NoteId::new()).collect();
+        let mut signed: std::collections::HashMap<NoteId, CaseNote> = Default::default();
+        let mut coordinator = s.staff.id;
+        for op in ops {
+            let before = log_len(&store);
+            let result: Result<usize, Error> = match &op {
+                Op::SaveDraft { note, text } => store.write(|w| {
+                    w.save_note(&CaseNote { id: ids[*note], body: text.as_str().into(), ..s.note.clone() }).map(|_| 1)
+                }),
+                Op::Sign { note } => store.write(|w| w.sign_note(ids[*note]).map(|_| 1)),
+                Op::EditSigned { note } => store.write(|w| {
+                    w.save_note(&CaseNote { id: ids[*note], body: "ændret".into(), ..s.note.clone() }).map(|_| 1)
+                }),
+                Op::Handover { to_colleague, with_note } => {
+                    let to = if *to_colleague { s.colleague.id } else { s.staff.id };
+                    let note = if *with_note { "overdragelse" } else { "" };
+                    store.write(|w| w.handover(s.case.id, to, note).map(|_| 2))
+                }
+                Op::AddPhone { digits } => store.write(|w| {
+                    w.add_phone(&Phone { id: RowId::new(), number: digits.to_string(), ..s.phone.clone() }).map(|_| 1)
+                }),
+                Op::BadNote => store.write(|w| {
+                    w.save_note(&CaseNote { id: NoteId::new(), occurred_at: datetime!(1980-01-01 0:00 UTC), ..s.note.clone() }).map(|_| 1)
+                }),
+                Op::Abort => store.write(|w| {
+                    w.add_phone(&Phone { id: RowId::new(), ..s.phone.clone() })?;
+                    Err::<usize, _>(Error::Invalid(ValidationError::EmptySearch))
+                }),
+            };
+            let after = log_len(&store);
+            match result {
+                Ok(n) => {
+                    // Saving identical content is not a mutation: 0 or n entries.
+                    prop_assert!(after == before + n as i64 || (after == before && matches!(op, Op::SaveDraft { .. } | Op::EditSigned { .. })), "{op:?}");
+                    if let Op::Handover { to_colleague, .. } = op {
+                        coordinator = if to_colleague { s.colleague.id } else { s.staff.id };
+                    }
+                }
+                Err(_) => prop_assert_eq!(after, before, "{:?} failed but logged", op),
+            }
+            for id in &ids {
+                if let Ok(n) = store.note(*id) {
+                    if let Some(old) = signed.get(id) {
+                        prop_assert_eq!(old, &n);
+                    } else if n.status == NoteStatus::Signed {
+                        signed.insert(*id, n);
+                    }
+                }
+            }
+            let case: Case = store.get(s.case.id.0).unwrap().unwrap();
+            prop_assert_eq!(case.coordinator_id, coordinator);
+            prop_assert!(store.get::<Staff>(case.coordinator_id.0).unwrap().is_some());
+            let seqs: Vec<u64> = store.change_log(0, 100_000).unwrap().iter().map(|e| e.seq).collect();
+            prop_assert_eq!(seqs, (1..=after as u64).collect::<Vec<_>>());
+        }
+    }
+}

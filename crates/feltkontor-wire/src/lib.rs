@@ -1,0 +1,18 @@
+//! Types shared by the desktop app and the central service.
+//!
+//! Only serde, uuid and time: this crate is the contract between client and server, so it stays
+//! small and free of storage or transport concerns. Every type here serialises to a stable JSON
+//! form; changing that form is a protocol change.
+
+mod enums;
+mod hlc;
+mod ids;
+mod log;
+
+pub use enums::*;
+pub use hlc::{Hlc, HlcParseError};
+pub use ids::*;
+pub use log::{ChangeEntry, EntityKind, FieldChange};
+
+/// Version of the change-log format in [`ChangeEntry`]; bumped when its JSON form changes.
+pub const CHANGE_LOG_FORMAT: u32 = 1;

@@ -1,0 +1,84 @@
+use crate::{DeviceId, Hlc, OpId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// The kinds of record that the change log carries. Multi-valued data (memberships,
+/// participants, phones, relations) are their own kinds of row, so concurrent additions on two
+/// devices are two rows, never a conflict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Team,
+    Staff,
+    TeamMember,
+    Case,
+    Participant,
+    Handover,
+    Person,
+    Phone,
+    Relation,
+    Note,
+    Consent,
+    Agreement,
+}
+
+impl EntityKind {
+    pub const ALL: &'static [EntityKind] = &[
+        EntityKind::Team,
+        EntityKind::Staff,
+        EntityKind::TeamMember,
+        EntityKind::Case,
+        EntityKind::Participant,
+        EntityKind::Handover,
+        EntityKind::Person,
+        EntityKind::Phone,
+        EntityKind::Relation,
+        EntityKind::Note,
+        EntityKind::Consent,
+        EntityKind::Agreement,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Team => "team",
+            EntityKind::Staff => "staff",
+            EntityKind::TeamMember => "team_member",
+            EntityKind::Case => "case",
+            EntityKind::Participant => "participant",
+            EntityKind::Handover => "handover",
+            EntityKind::Person => "person",
+            EntityKind::Phone => "phone",
+            EntityKind::Relation => "relation",
+            EntityKind::Note => "note",
+            EntityKind::Consent => "consent",
+            EntityKind::Agreement => "agreement",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EntityKind> {
+        EntityKind::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+/// One field's new value and the clock of the write that set it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub value: serde_json::Value,
+    pub hlc: Hlc,
+}
+
+/// One entry of a device's change log: the field-level effect of one committed mutation.
+///
+/// Deletion is a tombstone: the field `archived` set to `true`. Nothing is ever inferred from
+/// row diffs after the fact; this entry is what sync sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeEntry {
+    pub op_id: OpId,
+    /// Per-device sequence number: 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    pub device: DeviceId,
+    pub entity: EntityKind,
+    pub entity_id: Uuid,
+    pub fields: BTreeMap<String, FieldChange>,
+}
