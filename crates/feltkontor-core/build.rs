@@ -15,8 +15,16 @@ fn main() {
     let mut out = String::from("pub static MIGRATIONS: &[Migration] = &[\n");
     for (i, path) in files.iter().enumerate() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let number: u32 = name.split('_').next().and_then(|n| n.parse().ok()).expect("NNNN_name.sql");
-        assert_eq!(number as usize, i + 1, "migrations are numbered 0001, 0002, … with no gaps: {name}");
+        let number: u32 = name
+            .split('_')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("NNNN_name.sql");
+        assert_eq!(
+            number as usize,
+            i + 1,
+            "migrations are numbered 0001, 0002, … with no gaps: {name}"
+        );
         println!("cargo:rerun-if-changed={}", path.display());
         writeln!(
             out,

@@ -36,15 +36,21 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(at: OffsetDateTime) -> Self {
-        ManualClock { unix_ms: AtomicI64::new((at.unix_timestamp_nanos() / 1_000_000) as i64) }
+        ManualClock {
+            unix_ms: AtomicI64::new((at.unix_timestamp_nanos() / 1_000_000) as i64),
+        }
     }
 
     pub fn set(&self, at: OffsetDateTime) {
-        self.unix_ms.store((at.unix_timestamp_nanos() / 1_000_000) as i64, Ordering::SeqCst);
+        self.unix_ms.store(
+            (at.unix_timestamp_nanos() / 1_000_000) as i64,
+            Ordering::SeqCst,
+        );
     }
 
     pub fn advance(&self, by: time::Duration) {
-        self.unix_ms.fetch_add(by.whole_milliseconds() as i64, Ordering::SeqCst);
+        self.unix_ms
+            .fetch_add(by.whole_milliseconds() as i64, Ordering::SeqCst);
     }
 }
 

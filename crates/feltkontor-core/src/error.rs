@@ -10,7 +10,11 @@ pub enum ValidationError {
     #[error("{field} is required")]
     Required { field: &'static str },
     #[error("{field} is too long ({len} characters, at most {max})")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
     #[error("{field} contains control characters")]
     ControlCharacters { field: &'static str },
     #[error("CPR number is not in the form DDMMÅÅ-SSSS or is not a real date")]
@@ -22,7 +26,10 @@ pub enum ValidationError {
     #[error("{field} lies in the future")]
     DateInFuture { field: &'static str },
     #[error("{field} must not be before {other}")]
-    DateBefore { field: &'static str, other: &'static str },
+    DateBefore {
+        field: &'static str,
+        other: &'static str,
+    },
     #[error("{field} is not a valid e-mail address")]
     InvalidEmail { field: &'static str },
     #[error("{field} is not a valid phone number")]
@@ -173,7 +180,10 @@ impl Error {
     }
 
     pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> Self {
-        Error::NotFound { entity, id: id.to_string() }
+        Error::NotFound {
+            entity,
+            id: id.to_string(),
+        }
     }
 }
 

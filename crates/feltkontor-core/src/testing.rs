@@ -27,7 +27,11 @@ pub struct Sample {
 
 impl Sample {
     pub fn new() -> Self {
-        let team = Team { id: TeamId::new(), name: "Team Søndervang".into(), district: "Søndervang".into() };
+        let team = Team {
+            id: TeamId::new(),
+            name: "Team Søndervang".into(),
+            district: "Søndervang".into(),
+        };
         let staff = Staff {
             id: StaffId::new(),
             name: "Mette Kjær".into(),
@@ -77,7 +81,13 @@ impl Sample {
             do_not_contact: false,
             do_not_contact_reason: None,
         };
-        let phone = Phone { id: RowId::new(), case_id: case.id, person_id: person.id, number: "+45 12 34 56 78".into(), label: Some("mobil".into()) };
+        let phone = Phone {
+            id: RowId::new(),
+            case_id: case.id,
+            person_id: person.id,
+            number: "+45 12 34 56 78".into(),
+            label: Some("mobil".into()),
+        };
         let relation = Relation {
             id: RowId::new(),
             case_id: case.id,
@@ -128,7 +138,20 @@ impl Sample {
             note: "Overdragelse: familien er i gang med forløb".into(),
             at: datetime!(2026-11-21 09:00 UTC),
         };
-        Sample { team, staff, colleague, case, participant, person, phone, relation, note, consent, agreement, handover }
+        Sample {
+            team,
+            staff,
+            colleague,
+            case,
+            participant,
+            person,
+            phone,
+            relation,
+            note,
+            consent,
+            agreement,
+            handover,
+        }
     }
 
     pub fn clock() -> Arc<ManualClock> {
@@ -140,7 +163,15 @@ impl Sample {
     pub fn sample_store(&self, dir: &std::path::Path) -> (Store, Arc<ManualClock>) {
         let clock = Self::clock();
         let loc = StoreLocation::new(dir);
-        let mut store = Store::create_with(&loc, PASSPHRASE, self.staff.id, DeviceId::new(), KdfParams::default(), clock.clone()).unwrap();
+        let mut store = Store::create_with(
+            &loc,
+            PASSPHRASE,
+            self.staff.id,
+            DeviceId::new(),
+            KdfParams::default(),
+            clock.clone(),
+        )
+        .unwrap();
         store
             .write(|w| {
                 w.put_team(&self.team)?;

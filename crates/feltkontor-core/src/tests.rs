@@ -47,22 +47,44 @@ fn a_wrong_passphrase_is_refused_touches_nothing_and_repeated_failures_are_slowe
     let db_before = std::fs::read(loc.database()).unwrap();
     let key_before = std::fs::read(loc.key_file()).unwrap();
     for _ in 0..3 {
-        assert!(matches!(Store::open(&loc, "forkert kodeord", clock.clone()), Err(Error::WrongPassphrase)));
+        assert!(matches!(
+            Store::open(&loc, "forkert kodeord", clock.clone()),
+            Err(Error::WrongPassphrase)
+        ));
     }
-    assert_eq!(std::fs::read(loc.database()).unwrap(), db_before, "the database is untouched");
-    assert_eq!(std::fs::read(loc.key_file()).unwrap(), key_before, "the key file is untouched");
+    assert_eq!(
+        std::fs::read(loc.database()).unwrap(),
+        db_before,
+        "the database is untouched"
+    );
+    assert_eq!(
+        std::fs::read(loc.key_file()).unwrap(),
+        key_before,
+        "the key file is untouched"
+    );
     // After the free attempts, even the right passphrase must wait.
     match Store::open(&loc, PASSPHRASE, clock.clone()) {
         Err(Error::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
         other => panic!("expected throttling, got {other:?}"),
     }
     clock.advance(time::Duration::seconds(1));
-    assert!(matches!(Store::open(&loc, "forkert igen!", clock.clone()), Err(Error::WrongPassphrase)));
-    assert!(matches!(Store::open(&loc, PASSPHRASE, clock.clone()), Err(Error::Throttled { retry_after_secs: 2 })));
+    assert!(matches!(
+        Store::open(&loc, "forkert igen!", clock.clone()),
+        Err(Error::WrongPassphrase)
+    ));
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock.clone()),
+        Err(Error::Throttled {
+            retry_after_secs: 2
+        })
+    ));
     clock.advance(time::Duration::seconds(2));
     Store::open(&loc, PASSPHRASE, clock.clone()).unwrap().lock();
     // Success resets the counter.
-    assert!(matches!(Store::open(&loc, "forkert kodeord", clock.clone()), Err(Error::WrongPassphrase)));
+    assert!(matches!(
+        Store::open(&loc, "forkert kodeord", clock.clone()),
+        Err(Error::WrongPassphrase)
+    ));
     Store::open(&loc, PASSPHRASE, clock).unwrap();
 }
 
@@ -80,13 +102,25 @@ fn the_database_file_holds_none_of_the_plaintext() {
     for entry in std::fs::read_dir(tmp.path()).unwrap() {
         bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
     }
-    for needle in [marker, "Zebrafinken", "Hemmelig-barnestemme", "Søren Åberg", "Hanne", "010315", "Skjoldhøjvej", "SQLite format 3"] {
+    for needle in [
+        marker,
+        "Zebrafinken",
+        "Hemmelig-barnestemme",
+        "Søren Åberg",
+        "Hanne",
+        "010315",
+        "Skjoldhøjvej",
+        "SQLite format 3",
+    ] {
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
             "{needle:?} found in plaintext on disk"
         );
     }
-    let cipher: String = store.conn().query_row("PRAGMA cipher_version", [], |r| r.get(0)).unwrap();
+    let cipher: String = store
+        .conn()
+        .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+        .unwrap();
     assert!(!cipher.is_empty());
 }
 
@@ -95,18 +129,32 @@ fn passphrase_change_rewraps_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Sample::new();
     let (store, clock) = s.sample_store(tmp.path());
-    assert!(matches!(store.change_passphrase(PASSPHRASE, "kort"), Err(Error::WeakPassphrase { .. })));
-    store.change_passphrase(PASSPHRASE, "en helt ny lang sætning").unwrap();
+    assert!(matches!(
+        store.change_passphrase(PASSPHRASE, "kort"),
+        Err(Error::WeakPassphrase { .. })
+    ));
+    store
+        .change_passphrase(PASSPHRASE, "en helt ny lang sætning")
+        .unwrap();
     store.lock();
     let loc = StoreLocation::new(tmp.path());
-    assert!(matches!(Store::open(&loc, PASSPHRASE, clock.clone()), Err(Error::WrongPassphrase)));
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock.clone()),
+        Err(Error::WrongPassphrase)
+    ));
     Store::open(&loc, "en helt ny lang sætning", clock).unwrap();
 }
 
 #[test]
 fn a_weak_passphrase_is_refused_at_set_up() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = Store::create(&StoreLocation::new(tmp.path()), "kort", StaffId::new(), Sample::clock()).unwrap_err();
+    let err = Store::create(
+        &StoreLocation::new(tmp.path()),
+        "kort",
+        StaffId::new(),
+        Sample::clock(),
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "unlock.weak_passphrase");
     assert!(!StoreLocation::new(tmp.path()).exists());
 }
@@ -151,8 +199,14 @@ fn an_aborted_transaction_leaves_no_rows_and_no_log() {
             w.save_note(&bad)
         })
         .unwrap_err();
-    assert!(matches!(invalid(err), ValidationError::TooLong { field: "body", .. }));
-    assert_eq!((log_len(&store), count(&store, "SELECT count(*) FROM notes")), before);
+    assert!(matches!(
+        invalid(err),
+        ValidationError::TooLong { field: "body", .. }
+    ));
+    assert_eq!(
+        (log_len(&store), count(&store, "SELECT count(*) FROM notes")),
+        before
+    );
 }
 
 #[test]
@@ -163,24 +217,55 @@ fn a_signed_note_never_changes_and_is_corrected_by_addendum() {
     store.write(|w| w.save_note(&s.note)).unwrap();
     let signed = store.write(|w| w.sign_note(s.note.id)).unwrap();
     assert_eq!(signed.status, NoteStatus::Signed);
-    assert_eq!(signed.content_hash.as_deref(), Some(rules::content_hash(&signed).as_str()));
+    assert_eq!(
+        signed.content_hash.as_deref(),
+        Some(rules::content_hash(&signed).as_str())
+    );
     let log_before = log_len(&store);
 
     let mut edit = s.note.clone();
     edit.body = "Forsøg på at ændre".into();
-    assert_eq!(invalid(store.write(|w| w.save_note(&edit)).unwrap_err()), ValidationError::NoteSigned);
-    assert_eq!(invalid(store.write(|w| w.save_note(&signed)).unwrap_err()), ValidationError::NoteSigned);
-    assert_eq!(invalid(store.write(|w| w.sign_note(s.note.id)).unwrap_err()), ValidationError::NoteSigned);
-    assert_eq!(invalid(store.write(|w| w.discard_draft(s.note.id)).unwrap_err()), ValidationError::NoteSigned);
+    assert_eq!(
+        invalid(store.write(|w| w.save_note(&edit)).unwrap_err()),
+        ValidationError::NoteSigned
+    );
+    assert_eq!(
+        invalid(store.write(|w| w.save_note(&signed)).unwrap_err()),
+        ValidationError::NoteSigned
+    );
+    assert_eq!(
+        invalid(store.write(|w| w.sign_note(s.note.id)).unwrap_err()),
+        ValidationError::NoteSigned
+    );
+    assert_eq!(
+        invalid(store.write(|w| w.discard_draft(s.note.id)).unwrap_err()),
+        ValidationError::NoteSigned
+    );
     assert_eq!(store.note(s.note.id).unwrap(), signed);
     assert_eq!(log_len(&store), log_before);
 
-    let addendum = CaseNote { id: NoteId::new(), addendum_to: Some(s.note.id), body: "Tilføjelse: datoen var 19/11".into(), ..s.note.clone() };
+    let addendum = CaseNote {
+        id: NoteId::new(),
+        addendum_to: Some(s.note.id),
+        body: "Tilføjelse: datoen var 19/11".into(),
+        ..s.note.clone()
+    };
     store.write(|w| w.save_note(&addendum)).unwrap();
-    let draft = CaseNote { id: NoteId::new(), body: "kladde".into(), ..s.note.clone() };
+    let draft = CaseNote {
+        id: NoteId::new(),
+        body: "kladde".into(),
+        ..s.note.clone()
+    };
     store.write(|w| w.save_note(&draft)).unwrap();
-    let on_draft = CaseNote { id: NoteId::new(), addendum_to: Some(draft.id), ..s.note.clone() };
-    assert_eq!(invalid(store.write(|w| w.save_note(&on_draft)).unwrap_err()), ValidationError::AddendumTargetInvalid);
+    let on_draft = CaseNote {
+        id: NoteId::new(),
+        addendum_to: Some(draft.id),
+        ..s.note.clone()
+    };
+    assert_eq!(
+        invalid(store.write(|w| w.save_note(&on_draft)).unwrap_err()),
+        ValidationError::AddendumTargetInvalid
+    );
 }
 
 #[test]
@@ -190,16 +275,35 @@ fn the_coordinator_changes_only_by_handover_with_a_note() {
     let (mut store, _) = s.sample_store(tmp.path());
     let mut changed = s.case.clone();
     changed.coordinator_id = s.colleague.id;
-    assert_eq!(invalid(store.write(|w| w.update_case(&changed)).unwrap_err()), ValidationError::HandoverNoteRequired);
     assert_eq!(
-        invalid(store.write(|w| w.handover(s.case.id, s.colleague.id, "  ")).unwrap_err()),
+        invalid(store.write(|w| w.update_case(&changed)).unwrap_err()),
         ValidationError::HandoverNoteRequired
     );
     assert_eq!(
-        invalid(store.write(|w| w.handover(s.case.id, s.staff.id, "til mig selv")).unwrap_err()),
+        invalid(
+            store
+                .write(|w| w.handover(s.case.id, s.colleague.id, "  "))
+                .unwrap_err()
+        ),
+        ValidationError::HandoverNoteRequired
+    );
+    assert_eq!(
+        invalid(
+            store
+                .write(|w| w.handover(s.case.id, s.staff.id, "til mig selv"))
+                .unwrap_err()
+        ),
         ValidationError::SameCoordinator
     );
-    store.write(|w| w.handover(s.case.id, s.colleague.id, "Jonas overtager, familien er informeret")).unwrap();
+    store
+        .write(|w| {
+            w.handover(
+                s.case.id,
+                s.colleague.id,
+                "Jonas overtager, familien er informeret",
+            )
+        })
+        .unwrap();
     let overview = store.case_overview(s.case.id).unwrap();
     assert_eq!(overview.case.coordinator_id, s.colleague.id);
     assert_eq!(overview.handovers.len(), 1);
@@ -207,8 +311,13 @@ fn the_coordinator_changes_only_by_handover_with_a_note() {
         store.write(|w| w.close_case(s.case.id, "")).unwrap_err(),
         Error::Invalid(ValidationError::CloseReasonRequired)
     ));
-    store.write(|w| w.close_case(s.case.id, "Forløbet er afsluttet")).unwrap();
-    assert_eq!(invalid(store.write(|w| w.save_note(&s.note)).unwrap_err()), ValidationError::CaseClosed);
+    store
+        .write(|w| w.close_case(s.case.id, "Forløbet er afsluttet"))
+        .unwrap();
+    assert_eq!(
+        invalid(store.write(|w| w.save_note(&s.note)).unwrap_err()),
+        ValidationError::CaseClosed
+    );
 }
 
 #[test]
@@ -221,56 +330,158 @@ fn bad_input_gives_typed_errors_and_no_partial_rows() {
     let before = (log_len(&store), count(&store, tables));
 
     let new_case = |f: &dyn Fn(&mut Case)| {
-        let mut c = Case { id: CaseId::new(), ..s.case.clone() };
+        let mut c = Case {
+            id: CaseId::new(),
+            ..s.case.clone()
+        };
         f(&mut c);
         c
     };
     let cases: Vec<(Case, &str)> = vec![
-        (new_case(&|c| c.child_name = "  ".into()), "validation.required"),
-        (new_case(&|c| c.child_name = "x".repeat(201)), "validation.too_long"),
-        (new_case(&|c| c.child_birth_date = date!(2030 - 01 - 01)), "validation.date_in_future"),
-        (new_case(&|c| c.child_birth_date = date!(1850 - 01 - 01)), "validation.invalid_date"),
-        (new_case(&|c| c.opened_on = date!(2010 - 01 - 01)), "validation.date_before"),
-        (new_case(&|c| c.child_cpr = Some(Cpr::parse("020315-9999").unwrap())), "validation.cpr_birth_date_mismatch"),
-        (new_case(&|c| c.child_name = "Søren\u{0}".into()), "validation.control_characters"),
+        (
+            new_case(&|c| c.child_name = "  ".into()),
+            "validation.required",
+        ),
+        (
+            new_case(&|c| c.child_name = "x".repeat(201)),
+            "validation.too_long",
+        ),
+        (
+            new_case(&|c| c.child_birth_date = date!(2030 - 01 - 01)),
+            "validation.date_in_future",
+        ),
+        (
+            new_case(&|c| c.child_birth_date = date!(1850 - 01 - 01)),
+            "validation.invalid_date",
+        ),
+        (
+            new_case(&|c| c.opened_on = date!(2010 - 01 - 01)),
+            "validation.date_before",
+        ),
+        (
+            new_case(&|c| c.child_cpr = Some(Cpr::parse("020315-9999").unwrap())),
+            "validation.cpr_birth_date_mismatch",
+        ),
+        (
+            new_case(&|c| c.child_name = "Søren\u{0}".into()),
+            "validation.control_characters",
+        ),
     ];
     for (case, code) in cases {
-        assert_eq!(store.write(|w| w.open_case(&case)).unwrap_err().code(), code);
+        assert_eq!(
+            store.write(|w| w.open_case(&case)).unwrap_err().code(),
+            code
+        );
     }
-    assert_eq!(Cpr::parse("311315-1234").unwrap_err().code(), "validation.invalid_cpr");
+    assert_eq!(
+        Cpr::parse("311315-1234").unwrap_err().code(),
+        "validation.invalid_cpr"
+    );
     assert!(serde_json::from_str::<Cpr>("\"12-34\"").is_err());
 
     let person = |f: &dyn Fn(&mut Person)| {
-        let mut p = Person { id: PersonId::new(), ..s.person.clone() };
+        let mut p = Person {
+            id: PersonId::new(),
+            ..s.person.clone()
+        };
         f(&mut p);
         p
     };
     for (p, code) in [
         (person(&|p| p.name = String::new()), "validation.required"),
-        (person(&|p| p.email = Some("ikke-en-mail".into())), "validation.invalid_email"),
-        (person(&|p| p.do_not_contact = true), "validation.do_not_contact_reason_required"),
+        (
+            person(&|p| p.email = Some("ikke-en-mail".into())),
+            "validation.invalid_email",
+        ),
+        (
+            person(&|p| p.do_not_contact = true),
+            "validation.do_not_contact_reason_required",
+        ),
     ] {
         assert_eq!(store.write(|w| w.put_person(&p)).unwrap_err().code(), code);
     }
-    let phone = Phone { number: "12".into(), ..s.phone.clone() };
-    assert_eq!(store.write(|w| w.add_phone(&phone)).unwrap_err().code(), "validation.invalid_phone");
-    let note = CaseNote { body: "".into(), child_words: "".into(), family_perspective: "".into(), ..s.note.clone() };
-    assert_eq!(store.write(|w| w.save_note(&note)).unwrap_err().code(), "validation.required");
-    let note = CaseNote { occurred_at: datetime!(2027-01-01 10:00 UTC), ..s.note.clone() };
-    assert_eq!(store.write(|w| w.save_note(&note)).unwrap_err().code(), "validation.date_in_future");
-    let note = CaseNote { author_id: s.colleague.id, ..s.note.clone() };
-    assert_eq!(store.write(|w| w.save_note(&note)).unwrap_err().code(), "rule.not_author");
-    let consent = Consent { sectors: Default::default(), ..s.consent.clone() };
-    assert_eq!(store.write(|w| w.record_consent(&consent)).unwrap_err().code(), "validation.no_sectors");
-    let consent = Consent { valid_to: Some(date!(2020 - 01 - 01)), ..s.consent.clone() };
-    assert_eq!(store.write(|w| w.record_consent(&consent)).unwrap_err().code(), "validation.date_before");
-    let agreement = Agreement { responsible_staff_id: Some(s.staff.id), ..s.agreement.clone() };
-    assert_eq!(store.write(|w| w.put_agreement(&agreement)).unwrap_err().code(), "validation.responsible_required");
+    let phone = Phone {
+        number: "12".into(),
+        ..s.phone.clone()
+    };
+    assert_eq!(
+        store.write(|w| w.add_phone(&phone)).unwrap_err().code(),
+        "validation.invalid_phone"
+    );
+    let note = CaseNote {
+        body: "".into(),
+        child_words: "".into(),
+        family_perspective: "".into(),
+        ..s.note.clone()
+    };
+    assert_eq!(
+        store.write(|w| w.save_note(&note)).unwrap_err().code(),
+        "validation.required"
+    );
+    let note = CaseNote {
+        occurred_at: datetime!(2027-01-01 10:00 UTC),
+        ..s.note.clone()
+    };
+    assert_eq!(
+        store.write(|w| w.save_note(&note)).unwrap_err().code(),
+        "validation.date_in_future"
+    );
+    let note = CaseNote {
+        author_id: s.colleague.id,
+        ..s.note.clone()
+    };
+    assert_eq!(
+        store.write(|w| w.save_note(&note)).unwrap_err().code(),
+        "rule.not_author"
+    );
+    let consent = Consent {
+        sectors: Default::default(),
+        ..s.consent.clone()
+    };
+    assert_eq!(
+        store
+            .write(|w| w.record_consent(&consent))
+            .unwrap_err()
+            .code(),
+        "validation.no_sectors"
+    );
+    let consent = Consent {
+        valid_to: Some(date!(2020 - 01 - 01)),
+        ..s.consent.clone()
+    };
+    assert_eq!(
+        store
+            .write(|w| w.record_consent(&consent))
+            .unwrap_err()
+            .code(),
+        "validation.date_before"
+    );
+    let agreement = Agreement {
+        responsible_staff_id: Some(s.staff.id),
+        ..s.agreement.clone()
+    };
+    assert_eq!(
+        store
+            .write(|w| w.put_agreement(&agreement))
+            .unwrap_err()
+            .code(),
+        "validation.responsible_required"
+    );
     let other_case = CaseId::new();
-    let wrong = Phone { case_id: other_case, ..s.phone.clone() };
-    assert_eq!(store.write(|w| w.add_phone(&wrong)).unwrap_err().code(), "not_found");
+    let wrong = Phone {
+        case_id: other_case,
+        ..s.phone.clone()
+    };
+    assert_eq!(
+        store.write(|w| w.add_phone(&wrong)).unwrap_err().code(),
+        "not_found"
+    );
 
-    assert_eq!((log_len(&store), count(&store, tables)), before, "nothing was written");
+    assert_eq!(
+        (log_len(&store), count(&store, tables)),
+        before,
+        "nothing was written"
+    );
 }
 
 #[test]
@@ -290,18 +501,42 @@ fn search_is_danish_aware_ranked_and_logged() {
 
     let r = store.search("aarhus", 10).unwrap();
     assert_eq!(r.notes.len(), 1);
-    assert!(r.notes[0].snippet.iter().any(|p| p.hit && p.text == "Århus"));
+    assert!(r.notes[0]
+        .snippet
+        .iter()
+        .any(|p| p.hit && p.text == "Århus"));
     assert_eq!(store.search("ÅRHUS", 10).unwrap().notes.len(), 1);
-    assert_eq!(store.search("hanne aaberg", 10).unwrap().persons.len(), 1, "æøå folded in people too");
-    assert_eq!(store.search("mor", 10).unwrap().persons.len(), 1, "found by the relation's Danish word");
-    assert_eq!(store.search("søvn", 10).unwrap().notes.len(), 2, "prefix: søvn finds søvnproblemer");
+    assert_eq!(
+        store.search("hanne aaberg", 10).unwrap().persons.len(),
+        1,
+        "æøå folded in people too"
+    );
+    assert_eq!(
+        store.search("mor", 10).unwrap().persons.len(),
+        1,
+        "found by the relation's Danish word"
+    );
+    assert_eq!(
+        store.search("søvn", 10).unwrap().notes.len(),
+        2,
+        "prefix: søvn finds søvnproblemer"
+    );
     assert_eq!(store.search("soevnproblem", 10).unwrap().notes.len(), 1);
-    assert_eq!(store.search("bo hos mor", 10).unwrap().notes[0].note_id, s.note.id, "child's words searched");
+    assert_eq!(
+        store.search("bo hos mor", 10).unwrap().notes[0].note_id,
+        s.note.id,
+        "child's words searched"
+    );
     assert!(store.search("\"*(", 10).is_err());
-    assert!(store.search("body:søvn OR", 10).is_ok(), "FTS syntax in the query is inert");
+    assert!(
+        store.search("body:søvn OR", 10).is_ok(),
+        "FTS syntax in the query is inert"
+    );
 
     let log = store.access_log(10).unwrap();
-    assert!(log.iter().any(|e| e.action == AccessAction::Search && e.criterion.as_deref() == Some("aarhus")));
+    assert!(log
+        .iter()
+        .any(|e| e.action == AccessAction::Search && e.criterion.as_deref() == Some("aarhus")));
 }
 
 #[test]
@@ -316,7 +551,9 @@ fn opening_cases_and_people_is_logged() {
     assert_eq!(log[0].person_id, Some(s.person.id));
     assert_eq!(log[1].action, AccessAction::OpenCase);
     assert_eq!(log[1].case_id, Some(s.case.id));
-    assert!(log.iter().all(|e| e.worker_id == s.staff.id && e.device_id == store.device_id()));
+    assert!(log
+        .iter()
+        .all(|e| e.worker_id == s.staff.id && e.device_id == store.device_id()));
 }
 
 #[test]
@@ -338,8 +575,15 @@ fn a_protected_address_is_shown_only_to_the_case_participants() {
     let p = store.person(s.person.id).unwrap();
     assert!(p.address_hidden);
     assert_eq!(p.person.address, None);
-    assert!(store.persons_of_case(s.case.id).unwrap().iter().all(|p| p.person.address.is_none()));
-    assert!(!format!("{:?}", s.person).contains("Skjoldhøjvej"), "never in a log");
+    assert!(store
+        .persons_of_case(s.case.id)
+        .unwrap()
+        .iter()
+        .all(|p| p.person.address.is_none()));
+    assert!(
+        !format!("{:?}", s.person).contains("Skjoldhøjvej"),
+        "never in a log"
+    );
 }
 
 #[test]
@@ -347,13 +591,29 @@ fn my_cases_lists_coordinated_cases_first_with_contact_and_agreements() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Sample::new();
     let (mut store, _) = s.sample_store(tmp.path());
-    let other = Case { id: CaseId::new(), child_name: "Anna Berg".into(), coordinator_id: s.colleague.id, ..s.case.clone() };
-    let not_mine = Case { id: CaseId::new(), child_name: "Bo Dahl".into(), coordinator_id: s.colleague.id, ..s.case.clone() };
+    let other = Case {
+        id: CaseId::new(),
+        child_name: "Anna Berg".into(),
+        coordinator_id: s.colleague.id,
+        ..s.case.clone()
+    };
+    let not_mine = Case {
+        id: CaseId::new(),
+        child_name: "Bo Dahl".into(),
+        coordinator_id: s.colleague.id,
+        ..s.case.clone()
+    };
     store
         .write(|w| {
             w.open_case(&other)?;
             w.open_case(&not_mine)?;
-            w.add_participant(&Participant { id: RowId::new(), case_id: other.id, staff_id: s.staff.id, role: "Rådgiver".into(), legal_basis: None })?;
+            w.add_participant(&Participant {
+                id: RowId::new(),
+                case_id: other.id,
+                staff_id: s.staff.id,
+                role: "Rådgiver".into(),
+                legal_basis: None,
+            })?;
             w.save_note(&s.note)?;
             w.put_agreement(&s.agreement)
         })
@@ -364,7 +624,10 @@ fn my_cases_lists_coordinated_cases_first_with_contact_and_agreements() {
     assert!(cases[0].i_am_coordinator && !cases[1].i_am_coordinator);
     assert_eq!(cases[0].days_since_last_contact, Some(3));
     assert_eq!(cases[0].next_agreement_due, Some(date!(2026 - 12 - 01)));
-    let f = CaseFilter { district: Some("Tilst".into()), status: None };
+    let f = CaseFilter {
+        district: Some("Tilst".into()),
+        status: None,
+    };
     assert!(store.my_cases(&f).unwrap().is_empty());
 }
 
@@ -376,32 +639,56 @@ fn timeline_pages_through_every_note_once_and_respects_the_audience() {
     store
         .write(|w| {
             for i in 0..25 {
-                let n = CaseNote { id: NoteId::new(), occurred_at: datetime!(2026-10-01 10:00 UTC) + time::Duration::hours(i), ..s.note.clone() };
+                let n = CaseNote {
+                    id: NoteId::new(),
+                    occurred_at: datetime!(2026-10-01 10:00 UTC) + time::Duration::hours(i),
+                    ..s.note.clone()
+                };
                 w.save_note(&n)?;
             }
             Ok(())
         })
         .unwrap();
     // A health visitor's own-discipline note, put as sync would deliver it.
-    let hv = Staff { id: StaffId::new(), name: "Sara Holm".into(), initials: "SH".into(), profession: Profession::HealthVisitor, sector: StaffSector::SchoolsDaycare };
+    let hv = Staff {
+        id: StaffId::new(),
+        name: "Sara Holm".into(),
+        initials: "SH".into(),
+        profession: Profession::HealthVisitor,
+        sector: StaffSector::SchoolsDaycare,
+    };
     store
         .write(|w| {
             w.put_staff(&hv)?;
-            w.put(&CaseNote { id: NoteId::new(), author_id: hv.id, audience: Audience::OwnDiscipline, ..s.note.clone() })
+            w.put(&CaseNote {
+                id: NoteId::new(),
+                author_id: hv.id,
+                audience: Audience::OwnDiscipline,
+                ..s.note.clone()
+            })
         })
         .unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.notes_timeline(s.case.id, cursor.as_ref(), 10).unwrap();
+        let page = store
+            .notes_timeline(s.case.id, cursor.as_ref(), 10)
+            .unwrap();
         seen.extend(page.notes.iter().map(|n| (n.occurred_at, n.id)));
         match page.next {
             Some(c) => cursor = Some(c),
             None => break,
         }
     }
-    assert_eq!(seen.len(), 25, "the health-journal note is not shown to a caseworker");
-    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first, no repeats");
+    assert_eq!(
+        seen.len(),
+        25,
+        "the health-journal note is not shown to a caseworker"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats"
+    );
 }
 
 #[test]
@@ -409,17 +696,42 @@ fn the_network_can_be_stepped_back_in_time() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Sample::new();
     let (mut store, _) = s.sample_store(tmp.path());
-    let later = Relation { id: RowId::new(), quality: RelationQuality::Strained, as_of: date!(2026 - 06 - 01), ..s.relation.clone() };
-    store.write(|w| {
-        w.add_relation(&s.relation)?;
-        w.add_relation(&later)
-    })
-    .unwrap();
-    assert_eq!(store.network(s.case.id, date!(2026 - 11 - 01)).unwrap()[0].quality, RelationQuality::Strained);
-    assert_eq!(store.network(s.case.id, date!(2026 - 03 - 01)).unwrap()[0].quality, RelationQuality::Supportive);
-    assert!(store.network(s.case.id, date!(2025 - 01 - 01)).unwrap().is_empty());
-    let self_rel = Relation { id: RowId::new(), from_person_id: Some(s.person.id), ..s.relation.clone() };
-    assert_eq!(store.write(|w| w.add_relation(&self_rel)).unwrap_err().code(), "rule.relation_to_self");
+    let later = Relation {
+        id: RowId::new(),
+        quality: RelationQuality::Strained,
+        as_of: date!(2026 - 06 - 01),
+        ..s.relation.clone()
+    };
+    store
+        .write(|w| {
+            w.add_relation(&s.relation)?;
+            w.add_relation(&later)
+        })
+        .unwrap();
+    assert_eq!(
+        store.network(s.case.id, date!(2026 - 11 - 01)).unwrap()[0].quality,
+        RelationQuality::Strained
+    );
+    assert_eq!(
+        store.network(s.case.id, date!(2026 - 03 - 01)).unwrap()[0].quality,
+        RelationQuality::Supportive
+    );
+    assert!(store
+        .network(s.case.id, date!(2025 - 01 - 01))
+        .unwrap()
+        .is_empty());
+    let self_rel = Relation {
+        id: RowId::new(),
+        from_person_id: Some(s.person.id),
+        ..s.relation.clone()
+    };
+    assert_eq!(
+        store
+            .write(|w| w.add_relation(&self_rel))
+            .unwrap_err()
+            .code(),
+        "rule.relation_to_self"
+    );
 }
 
 #[test]
@@ -434,7 +746,13 @@ fn consent_covers_sectors_within_its_period_until_withdrawn() {
     assert!(!s.consent.covers(ConsentSector::Ppr, date!(2027 - 02 - 01)));
     let withdrawn = store.write(|w| w.withdraw_consent(s.consent.id)).unwrap();
     assert!(!withdrawn.covers(ConsentSector::Ppr, date!(2026 - 11 - 24)));
-    assert_eq!(store.write(|w| w.withdraw_consent(s.consent.id)).unwrap_err().code(), "rule.consent_already_withdrawn");
+    assert_eq!(
+        store
+            .write(|w| w.withdraw_consent(s.consent.id))
+            .unwrap_err()
+            .code(),
+        "rule.consent_already_withdrawn"
+    );
 }
 
 /// One step of a random worker session.

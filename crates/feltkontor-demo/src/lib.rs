@@ -1,1 +1,488 @@
+//! Synthetic demo and benchmark data: Danish names, the Aarhus districts, teams of mixed
+//! professions, cases with families and networks, notes in Danish spread over months,
+//! consents and agreements. Never real people: names are drawn at random from common-name
+//! lists, and every CPR number has the serial `9999`, the demo marker.
 
+mod text;
+
+use feltkontor_core::domain::*;
+use feltkontor_core::store::{Store, Writer};
+use feltkontor_wire::*;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeSet;
+use time::{Date, Duration, OffsetDateTime};
+
+pub use text::DISTRICTS;
+
+/// How much to generate.
+#[derive(Clone, Debug)]
+pub struct DemoSize {
+    pub cases: usize,
+    pub notes_per_case: usize,
+    pub persons_per_case: usize,
+}
+
+impl DemoSize {
+    /// The default for `make run`: 300 cases.
+    pub const DEFAULT: DemoSize = DemoSize {
+        cases: 300,
+        notes_per_case: 20,
+        persons_per_case: 8,
+    };
+    /// The benchmark size: 2,000 cases, 100,000 notes, 20,000 persons.
+    pub const BENCH: DemoSize = DemoSize {
+        cases: 2_000,
+        notes_per_case: 50,
+        persons_per_case: 10,
+    };
+}
+
+/// What was generated.
+#[derive(Clone, Debug, Default)]
+pub struct DemoSummary {
+    pub teams: usize,
+    pub staff: usize,
+    pub cases: usize,
+    pub persons: usize,
+    pub notes: usize,
+    pub consents: usize,
+    pub agreements: usize,
+    pub worker_name: String,
+}
+
+/// The staff of the demo municipality, decided before the store exists so that the store can
+/// be created for the signed-in worker.
+pub struct DemoStaff {
+    pub teams: Vec<Team>,
+    pub staff: Vec<(Staff, usize)>,
+}
+
+impl DemoStaff {
+    /// The signed-in worker: the first caseworker of the first team.
+    pub fn worker(&self) -> &Staff {
+        &self.staff[0].0
+    }
+
+    pub fn new(seed: u64) -> DemoStaff {
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_57af);
+        let mut teams = Vec::new();
+        let mut staff = Vec::new();
+        let line_up = [
+            (Profession::Caseworker, StaffSector::SocialServices),
+            (Profession::Caseworker, StaffSector::SocialServices),
+            (Profession::Caseworker, StaffSector::SocialServices),
+            (Profession::Psychologist, StaffSector::SchoolsDaycare),
+            (Profession::HealthVisitor, StaffSector::SchoolsDaycare),
+            (Profession::Educator, StaffSector::SchoolsDaycare),
+            (Profession::SpecialEducator, StaffSector::SocialServices),
+            (Profession::Leader, StaffSector::SchoolsDaycare),
+        ];
+        for (t, district) in DISTRICTS.iter().enumerate() {
+            teams.push(Team {
+                id: TeamId::new(),
+                name: format!("Tværgående team {district}"),
+                district: (*district).to_owned(),
+            });
+            for (profession, sector) in line_up {
+                let (first, last) = (
+                    text::adult_first(&mut rng),
+                    text::pick(&mut rng, text::SURNAMES),
+                );
+                let initials: String = first
+                    .chars()
+                    .take(1)
+                    .chain(last.chars().take(2))
+                    .collect::<String>()
+                    .to_uppercase();
+                staff.push((
+                    Staff {
+                        id: StaffId::new(),
+                        name: format!("{first} {last}"),
+                        initials,
+                        profession,
+                        sector,
+                    },
+                    t,
+                ));
+            }
+        }
+        DemoStaff { teams, staff }
+    }
+}
+
+fn fake_cpr(birth: Date) -> Cpr {
+    let s = format!(
+        "{:02}{:02}{:02}-9999",
+        birth.day(),
+        u8::from(birth.month()),
+        birth.year() % 100
+    );
+    Cpr::parse(&s).expect("demo CPR is well-formed")
+}
+
+fn days_between(rng: &mut StdRng, from: Date, to: Date) -> Date {
+    let span = (to - from).whole_days().max(0);
+    from + Duration::days(rng.gen_range(0..=span))
+}
+
+/// Fills `store` (created for `people.worker()`) with a demo municipality. `now` anchors the
+/// dates; the same seed gives the same data.
+pub fn generate(
+    store: &mut Store,
+    people: &DemoStaff,
+    size: &DemoSize,
+    seed: u64,
+    now: OffsetDateTime,
+    mut progress: impl FnMut(usize, usize),
+) -> feltkontor_core::Result<DemoSummary> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let worker = people.worker().clone();
+    let mut summary = DemoSummary {
+        worker_name: worker.name.clone(),
+        ..Default::default()
+    };
+    store.write(|w| {
+        for t in &people.teams {
+            w.put_team(t)?;
+        }
+        for (s, team) in &people.staff {
+            w.put_staff(s)?;
+            w.add_team_member(people.teams[*team].id, s.id)?;
+        }
+        Ok(())
+    })?;
+    summary.teams = people.teams.len();
+    summary.staff = people.staff.len();
+    let today = now.date();
+    for i in 0..size.cases {
+        // The worker's own team gets a larger share so "my cases" has content at every size.
+        let team_ix = if i % 4 == 0 {
+            0
+        } else {
+            rng.gen_range(0..people.teams.len())
+        };
+        let team_staff: Vec<&Staff> = people
+            .staff
+            .iter()
+            .filter(|(_, t)| *t == team_ix)
+            .map(|(s, _)| s)
+            .collect();
+        store.write(|w| {
+            let s = generate_case(
+                w,
+                &mut rng,
+                team_ix,
+                people,
+                &team_staff,
+                &worker,
+                size,
+                now,
+                today,
+                i,
+            )?;
+            summary.persons += s.0;
+            summary.notes += s.1;
+            summary.consents += s.2;
+            summary.agreements += s.3;
+            Ok(())
+        })?;
+        summary.cases += 1;
+        progress(i + 1, size.cases);
+    }
+    Ok(summary)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, every argument distinct"
+)]
+fn generate_case(
+    w: &mut Writer<'_>,
+    rng: &mut StdRng,
+    team_ix: usize,
+    people: &DemoStaff,
+    team_staff: &[&Staff],
+    worker: &Staff,
+    size: &DemoSize,
+    now: OffsetDateTime,
+    today: Date,
+    index: usize,
+) -> feltkontor_core::Result<(usize, usize, usize, usize)> {
+    let team = &people.teams[team_ix];
+    let age_years = rng.gen_range(1..17);
+    let birth = today - Duration::days(age_years * 365 + rng.gen_range(0..365));
+    let girl = rng.gen_bool(0.5);
+    let surname = text::pick(rng, text::SURNAMES);
+    let child_first = if girl {
+        text::pick(rng, text::GIRLS)
+    } else {
+        text::pick(rng, text::BOYS)
+    };
+    let opened = days_between(
+        rng,
+        (today - Duration::days(700)).max(birth + Duration::days(30)),
+        today - Duration::days(14),
+    );
+    let concern = opened - Duration::days(rng.gen_range(0..60));
+    let concern = concern.max(birth);
+    let leads: Vec<&Staff> = team_staff
+        .iter()
+        .copied()
+        .filter(|s| {
+            matches!(
+                s.profession,
+                Profession::Caseworker | Profession::Psychologist | Profession::Leader
+            )
+        })
+        .collect();
+    // In the worker's team: a third coordinated by the worker, a third with the worker taking part.
+    let coordinator = if team_ix == 0 && index % 3 == 0 {
+        worker
+    } else {
+        leads[rng.gen_range(0..leads.len())]
+    };
+    let institution = if age_years < 6 {
+        text::pick(rng, text::DAYCARES)
+    } else {
+        text::pick(rng, text::SCHOOLS)
+    };
+    let case = Case {
+        id: CaseId::new(),
+        team_id: team.id,
+        child_name: format!("{child_first} {surname}"),
+        child_birth_date: birth,
+        child_cpr: rng.gen_bool(0.8).then(|| fake_cpr(birth)),
+        child_institution: Some(institution.to_owned()),
+        status: CaseStatus::Open,
+        closed_reason: None,
+        coordinator_id: coordinator.id,
+        opened_on: opened,
+        first_concern_on: Some(concern),
+        first_meeting_on: Some(opened + Duration::days(rng.gen_range(1..21))),
+    };
+    w.open_case(&case)?;
+    let mut participants: Vec<&Staff> = vec![coordinator];
+    let wanted = rng.gen_range(2..5);
+    let mut pool: Vec<&Staff> = team_staff.to_vec();
+    if team_ix == 0 && index % 3 == 1 && coordinator.id != worker.id {
+        pool.retain(|s| s.id != worker.id);
+        pool.insert(0, worker);
+    } else {
+        pool.shuffle(rng);
+    }
+    for s in pool {
+        if participants.len() > wanted || participants.iter().any(|p| p.id == s.id) {
+            continue;
+        }
+        w.add_participant(&Participant {
+            id: RowId::new(),
+            case_id: case.id,
+            staff_id: s.id,
+            role: text::role(s.profession).to_owned(),
+            legal_basis: None,
+        })?;
+        participants.push(s);
+    }
+
+    let mut persons = Vec::new();
+    let relations = text::family_shape(rng, size.persons_per_case);
+    for relation in relations {
+        let (name, custody) = text::person_name(rng, relation, surname);
+        let protected = rng.gen_bool(0.05);
+        let interpreter = rng.gen_bool(0.08);
+        let dnc = rng.gen_bool(0.03);
+        let person = Person {
+            id: PersonId::new(),
+            case_id: case.id,
+            name,
+            relation,
+            custody,
+            email: rng
+                .gen_bool(0.5)
+                .then(|| format!("demo{}@example.dk", rng.gen_range(1000..999_999))),
+            address: Some(text::address(rng).into()),
+            protected_address: protected,
+            language: Some(
+                if interpreter {
+                    text::pick(rng, text::LANGUAGES)
+                } else {
+                    "dansk"
+                }
+                .to_owned(),
+            ),
+            interpreter_needed: interpreter,
+            do_not_contact: dnc,
+            do_not_contact_reason: dnc.then(|| "Kontakt kun via advokat".to_owned()),
+        };
+        w.put_person(&person)?;
+        if rng.gen_bool(0.8) {
+            w.add_phone(&Phone {
+                id: RowId::new(),
+                case_id: case.id,
+                person_id: person.id,
+                number: format!(
+                    "+45 {} {:02} {:02} {:02}",
+                    rng.gen_range(20..99),
+                    rng.gen_range(0..99),
+                    rng.gen_range(0..99),
+                    rng.gen_range(0..99)
+                ),
+                label: Some("mobil".into()),
+            })?;
+        }
+        let first_quality = *[
+            RelationQuality::Supportive,
+            RelationQuality::Neutral,
+            RelationQuality::Strained,
+        ]
+        .choose(rng)
+        .unwrap_or(&RelationQuality::Neutral);
+        w.add_relation(&Relation {
+            id: RowId::new(),
+            case_id: case.id,
+            from_person_id: None,
+            to_person_id: person.id,
+            quality: first_quality,
+            as_of: concern,
+        })?;
+        if rng.gen_bool(0.2) {
+            let q = *RelationQuality::ALL
+                .choose(rng)
+                .unwrap_or(&RelationQuality::Neutral);
+            w.add_relation(&Relation {
+                id: RowId::new(),
+                case_id: case.id,
+                from_person_id: None,
+                to_person_id: person.id,
+                quality: q,
+                as_of: days_between(rng, concern, today),
+            })?;
+        }
+        persons.push(person);
+    }
+
+    let parents: Vec<&Person> = persons.iter().filter(|p| p.custody).collect();
+    let mut consents = 0;
+    if let Some(parent) = parents.first() {
+        let all = [
+            ConsentSector::School,
+            ConsentSector::Ppr,
+            ConsentSector::HealthVisitor,
+            ConsentSector::Daycare,
+            ConsentSector::SocialServices,
+        ];
+        let sectors: BTreeSet<ConsentSector> =
+            all.iter().copied().filter(|_| rng.gen_bool(0.6)).collect();
+        let sectors = if sectors.is_empty() {
+            BTreeSet::from([ConsentSector::School])
+        } else {
+            sectors
+        };
+        let from = opened;
+        let consent = Consent {
+            id: ConsentId::new(),
+            case_id: case.id,
+            given_by: parent.id,
+            sectors,
+            valid_from: from,
+            valid_to: Some(from + Duration::days(365)),
+            withdrawn_at: None,
+        };
+        w.record_consent(&consent)?;
+        consents += 1;
+        if rng.gen_bool(0.05) {
+            w.withdraw_consent(consent.id)?;
+        }
+    }
+
+    let mut agreements = 0;
+    for _ in 0..rng.gen_range(1..4) {
+        let by_family = rng.gen_bool(0.5) && !parents.is_empty();
+        let what = text::pick(
+            rng,
+            if by_family {
+                text::FAMILY_AGREEMENTS
+            } else {
+                text::STAFF_AGREEMENTS
+            },
+        );
+        w.put_agreement(&Agreement {
+            id: AgreementId::new(),
+            case_id: case.id,
+            what: what.to_owned(),
+            responsible_staff_id: (!by_family)
+                .then(|| participants[rng.gen_range(0..participants.len())].id),
+            responsible_person_id: by_family.then(|| parents[0].id),
+            due_on: Some(days_between(
+                rng,
+                today - Duration::days(30),
+                today + Duration::days(90),
+            )),
+            done_at: rng.gen_bool(0.3).then_some(now),
+        })?;
+        agreements += 1;
+    }
+
+    let start = opened.midnight().assume_utc();
+    let span = (now - start).whole_minutes().max(60);
+    let n_notes = rng
+        .gen_range(size.notes_per_case * 3 / 4..=size.notes_per_case * 5 / 4)
+        .max(1);
+    let child_name = child_first;
+    for _ in 0..n_notes {
+        let author = participants[rng.gen_range(0..participants.len())];
+        let kind = *NoteKind::ALL.choose(rng).unwrap_or(&NoteKind::Other);
+        let occurred = start + Duration::minutes(rng.gen_range(0..span));
+        let occurred = occurred.replace_time(
+            time::Time::from_hms(
+                rng.gen_range(8..17),
+                [0, 15, 30, 45][rng.gen_range(0..4)],
+                0,
+            )
+            .unwrap_or(time::Time::MIDNIGHT),
+        );
+        let occurred = occurred.min(now - Duration::hours(1));
+        let own_discipline = author.profession == Profession::HealthVisitor && rng.gen_bool(0.5);
+        let mut note = CaseNote {
+            id: NoteId::new(),
+            case_id: case.id,
+            author_id: author.id,
+            kind,
+            occurred_at: normalize_timestamp(occurred),
+            body: text::note_body(rng, kind, child_name).into(),
+            child_words: if rng.gen_bool(0.4) {
+                text::child_words(rng).into()
+            } else {
+                SensitiveText::default()
+            },
+            family_perspective: if rng.gen_bool(0.4) {
+                text::family_perspective(rng).into()
+            } else {
+                SensitiveText::default()
+            },
+            statutory: rng.gen_bool(0.6),
+            audience: if own_discipline {
+                Audience::OwnDiscipline
+            } else {
+                Audience::CaseTeam
+            },
+            status: NoteStatus::Draft,
+            signed_at: None,
+            content_hash: None,
+            addendum_to: None,
+        };
+        note.validate(now)?;
+        if rng.gen_bool(0.85) {
+            note.status = NoteStatus::Signed;
+            note.signed_at = Some(
+                normalize_timestamp(occurred + Duration::hours(2)).min(normalize_timestamp(now)),
+            );
+            note.content_hash = Some(rules::content_hash(&note));
+        }
+        // Colleagues' notes arrive as sync delivers them: written as they are.
+        w.put(&note)?;
+    }
+    Ok((persons.len(), n_notes, consents, agreements))
+}

@@ -18,15 +18,27 @@ pub struct Hlc {
 impl Hlc {
     /// The first timestamp a device has: before any event.
     pub fn zero(device: DeviceId) -> Self {
-        Hlc { wall_ms: 0, counter: 0, device }
+        Hlc {
+            wall_ms: 0,
+            counter: 0,
+            device,
+        }
     }
 
     /// The next local timestamp after `self`, given the wall clock now.
     pub fn tick(self, now_ms: u64) -> Hlc {
         if now_ms > self.wall_ms {
-            Hlc { wall_ms: now_ms, counter: 0, device: self.device }
+            Hlc {
+                wall_ms: now_ms,
+                counter: 0,
+                device: self.device,
+            }
         } else {
-            Hlc { wall_ms: self.wall_ms, counter: self.counter + 1, device: self.device }
+            Hlc {
+                wall_ms: self.wall_ms,
+                counter: self.counter + 1,
+                device: self.device,
+            }
         }
     }
 
@@ -42,13 +54,21 @@ impl Hlc {
         } else {
             0
         };
-        Hlc { wall_ms: wall, counter, device: self.device }
+        Hlc {
+            wall_ms: wall,
+            counter,
+            device: self.device,
+        }
     }
 }
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}.{:08x}.{}", self.wall_ms, self.counter, self.device)
+        write!(
+            f,
+            "{:016x}.{:08x}.{}",
+            self.wall_ms, self.counter, self.device
+        )
     }
 }
 
@@ -103,7 +123,11 @@ mod tests {
     #[test]
     fn text_form_round_trips_and_sorts_like_the_value() {
         let d = DeviceId::new();
-        let a = Hlc { wall_ms: 1_700_000_000_000, counter: 2, device: d };
+        let a = Hlc {
+            wall_ms: 1_700_000_000_000,
+            counter: 2,
+            device: d,
+        };
         let b = a.tick(1_700_000_000_000);
         let c = b.tick(1_700_000_000_001);
         assert!(a < b && b < c);
@@ -113,7 +137,11 @@ mod tests {
 
     #[test]
     fn tick_never_goes_backwards_when_the_wall_clock_does() {
-        let h = Hlc { wall_ms: 5_000, counter: 0, device: DeviceId::new() };
+        let h = Hlc {
+            wall_ms: 5_000,
+            counter: 0,
+            device: DeviceId::new(),
+        };
         let next = h.tick(1_000);
         assert!(next > h);
         assert_eq!(next.wall_ms, 5_000);
@@ -121,8 +149,16 @@ mod tests {
 
     #[test]
     fn observe_moves_past_a_remote_timestamp() {
-        let local = Hlc { wall_ms: 10, counter: 3, device: DeviceId::new() };
-        let remote = Hlc { wall_ms: 20, counter: 7, device: DeviceId::new() };
+        let local = Hlc {
+            wall_ms: 10,
+            counter: 3,
+            device: DeviceId::new(),
+        };
+        let remote = Hlc {
+            wall_ms: 20,
+            counter: 7,
+            device: DeviceId::new(),
+        };
         let next = local.observe(remote, 15);
         assert_eq!((next.wall_ms, next.counter), (20, 8));
         assert_eq!(next.device, local.device);

@@ -32,7 +32,9 @@ impl Cpr {
     pub fn birth_date(&self) -> Result<Date, ValidationError> {
         let d = self.0.as_bytes();
         let num = |i: usize, n: usize| -> u32 {
-            d[i..i + n].iter().fold(0, |acc, b| acc * 10 + u32::from(b - b'0'))
+            d[i..i + n]
+                .iter()
+                .fold(0, |acc, b| acc * 10 + u32::from(b - b'0'))
         };
         let day = num(0, 2) as u8;
         let month = num(2, 2) as u8;
@@ -91,14 +93,32 @@ mod tests {
 
     #[test]
     fn century_comes_from_the_serial() {
-        assert_eq!(Cpr::parse("010315-9999").unwrap().birth_date().unwrap(), date!(2015 - 03 - 01));
-        assert_eq!(Cpr::parse("010375-1234").unwrap().birth_date().unwrap(), date!(1975 - 03 - 01));
-        assert_eq!(Cpr::parse("010390-5234").unwrap().birth_date().unwrap(), date!(1890 - 03 - 01));
+        assert_eq!(
+            Cpr::parse("010315-9999").unwrap().birth_date().unwrap(),
+            date!(2015 - 03 - 01)
+        );
+        assert_eq!(
+            Cpr::parse("010375-1234").unwrap().birth_date().unwrap(),
+            date!(1975 - 03 - 01)
+        );
+        assert_eq!(
+            Cpr::parse("010390-5234").unwrap().birth_date().unwrap(),
+            date!(1890 - 03 - 01)
+        );
     }
 
     #[test]
     fn rejects_malformed_numbers() {
-        for bad in ["", "123", "320115-9999", "011315-9999", "290223-9999", "01011A-9999", "010115+9999", "010115-99999"] {
+        for bad in [
+            "",
+            "123",
+            "320115-9999",
+            "011315-9999",
+            "290223-9999",
+            "01011A-9999",
+            "010115+9999",
+            "010115-99999",
+        ] {
             assert_eq!(Cpr::parse(bad), Err(ValidationError::InvalidCpr), "{bad}");
         }
     }

@@ -18,10 +18,17 @@ const CLOCK_SLACK: time::Duration = time::Duration::minutes(5);
 
 /// Timestamps are stored in UTC with whole seconds, so their text form sorts like time.
 pub fn normalize_timestamp(t: OffsetDateTime) -> OffsetDateTime {
-    t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t)
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
 }
 
-fn not_before(field: &'static str, d: Date, min: Date, other: &'static str) -> Result<(), ValidationError> {
+fn not_before(
+    field: &'static str,
+    d: Date,
+    min: Date,
+    other: &'static str,
+) -> Result<(), ValidationError> {
     if d < min {
         Err(ValidationError::DateBefore { field, other })
     } else {
@@ -47,7 +54,8 @@ fn not_future(field: &'static str, d: Date, today: Date) -> Result<(), Validatio
 }
 
 fn opt_line(field: &'static str, s: &Option<String>, max: usize) -> Result<(), ValidationError> {
-    s.as_deref().map_or(Ok(()), |s| text::optional_line(field, s, max))
+    s.as_deref()
+        .map_or(Ok(()), |s| text::optional_line(field, s, max))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,23 +131,42 @@ impl Case {
         }
         opt_line("child_institution", &self.child_institution, SHORT_TEXT_MAX)?;
         not_future("opened_on", self.opened_on, today)?;
-        not_before("opened_on", self.opened_on, self.child_birth_date, "child_birth_date")?;
+        not_before(
+            "opened_on",
+            self.opened_on,
+            self.child_birth_date,
+            "child_birth_date",
+        )?;
         if let Some(d) = self.first_concern_on {
             not_future("first_concern_on", d, today)?;
-            not_before("first_concern_on", d, self.child_birth_date, "child_birth_date")?;
+            not_before(
+                "first_concern_on",
+                d,
+                self.child_birth_date,
+                "child_birth_date",
+            )?;
         }
         if let Some(d) = self.first_meeting_on {
             plausible("first_meeting_on", d)?;
-            not_before("first_meeting_on", d, self.first_concern_on.unwrap_or(self.child_birth_date), "first_concern_on")?;
+            not_before(
+                "first_meeting_on",
+                d,
+                self.first_concern_on.unwrap_or(self.child_birth_date),
+                "first_concern_on",
+            )?;
         }
         match self.status {
             CaseStatus::Open => {
                 if self.closed_reason.is_some() {
-                    return Err(ValidationError::WrongCase { what: "closed_reason" });
+                    return Err(ValidationError::WrongCase {
+                        what: "closed_reason",
+                    });
                 }
             }
             CaseStatus::Closed => match &self.closed_reason {
-                Some(r) if !r.trim().is_empty() => text::optional_line("closed_reason", r, SHORT_TEXT_MAX)?,
+                Some(r) if !r.trim().is_empty() => {
+                    text::optional_line("closed_reason", r, SHORT_TEXT_MAX)?
+                }
                 _ => return Err(ValidationError::CloseReasonRequired),
             },
         }
@@ -222,7 +249,9 @@ impl Person {
         opt_line("language", &self.language, NAME_MAX)?;
         if self.do_not_contact {
             match &self.do_not_contact_reason {
-                Some(r) if !r.trim().is_empty() => text::optional_line("do_not_contact_reason", r, SHORT_TEXT_MAX)?,
+                Some(r) if !r.trim().is_empty() => {
+                    text::optional_line("do_not_contact_reason", r, SHORT_TEXT_MAX)?
+                }
                 _ => return Err(ValidationError::DoNotContactReasonRequired),
             }
         }
@@ -299,12 +328,19 @@ impl CaseNote {
     pub fn validate(&self, now: OffsetDateTime) -> Result<(), ValidationError> {
         plausible("occurred_at", self.occurred_at.date())?;
         if self.occurred_at > now + CLOCK_SLACK {
-            return Err(ValidationError::DateInFuture { field: "occurred_at" });
+            return Err(ValidationError::DateInFuture {
+                field: "occurred_at",
+            });
         }
         text::optional_text("body", self.body.as_str(), NOTE_TEXT_MAX)?;
         text::optional_text("child_words", self.child_words.as_str(), NOTE_TEXT_MAX)?;
-        text::optional_text("family_perspective", self.family_perspective.as_str(), NOTE_TEXT_MAX)?;
-        if self.body.is_empty() && self.child_words.is_empty() && self.family_perspective.is_empty() {
+        text::optional_text(
+            "family_perspective",
+            self.family_perspective.as_str(),
+            NOTE_TEXT_MAX,
+        )?;
+        if self.body.is_empty() && self.child_words.is_empty() && self.family_perspective.is_empty()
+        {
             return Err(ValidationError::Required { field: "body" });
         }
         Ok(())

@@ -48,7 +48,8 @@ impl From<String> for SensitiveText {
 }
 
 fn has_control(s: &str, multiline: bool) -> bool {
-    s.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
+    s.chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
 }
 
 /// A one-line field that must be present.
@@ -105,7 +106,10 @@ pub fn phone(field: &'static str, s: &str) -> Result<(), ValidationError> {
     let bad = || ValidationError::InvalidPhone { field };
     let t = s.trim();
     let rest = t.strip_prefix('+').unwrap_or(t);
-    if !rest.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-') {
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ' ' || c == '-')
+    {
         return Err(bad());
     }
     let digits = rest.chars().filter(char::is_ascii_digit).count();
@@ -129,7 +133,16 @@ mod tests {
     #[test]
     fn emails() {
         assert!(email("email", "anna@example.dk").is_ok());
-        for bad in ["", "anna", "anna@", "@x.dk", "anna@dk", "an na@x.dk", "a@b@c.dk", "a@.dk"] {
+        for bad in [
+            "",
+            "anna",
+            "anna@",
+            "@x.dk",
+            "anna@dk",
+            "an na@x.dk",
+            "a@b@c.dk",
+            "a@.dk",
+        ] {
             assert!(email("email", bad).is_err(), "{bad}");
         }
     }
@@ -139,7 +152,13 @@ mod tests {
         for ok in ["12345678", "+45 12 34 56 78", "12-34-56-78"] {
             assert!(phone("phone", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "1234", "abc12345678", "+45 12 34 56 78 99 99 99 99", "++4512345678"] {
+        for bad in [
+            "",
+            "1234",
+            "abc12345678",
+            "+45 12 34 56 78 99 99 99 99",
+            "++4512345678",
+        ] {
             assert!(phone("phone", bad).is_err(), "{bad}");
         }
     }

@@ -23,7 +23,9 @@ pub struct AccessEntry {
 }
 
 pub(crate) fn insert(conn: &Connection, e: &AccessEntry) -> Result<()> {
-    let at = e.at.format(&time::format_description::well_known::Rfc3339).map_err(|x| Error::Corrupt(x.to_string()))?;
+    let at =
+        e.at.format(&time::format_description::well_known::Rfc3339)
+            .map_err(|x| Error::Corrupt(x.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO access_log (id, at, worker_id, device_id, action, case_id, person_id, criterion)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -79,12 +81,19 @@ impl Store {
             let (id, at, worker, device, action, case, person, criterion) = row?;
             out.push(AccessEntry {
                 id: id.parse().map_err(|_| bad("id"))?,
-                at: OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).map_err(|_| bad("time"))?,
+                at: OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| bad("time"))?,
                 worker_id: worker.parse().map_err(|_| bad("worker"))?,
                 device_id: device.parse().map_err(|_| bad("device"))?,
                 action: action.parse().map_err(|_| bad("action"))?,
-                case_id: case.map(|c| c.parse()).transpose().map_err(|_| bad("case"))?,
-                person_id: person.map(|p| p.parse()).transpose().map_err(|_| bad("person"))?,
+                case_id: case
+                    .map(|c| c.parse())
+                    .transpose()
+                    .map_err(|_| bad("case"))?,
+                person_id: person
+                    .map(|p| p.parse())
+                    .transpose()
+                    .map_err(|_| bad("person"))?,
                 criterion,
             });
         }

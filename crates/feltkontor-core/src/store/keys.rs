@@ -44,7 +44,11 @@ impl KdfParams {
 
 impl Default for KdfParams {
     fn default() -> Self {
-        KdfParams { memory_kib: 64 * 1024, iterations: 3, parallelism: 1 }
+        KdfParams {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 1,
+        }
     }
 }
 
@@ -119,7 +123,9 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub fn check_passphrase_strength(passphrase: &str) -> Result<()> {
     if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
-        return Err(Error::WeakPassphrase { min: MIN_PASSPHRASE_CHARS });
+        return Err(Error::WeakPassphrase {
+            min: MIN_PASSPHRASE_CHARS,
+        });
     }
     Ok(())
 }
@@ -134,7 +140,9 @@ pub fn create(
 ) -> Result<Unwrapped> {
     check_passphrase_strength(passphrase)?;
     if kdf.memory_kib < KdfParams::MIN_MEMORY_KIB {
-        return Err(Error::KeyFileDamaged("key derivation memory below 64 MiB".into()));
+        return Err(Error::KeyFileDamaged(
+            "key derivation memory below 64 MiB".into(),
+        ));
     }
     let mut rng = rand::rngs::OsRng;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -154,25 +162,46 @@ pub fn create(
     let kek = derive_kek(passphrase, &salt, kdf)?;
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
     let wrapped = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: &aad(&header) })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: key.as_ref(),
+                aad: &aad(&header),
+            },
+        )
         .map_err(|_| Error::KeyFileDamaged("could not wrap the key".into()))?;
-    let file = KeyFile { header, nonce: hex::encode(nonce), wrapped_key: hex::encode(wrapped) };
+    let file = KeyFile {
+        header,
+        nonce: hex::encode(nonce),
+        wrapped_key: hex::encode(wrapped),
+    };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
     write_atomically(key_path, &json)?;
-    Ok(Unwrapped { key, device_id, worker_id })
+    Ok(Unwrapped {
+        key,
+        device_id,
+        worker_id,
+    })
 }
 
 fn read_key_file(key_path: &Path) -> Result<KeyFile> {
     let bytes = fs::read(key_path)?;
-    let file: KeyFile = serde_json::from_slice(&bytes).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
+    let file: KeyFile =
+        serde_json::from_slice(&bytes).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
     if file.header.format > KEY_FILE_FORMAT {
-        return Err(Error::KeyFileDamaged(format!("unknown key file format {}", file.header.format)));
+        return Err(Error::KeyFileDamaged(format!(
+            "unknown key file format {}",
+            file.header.format
+        )));
     }
     Ok(file)
 }
 
 fn read_attempts(path: &Path) -> Attempts {
-    fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// How long the next attempt must wait after `failures` consecutive failures.
@@ -186,23 +215,39 @@ pub fn delay_after(failures: u32) -> u64 {
 }
 
 /// Unwraps the database key with `passphrase`, enforcing the delay after repeated failures.
-pub fn unwrap(key_path: &Path, attempts_path: &Path, passphrase: &str, clock: &dyn Clock) -> Result<Unwrapped> {
+pub fn unwrap(
+    key_path: &Path,
+    attempts_path: &Path,
+    passphrase: &str,
+    clock: &dyn Clock,
+) -> Result<Unwrapped> {
     let file = read_key_file(key_path)?;
     let mut attempts = read_attempts(attempts_path);
     let now_ms = clock.now_ms();
-    let wait_until = attempts.last_failure_ms.saturating_add(delay_after(attempts.failures) * 1000);
+    let wait_until = attempts
+        .last_failure_ms
+        .saturating_add(delay_after(attempts.failures) * 1000);
     if now_ms < wait_until {
-        return Err(Error::Throttled { retry_after_secs: (wait_until - now_ms).div_ceil(1000) });
+        return Err(Error::Throttled {
+            retry_after_secs: (wait_until - now_ms).div_ceil(1000),
+        });
     }
     let salt = hex::decode(&file.header.salt).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
     let nonce = hex::decode(&file.nonce).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
-    let wrapped = hex::decode(&file.wrapped_key).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
+    let wrapped =
+        hex::decode(&file.wrapped_key).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
     if nonce.len() != 24 {
         return Err(Error::KeyFileDamaged("bad nonce length".into()));
     }
     let kek = derive_kek(passphrase, &salt, file.header.kdf)?;
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-    match cipher.decrypt(XNonce::from_slice(&nonce), Payload { msg: &wrapped, aad: &aad(&file.header) }) {
+    match cipher.decrypt(
+        XNonce::from_slice(&nonce),
+        Payload {
+            msg: &wrapped,
+            aad: &aad(&file.header),
+        },
+    ) {
         Ok(plain) => {
             let plain = Zeroizing::new(plain);
             if plain.len() != 32 {
@@ -213,7 +258,11 @@ pub fn unwrap(key_path: &Path, attempts_path: &Path, passphrase: &str, clock: &d
             if attempts.failures > 0 {
                 let _ = fs::remove_file(attempts_path);
             }
-            Ok(Unwrapped { key, device_id: file.header.device_id, worker_id: file.header.worker_id })
+            Ok(Unwrapped {
+                key,
+                device_id: file.header.device_id,
+                worker_id: file.header.worker_id,
+            })
         }
         Err(_) => {
             attempts.failures += 1;
@@ -235,13 +284,26 @@ pub fn rewrap(key_path: &Path, unwrapped: &Unwrapped, new_passphrase: &str) -> R
     rng.fill_bytes(&mut salt);
     let mut nonce = [0u8; 24];
     rng.fill_bytes(&mut nonce);
-    let header = Header { salt: hex::encode(salt), ..old.header };
+    let header = Header {
+        salt: hex::encode(salt),
+        ..old.header
+    };
     let kek = derive_kek(new_passphrase, &salt, header.kdf)?;
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
     let wrapped = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: unwrapped.key.as_ref(), aad: &aad(&header) })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: unwrapped.key.as_ref(),
+                aad: &aad(&header),
+            },
+        )
         .map_err(|_| Error::KeyFileDamaged("could not wrap the key".into()))?;
-    let file = KeyFile { header, nonce: hex::encode(nonce), wrapped_key: hex::encode(wrapped) };
+    let file = KeyFile {
+        header,
+        nonce: hex::encode(nonce),
+        wrapped_key: hex::encode(wrapped),
+    };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
     write_atomically(key_path, &json)
 }
@@ -252,7 +314,10 @@ mod tests {
 
     #[test]
     fn delays_double_after_the_free_attempts_and_are_capped() {
-        assert_eq!((0..=3).map(delay_after).collect::<Vec<_>>(), vec![0, 0, 0, 1]);
+        assert_eq!(
+            (0..=3).map(delay_after).collect::<Vec<_>>(),
+            vec![0, 0, 0, 1]
+        );
         assert_eq!(delay_after(4), 2);
         assert_eq!(delay_after(8), 32);
         assert_eq!(delay_after(40), MAX_DELAY_SECS);

@@ -30,7 +30,10 @@ pub(crate) fn apply(conn: &mut Connection, target: u32) -> Result<()> {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for m in MIGRATIONS.iter().filter(|m| m.version > current && m.version <= target) {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current && m.version <= target)
+    {
         tx.execute_batch(m.sql)?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
@@ -75,7 +78,15 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let loc = StoreLocation::new(&dir);
         let worker = feltkontor_wire::StaffId::new();
-        let store = crate::store::create_at_schema_for_tests(&loc, FIXTURE_PASSPHRASE, worker, KdfParams::default(), clock(), 1).unwrap();
+        let store = crate::store::create_at_schema_for_tests(
+            &loc,
+            FIXTURE_PASSPHRASE,
+            worker,
+            KdfParams::default(),
+            clock(),
+            1,
+        )
+        .unwrap();
         store
             .conn()
             .execute_batch(&format!(
@@ -91,7 +102,10 @@ mod tests {
                            'Hjemmebesøg i Århus hos familien', 'Jeg kan godt lide skolen', '', 1, 'case_team', 'draft');"
             ))
             .unwrap();
-        store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        store
+            .conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
         drop(store);
     }
 
@@ -115,12 +129,24 @@ mod tests {
     fn a_newer_schema_is_refused_and_the_file_left_untouched() {
         let tmp = tempfile::tempdir().unwrap();
         let loc = StoreLocation::new(tmp.path());
-        let store = Store::create(&loc, FIXTURE_PASSPHRASE, feltkontor_wire::StaffId::new(), clock()).unwrap();
-        store.conn().pragma_update(None, "user_version", latest() + 1).unwrap();
+        let store = Store::create(
+            &loc,
+            FIXTURE_PASSPHRASE,
+            feltkontor_wire::StaffId::new(),
+            clock(),
+        )
+        .unwrap();
+        store
+            .conn()
+            .pragma_update(None, "user_version", latest() + 1)
+            .unwrap();
         drop(store);
         let before = std::fs::read(loc.database()).unwrap();
         let err = Store::open(&loc, FIXTURE_PASSPHRASE, clock()).unwrap_err();
-        assert!(matches!(err, crate::Error::SchemaTooNew { found, known } if found == latest() + 1 && known == latest()), "{err:?}");
+        assert!(
+            matches!(err, crate::Error::SchemaTooNew { found, known } if found == latest() + 1 && known == latest()),
+            "{err:?}"
+        );
         assert_eq!(std::fs::read(loc.database()).unwrap(), before);
     }
 }

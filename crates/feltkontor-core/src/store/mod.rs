@@ -73,7 +73,10 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("location", &self.location).field("device_id", &self.device_id).finish()
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .field("device_id", &self.device_id)
+            .finish()
     }
 }
 
@@ -85,7 +88,14 @@ impl Store {
         worker_id: StaffId,
         clock: Arc<dyn Clock>,
     ) -> Result<Store> {
-        Self::create_with(location, passphrase, worker_id, DeviceId::new(), KdfParams::default(), clock)
+        Self::create_with(
+            location,
+            passphrase,
+            worker_id,
+            DeviceId::new(),
+            KdfParams::default(),
+            clock,
+        )
     }
 
     pub fn create_with(
@@ -96,7 +106,15 @@ impl Store {
         kdf: KdfParams,
         clock: Arc<dyn Clock>,
     ) -> Result<Store> {
-        Self::create_at_schema(location, passphrase, worker_id, device_id, kdf, clock, migrate::latest())
+        Self::create_at_schema(
+            location,
+            passphrase,
+            worker_id,
+            device_id,
+            kdf,
+            clock,
+            migrate::latest(),
+        )
     }
 
     fn create_at_schema(
@@ -125,19 +143,35 @@ impl Store {
             "INSERT INTO device_state (singleton, device_id, worker_id, next_seq, hlc) VALUES (1, ?1, ?2, 1, ?3)",
             rusqlite::params![device_id.to_string(), worker_id.to_string(), hlc.to_string()],
         )?;
-        Ok(Store { conn, device_id, worker_id, clock, location: location.clone() })
+        Ok(Store {
+            conn,
+            device_id,
+            worker_id,
+            clock,
+            location: location.clone(),
+        })
     }
 
     /// Unlocks the store with the worker's passphrase.
-    pub fn open(location: &StoreLocation, passphrase: &str, clock: Arc<dyn Clock>) -> Result<Store> {
+    pub fn open(
+        location: &StoreLocation,
+        passphrase: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store> {
         if !location.exists() {
             return Err(Error::NoStore(location.dir().to_owned()));
         }
-        let unwrapped = keys::unwrap(&location.key_file(), &location.attempts_file(), passphrase, clock.as_ref())?;
+        let unwrapped = keys::unwrap(
+            &location.key_file(),
+            &location.attempts_file(),
+            passphrase,
+            clock.as_ref(),
+        )?;
         if !location.database().exists() {
             return Err(Error::DatabaseDamaged);
         }
-        let mut conn = Connection::open_with_flags(location.database(), OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let mut conn =
+            Connection::open_with_flags(location.database(), OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         key_connection(&conn, &unwrapped.key)?;
         let (device_id, worker_id) = (unwrapped.device_id, unwrapped.worker_id);
         drop(unwrapped);
@@ -148,7 +182,13 @@ impl Store {
         }
         configure(&conn)?;
         migrate::apply(&mut conn, known)?;
-        Ok(Store { conn, device_id, worker_id, clock, location: location.clone() })
+        Ok(Store {
+            conn,
+            device_id,
+            worker_id,
+            clock,
+            location: location.clone(),
+        })
     }
 
     /// Closes the database; SQLCipher wipes its key material with the connection.
@@ -196,7 +236,9 @@ impl Store {
 
     /// `PRAGMA integrity_check`: `true` when the database reports "ok".
     pub fn integrity_ok(&self) -> Result<bool> {
-        let r: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let r: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         Ok(r == "ok")
     }
 }
@@ -217,9 +259,13 @@ fn key_connection(conn: &Connection, key: &[u8; 32]) -> Result<()> {
     if version.is_none_or(|v| v.trim().is_empty()) {
         return Err(Error::EncryptionUnavailable);
     }
-    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
         Ok(_) => Ok(()),
-        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::NotADatabase => {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
             Err(Error::DatabaseDamaged)
         }
         Err(e) => Err(e.into()),
@@ -229,7 +275,9 @@ fn key_connection(conn: &Connection, key: &[u8; 32]) -> Result<()> {
 fn configure(conn: &Connection) -> Result<()> {
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::Corrupt(format!("could not switch to WAL (got {mode})")));
+        return Err(Error::Corrupt(format!(
+            "could not switch to WAL (got {mode})"
+        )));
     }
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
@@ -243,7 +291,9 @@ fn configure(conn: &Connection) -> Result<()> {
 
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    let flags = FunctionFlags::SQLITE_UTF8
+        | FunctionFlags::SQLITE_DETERMINISTIC
+        | FunctionFlags::SQLITE_INNOCUOUS;
     conn.create_scalar_function("fold_da", 1, flags, |ctx| {
         let s: Option<String> = ctx.get(0)?;
         Ok(s.map(|s| search::fold_da(&s)))
@@ -264,5 +314,13 @@ pub(crate) fn create_at_schema_for_tests(
     clock: Arc<dyn Clock>,
     schema: u32,
 ) -> Result<Store> {
-    Store::create_at_schema(location, passphrase, worker_id, DeviceId::new(), kdf, clock, schema)
+    Store::create_at_schema(
+        location,
+        passphrase,
+        worker_id,
+        DeviceId::new(),
+        kdf,
+        clock,
+        schema,
+    )
 }

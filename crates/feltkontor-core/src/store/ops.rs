@@ -14,7 +14,9 @@ impl Store {
     /// Runs `f` in one immediate transaction: everything it writes, with its change-log
     /// entries, commits together when it returns `Ok`, and nothing at all when it returns `Err`.
     pub fn write<R>(&mut self, f: impl FnOnce(&mut Writer<'_>) -> Result<R>) -> Result<R> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut w = Writer::begin(tx, self.clock.as_ref(), self.worker_id)?;
         let r = f(&mut w)?;
         w.finish()?;
@@ -56,7 +58,11 @@ impl Writer<'_> {
     pub fn add_team_member(&mut self, team_id: TeamId, staff_id: StaffId) -> Result<TeamMember> {
         self.require::<Team>(team_id.0)?;
         self.require::<Staff>(staff_id.0)?;
-        let m = TeamMember { id: RowId::new(), team_id, staff_id };
+        let m = TeamMember {
+            id: RowId::new(),
+            team_id,
+            staff_id,
+        };
         self.put(&m)?;
         Ok(m)
     }
@@ -132,7 +138,10 @@ impl Writer<'_> {
         )?
         .query_row([p.case_id.to_string(), p.staff_id.to_string(), p.id.to_string()], |r| r.get(0))?;
         if exists || case.coordinator_id == p.staff_id {
-            return Err(ValidationError::AlreadyOnCase { what: "participant" }.into());
+            return Err(ValidationError::AlreadyOnCase {
+                what: "participant",
+            }
+            .into());
         }
         self.put(p)?;
         Ok(())
@@ -200,7 +209,10 @@ impl Writer<'_> {
         if let Some(old) = &old {
             rules::check_note_change(old, &note)?;
         }
-        if note.status != NoteStatus::Draft || note.signed_at.is_some() || note.content_hash.is_some() {
+        if note.status != NoteStatus::Draft
+            || note.signed_at.is_some()
+            || note.content_hash.is_some()
+        {
             return Err(ValidationError::NoteSigned.into());
         }
         if note.author_id != self.worker() {

@@ -117,30 +117,41 @@ pub struct PersonView {
 }
 
 fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
-    s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text))
+    s.parse().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text)
+    })
 }
 
 fn parse_enum<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
-    s.parse().map_err(|_| rusqlite::Error::InvalidColumnType(0, s.clone(), rusqlite::types::Type::Text))
+    s.parse()
+        .map_err(|_| rusqlite::Error::InvalidColumnType(0, s.clone(), rusqlite::types::Type::Text))
 }
 
 fn parse_time(s: &str) -> rusqlite::Result<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn parse_date(s: &str) -> rusqlite::Result<Date> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(s, &fmt).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    Date::parse(s, &fmt).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
-const NOTE_SUMMARY_COLUMNS: &str = "notes.id, notes.kind, notes.occurred_at, notes.status, notes.statutory,
+const NOTE_SUMMARY_COLUMNS: &str =
+    "notes.id, notes.kind, notes.occurred_at, notes.status, notes.statutory,
     notes.audience, notes.addendum_to, substr(notes.body, 1, 240), notes.child_words <> '',
     s.id, s.name, s.initials";
 
 fn note_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteSummary> {
     let author = match r.get::<_, Option<String>>(9)? {
-        Some(id) => Some(StaffRef { id: parse_id(id)?, name: r.get(10)?, initials: r.get(11)? }),
+        Some(id) => Some(StaffRef {
+            id: parse_id(id)?,
+            name: r.get(10)?,
+            initials: r.get(11)?,
+        }),
         None => None,
     };
     let mut preview: String = r.get(7)?;
@@ -171,7 +182,10 @@ impl Store {
 
     /// Loads a live entity by id.
     pub fn get<T: Record>(&self, id: uuid::Uuid) -> Result<Option<T>> {
-        Ok(self.records::<T>("id = ?1", [id.to_string()])?.into_iter().next())
+        Ok(self
+            .records::<T>("id = ?1", [id.to_string()])?
+            .into_iter()
+            .next())
     }
 
     /// Whether the worker is the coordinator or a participant of the case.
@@ -212,10 +226,18 @@ impl Store {
             ],
             |r| {
                 let coordinator = match r.get::<_, Option<String>>(5)? {
-                    Some(id) => Some(StaffRef { id: parse_id(id)?, name: r.get(6)?, initials: r.get(7)? }),
+                    Some(id) => Some(StaffRef {
+                        id: parse_id(id)?,
+                        name: r.get(6)?,
+                        initials: r.get(7)?,
+                    }),
                     None => None,
                 };
-                let last: Option<OffsetDateTime> = r.get::<_, Option<String>>(10)?.as_deref().map(parse_time).transpose()?;
+                let last: Option<OffsetDateTime> = r
+                    .get::<_, Option<String>>(10)?
+                    .as_deref()
+                    .map(parse_time)
+                    .transpose()?;
                 Ok(CaseSummary {
                     case_id: parse_id(r.get(0)?)?,
                     child_name: r.get(1)?,
@@ -224,7 +246,11 @@ impl Store {
                     district: r.get(4)?,
                     coordinator,
                     i_am_coordinator: r.get(8)?,
-                    next_agreement_due: r.get::<_, Option<String>>(9)?.as_deref().map(parse_date).transpose()?,
+                    next_agreement_due: r
+                        .get::<_, Option<String>>(9)?
+                        .as_deref()
+                        .map(parse_date)
+                        .transpose()?,
                     days_since_last_contact: last.map(|t| (today - t.date()).whole_days()),
                     last_family_contact: last,
                 })
@@ -236,7 +262,9 @@ impl Store {
     /// Everything the case page shows at a glance. Logged as an opening of the case.
     pub fn case_overview(&self, case_id: CaseId) -> Result<CaseOverview> {
         let tx = self.conn().unchecked_transaction()?;
-        let case: Case = self.get(case_id.0)?.ok_or_else(|| Error::not_found("case", case_id))?;
+        let case: Case = self
+            .get(case_id.0)?
+            .ok_or_else(|| Error::not_found("case", case_id))?;
         let mut entry = self.access_entry(AccessAction::OpenCase);
         entry.case_id = Some(case_id);
         access::insert(&tx, &entry)?;
@@ -247,11 +275,18 @@ impl Store {
         let participants = self
             .records::<Participant>("case_id = ?1 ORDER BY rowid", [&id])?
             .into_iter()
-            .map(|p| Ok(ParticipantView { staff: self.get::<Staff>(p.staff_id.0)?, participant: p }))
+            .map(|p| {
+                Ok(ParticipantView {
+                    staff: self.get::<Staff>(p.staff_id.0)?,
+                    participant: p,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         let consents = self.records::<Consent>("case_id = ?1 ORDER BY valid_from DESC", [&id])?;
-        let agreements =
-            self.records::<Agreement>("case_id = ?1 ORDER BY done_at IS NOT NULL, due_on IS NULL, due_on, rowid", [&id])?;
+        let agreements = self.records::<Agreement>(
+            "case_id = ?1 ORDER BY done_at IS NOT NULL, due_on IS NULL, due_on, rowid",
+            [&id],
+        )?;
         let handovers = self.records::<Handover>("case_id = ?1 ORDER BY at DESC", [&id])?;
         let child_words = {
             let mut stmt = self.conn().prepare_cached(&format!(
@@ -289,7 +324,12 @@ impl Store {
     }
 
     /// A page of a case's notes, newest first; pass the previous page's `next` to continue.
-    pub fn notes_timeline(&self, case_id: CaseId, after: Option<&TimelineCursor>, limit: u32) -> Result<TimelinePage> {
+    pub fn notes_timeline(
+        &self,
+        case_id: CaseId,
+        after: Option<&TimelineCursor>,
+        limit: u32,
+    ) -> Result<TimelinePage> {
         let limit = limit.clamp(1, 200);
         let mut stmt = self.conn().prepare_cached(&format!(
             "SELECT {NOTE_SUMMARY_COLUMNS} FROM notes LEFT JOIN staff s ON s.id = notes.author_id
@@ -310,7 +350,10 @@ impl Store {
         let notes = rows.collect::<rusqlite::Result<Vec<_>>>()?;
         let next = if notes.len() as u32 == limit {
             notes.last().map(|n| TimelineCursor {
-                occurred_at: n.occurred_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                occurred_at: n
+                    .occurred_at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
                 id: n.id,
             })
         } else {
@@ -327,7 +370,10 @@ impl Store {
         );
         self.conn()
             .prepare_cached(&sql)?
-            .query_row(params![id.to_string(), self.worker_id().to_string()], from_row::<CaseNote>)
+            .query_row(
+                params![id.to_string(), self.worker_id().to_string()],
+                from_row::<CaseNote>,
+            )
             .optional()?
             .ok_or_else(|| Error::not_found("note", id))
     }
@@ -337,22 +383,32 @@ impl Store {
         if address_hidden {
             person.address = None;
         }
-        let phones = self.records::<Phone>("person_id = ?1 ORDER BY rowid", [person.id.to_string()])?;
-        Ok(PersonView { person, address_hidden, phones })
+        let phones =
+            self.records::<Phone>("person_id = ?1 ORDER BY rowid", [person.id.to_string()])?;
+        Ok(PersonView {
+            person,
+            address_hidden,
+            phones,
+        })
     }
 
     /// The family and network of a case.
     pub fn persons_of_case(&self, case_id: CaseId) -> Result<Vec<PersonView>> {
         let participant = self.is_participant(case_id)?;
-        self.records::<Person>("case_id = ?1 ORDER BY name COLLATE NOCASE", [case_id.to_string()])?
-            .into_iter()
-            .map(|p| self.person_view(p, participant))
-            .collect()
+        self.records::<Person>(
+            "case_id = ?1 ORDER BY name COLLATE NOCASE",
+            [case_id.to_string()],
+        )?
+        .into_iter()
+        .map(|p| self.person_view(p, participant))
+        .collect()
     }
 
     /// One person. Logged as an opening of the person.
     pub fn person(&self, id: PersonId) -> Result<PersonView> {
-        let person: Person = self.get(id.0)?.ok_or_else(|| Error::not_found("person", id))?;
+        let person: Person = self
+            .get(id.0)?
+            .ok_or_else(|| Error::not_found("person", id))?;
         let mut entry = self.access_entry(AccessAction::OpenPerson);
         entry.case_id = Some(person.case_id);
         entry.person_id = Some(id);

@@ -55,39 +55,124 @@ macro_rules! record {
 }
 
 record!(Team, Team, "teams", ["id", "name", "district"]);
-record!(Staff, Staff, "staff", ["id", "name", "initials", "profession", "sector"]);
-record!(TeamMember, TeamMember, "team_members", ["id", "team_id", "staff_id"]);
+record!(
+    Staff,
+    Staff,
+    "staff",
+    ["id", "name", "initials", "profession", "sector"]
+);
+record!(
+    TeamMember,
+    TeamMember,
+    "team_members",
+    ["id", "team_id", "staff_id"]
+);
 record!(
     Case,
     Case,
     "cases",
     [
-        "id", "team_id", "child_name", "child_birth_date", "child_cpr", "child_institution", "status",
-        "closed_reason", "coordinator_id", "opened_on", "first_concern_on", "first_meeting_on"
+        "id",
+        "team_id",
+        "child_name",
+        "child_birth_date",
+        "child_cpr",
+        "child_institution",
+        "status",
+        "closed_reason",
+        "coordinator_id",
+        "opened_on",
+        "first_concern_on",
+        "first_meeting_on"
     ]
 );
-record!(Participant, Participant, "participants", ["id", "case_id", "staff_id", "role", "legal_basis"]);
-record!(Handover, Handover, "handovers", ["id", "case_id", "from_staff_id", "to_staff_id", "note", "at"]);
+record!(
+    Participant,
+    Participant,
+    "participants",
+    ["id", "case_id", "staff_id", "role", "legal_basis"]
+);
+record!(
+    Handover,
+    Handover,
+    "handovers",
+    [
+        "id",
+        "case_id",
+        "from_staff_id",
+        "to_staff_id",
+        "note",
+        "at"
+    ]
+);
 record!(
     Person,
     Person,
     "persons",
     [
-        "id", "case_id", "name", "relation", "custody", "email", "address", "protected_address", "language",
-        "interpreter_needed", "do_not_contact", "do_not_contact_reason"
+        "id",
+        "case_id",
+        "name",
+        "relation",
+        "custody",
+        "email",
+        "address",
+        "protected_address",
+        "language",
+        "interpreter_needed",
+        "do_not_contact",
+        "do_not_contact_reason"
     ],
-    bools = ["custody", "protected_address", "interpreter_needed", "do_not_contact"],
-    fts = FtsIndex { table: "persons_fts", columns: "name, relation", exprs: "fold_da(name), fold_da(relation_label_da(relation))" }
+    bools = [
+        "custody",
+        "protected_address",
+        "interpreter_needed",
+        "do_not_contact"
+    ],
+    fts = FtsIndex {
+        table: "persons_fts",
+        columns: "name, relation",
+        exprs: "fold_da(name), fold_da(relation_label_da(relation))"
+    }
 );
-record!(Phone, Phone, "phones", ["id", "case_id", "person_id", "number", "label"]);
-record!(Relation, Relation, "relations", ["id", "case_id", "from_person_id", "to_person_id", "quality", "as_of"]);
+record!(
+    Phone,
+    Phone,
+    "phones",
+    ["id", "case_id", "person_id", "number", "label"]
+);
+record!(
+    Relation,
+    Relation,
+    "relations",
+    [
+        "id",
+        "case_id",
+        "from_person_id",
+        "to_person_id",
+        "quality",
+        "as_of"
+    ]
+);
 record!(
     CaseNote,
     Note,
     "notes",
     [
-        "id", "case_id", "author_id", "kind", "occurred_at", "body", "child_words", "family_perspective",
-        "statutory", "audience", "status", "signed_at", "content_hash", "addendum_to"
+        "id",
+        "case_id",
+        "author_id",
+        "kind",
+        "occurred_at",
+        "body",
+        "child_words",
+        "family_perspective",
+        "statutory",
+        "audience",
+        "status",
+        "signed_at",
+        "content_hash",
+        "addendum_to"
     ],
     bools = ["statutory"],
     fts = FtsIndex {
@@ -100,14 +185,30 @@ record!(
     Consent,
     Consent,
     "consents",
-    ["id", "case_id", "given_by", "sectors", "valid_from", "valid_to", "withdrawn_at"],
+    [
+        "id",
+        "case_id",
+        "given_by",
+        "sectors",
+        "valid_from",
+        "valid_to",
+        "withdrawn_at"
+    ],
     json = ["sectors"]
 );
 record!(
     Agreement,
     Agreement,
     "agreements",
-    ["id", "case_id", "what", "responsible_staff_id", "responsible_person_id", "due_on", "done_at"]
+    [
+        "id",
+        "case_id",
+        "what",
+        "responsible_staff_id",
+        "responsible_person_id",
+        "due_on",
+        "done_at"
+    ]
 );
 
 pub(crate) fn select_sql<T: Record>() -> String {
@@ -116,14 +217,19 @@ pub(crate) fn select_sql<T: Record>() -> String {
 
 /// The columns of `T`, qualified with its table name, for joins.
 pub(crate) fn qualified_columns<T: Record>() -> String {
-    T::COLUMNS.iter().map(|c| format!("{}.{c}", T::TABLE)).collect::<Vec<_>>().join(", ")
+    T::COLUMNS
+        .iter()
+        .map(|c| format!("{}.{c}", T::TABLE))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Decodes one row selected with [`select_sql`] into `T`.
 pub(crate) fn from_row<T: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<T> {
     let map = row_fields::<T>(row)?;
-    serde_json::from_value(Value::Object(map))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_value(Value::Object(map)).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn row_fields<T: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<Map<String, Value>> {
@@ -135,9 +241,14 @@ fn row_fields<T: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<Map<String
             SqlValue::Integer(n) if T::BOOL_COLUMNS.contains(col) => Value::Bool(n != 0),
             SqlValue::Integer(n) => Value::from(n),
             SqlValue::Real(f) => Value::from(f),
-            SqlValue::Text(s) if T::JSON_COLUMNS.contains(col) => serde_json::from_str(&s).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-            })?,
+            SqlValue::Text(s) if T::JSON_COLUMNS.contains(col) => serde_json::from_str(&s)
+                .map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        i,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?,
             SqlValue::Text(s) => Value::String(s),
             SqlValue::Blob(_) => Value::Null,
         };
@@ -150,7 +261,10 @@ fn to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => n.as_i64().map(SqlValue::Integer).unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
+        Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
         Value::String(s) => SqlValue::Text(s.clone()),
         other => SqlValue::Text(other.to_string()),
     }
@@ -159,7 +273,10 @@ fn to_sql(v: &Value) -> SqlValue {
 fn to_fields<T: Record>(entity: &T) -> Result<Map<String, Value>> {
     match serde_json::to_value(entity).map_err(|e| Error::Corrupt(e.to_string()))? {
         Value::Object(m) => Ok(m),
-        _ => Err(Error::Corrupt(format!("{} did not serialise to an object", T::TABLE))),
+        _ => Err(Error::Corrupt(format!(
+            "{} did not serialise to an object",
+            T::TABLE
+        ))),
     }
 }
 
@@ -185,9 +302,20 @@ impl<'a> Writer<'a> {
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let device: DeviceId = device.parse().map_err(|_| Error::Corrupt("device id".into()))?;
-        let hlc: Hlc = hlc.parse().map_err(|e: feltkontor_wire::HlcParseError| Error::Corrupt(e.to_string()))?;
-        Ok(Writer { tx, device, worker, next_seq, hlc, clock })
+        let device: DeviceId = device
+            .parse()
+            .map_err(|_| Error::Corrupt("device id".into()))?;
+        let hlc: Hlc = hlc
+            .parse()
+            .map_err(|e: feltkontor_wire::HlcParseError| Error::Corrupt(e.to_string()))?;
+        Ok(Writer {
+            tx,
+            device,
+            worker,
+            next_seq,
+            hlc,
+            clock,
+        })
     }
 
     pub(crate) fn finish(self) -> Result<()> {
@@ -210,7 +338,11 @@ impl<'a> Writer<'a> {
     /// Loads a live (not archived) entity.
     pub fn get<T: Record>(&self, id: Uuid) -> Result<Option<T>> {
         let sql = format!("{} WHERE id = ?1 AND archived = 0", select_sql::<T>());
-        Ok(self.tx.prepare_cached(&sql)?.query_row([id.to_string()], from_row::<T>).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], from_row::<T>)
+            .optional()?)
     }
 
     pub fn require<T: Record>(&self, id: Uuid) -> Result<T> {
@@ -219,7 +351,11 @@ impl<'a> Writer<'a> {
 
     fn stored_fields<T: Record>(&self, id: Uuid) -> Result<Option<Map<String, Value>>> {
         let sql = format!("{} WHERE id = ?1", select_sql::<T>());
-        Ok(self.tx.prepare_cached(&sql)?.query_row([id.to_string()], row_fields::<T>).optional()?)
+        Ok(self
+            .tx
+            .prepare_cached(&sql)?
+            .query_row([id.to_string()], row_fields::<T>)
+            .optional()?)
     }
 
     /// Inserts or updates `entity`, logging exactly the fields that changed. A write that
@@ -238,16 +374,32 @@ impl<'a> Writer<'a> {
             return Ok(false);
         }
         let hlc = self.tick();
-        let clocks: Map<String, Value> = changed.keys().map(|k| (k.clone(), Value::String(hlc.to_string()))).collect();
+        let clocks: Map<String, Value> = changed
+            .keys()
+            .map(|k| (k.clone(), Value::String(hlc.to_string())))
+            .collect();
         if old.is_none() {
             let cols = T::COLUMNS.join(", ");
-            let marks = (1..=T::COLUMNS.len() + 1).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
-            let sql = format!("INSERT INTO {} ({cols}, field_hlc) VALUES ({marks})", T::TABLE);
+            let marks = (1..=T::COLUMNS.len() + 1)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO {} ({cols}, field_hlc) VALUES ({marks})",
+                T::TABLE
+            );
             let mut values: Vec<SqlValue> = T::COLUMNS.iter().map(|c| to_sql(&new[*c])).collect();
             values.push(SqlValue::Text(Value::Object(clocks).to_string()));
-            self.tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))?;
+            self.tx
+                .prepare_cached(&sql)?
+                .execute(rusqlite::params_from_iter(values))?;
         } else {
-            let sets = changed.keys().enumerate().map(|(i, k)| format!("{k} = ?{}", i + 1)).collect::<Vec<_>>().join(", ");
+            let sets = changed
+                .keys()
+                .enumerate()
+                .map(|(i, k)| format!("{k} = ?{}", i + 1))
+                .collect::<Vec<_>>()
+                .join(", ");
             let n = changed.len();
             let sql = format!(
                 "UPDATE {} SET {sets}, field_hlc = json_patch(field_hlc, ?{}) WHERE id = ?{}",
@@ -258,7 +410,9 @@ impl<'a> Writer<'a> {
             let mut values: Vec<SqlValue> = changed.values().map(to_sql).collect();
             values.push(SqlValue::Text(Value::Object(clocks).to_string()));
             values.push(SqlValue::Text(id.to_string()));
-            self.tx.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(values))?;
+            self.tx
+                .prepare_cached(&sql)?
+                .execute(rusqlite::params_from_iter(values))?;
         }
         self.reindex::<T>(id)?;
         self.log(T::KIND, id, changed, hlc)?;
@@ -279,14 +433,23 @@ impl<'a> Writer<'a> {
             return Ok(false);
         }
         self.reindex::<T>(id)?;
-        self.log(T::KIND, id, BTreeMap::from([("archived".to_owned(), Value::Bool(true))]), hlc)?;
+        self.log(
+            T::KIND,
+            id,
+            BTreeMap::from([("archived".to_owned(), Value::Bool(true))]),
+            hlc,
+        )?;
         Ok(true)
     }
 
     fn reindex<T: Record>(&self, id: Uuid) -> Result<()> {
         if let Some(fts) = T::FTS {
             self.tx
-                .prepare_cached(&format!("DELETE FROM {} WHERE rowid = (SELECT rid FROM {} WHERE id = ?1)", fts.table, T::TABLE))?
+                .prepare_cached(&format!(
+                    "DELETE FROM {} WHERE rowid = (SELECT rid FROM {} WHERE id = ?1)",
+                    fts.table,
+                    T::TABLE
+                ))?
                 .execute([id.to_string()])?;
             self.tx
                 .prepare_cached(&format!(
@@ -306,16 +469,26 @@ impl<'a> Writer<'a> {
         self.hlc
     }
 
-    fn log(&mut self, entity: EntityKind, entity_id: Uuid, changed: BTreeMap<String, Value>, hlc: Hlc) -> Result<()> {
+    fn log(
+        &mut self,
+        entity: EntityKind,
+        entity_id: Uuid,
+        changed: BTreeMap<String, Value>,
+        hlc: Hlc,
+    ) -> Result<()> {
         let entry = ChangeEntry {
             op_id: OpId::new(),
             seq: self.next_seq,
             device: self.device,
             entity,
             entity_id,
-            fields: changed.into_iter().map(|(k, value)| (k, FieldChange { value, hlc })).collect(),
+            fields: changed
+                .into_iter()
+                .map(|(k, value)| (k, FieldChange { value, hlc }))
+                .collect(),
         };
-        let fields = serde_json::to_string(&entry.fields).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let fields =
+            serde_json::to_string(&entry.fields).map_err(|e| Error::Corrupt(e.to_string()))?;
         self.tx
             .prepare_cached(
                 "INSERT INTO change_log (seq, op_id, device_id, entity, entity_id, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -351,7 +524,11 @@ mod tests {
         let s = crate::testing::Sample::new();
         columns_match_serde(s.team.clone());
         columns_match_serde(s.staff.clone());
-        columns_match_serde(TeamMember { id: Default::default(), team_id: s.team.id, staff_id: s.staff.id });
+        columns_match_serde(TeamMember {
+            id: Default::default(),
+            team_id: s.team.id,
+            staff_id: s.staff.id,
+        });
         columns_match_serde(s.case.clone());
         columns_match_serde(s.person.clone());
         columns_match_serde(s.note.clone());

@@ -58,7 +58,11 @@ fn query_terms(q: &str) -> Vec<String> {
 }
 
 fn fts_query(terms: &[String]) -> String {
-    terms.iter().map(|t| format!("\"{t}\"*")).collect::<Vec<_>>().join(" AND ")
+    terms
+        .iter()
+        .map(|t| format!("\"{t}\"*"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// A piece of a snippet; `hit` pieces matched the query.
@@ -127,7 +131,10 @@ pub fn snippet(text: &str, terms: &[String]) -> Vec<SnippetPart> {
     let mut parts: Vec<SnippetPart> = Vec::new();
     let mut push = |text: &str, hit: bool| match parts.last_mut() {
         Some(last) if last.hit == hit => last.text.push_str(text),
-        _ => parts.push(SnippetPart { text: text.to_owned(), hit }),
+        _ => parts.push(SnippetPart {
+            text: text.to_owned(),
+            hit,
+        }),
     };
     if from > 0 {
         push("… ", false);
@@ -171,17 +178,24 @@ impl Store {
         );
         let mut stmt = self.conn().prepare_cached(&note_sql)?;
         let rows = stmt.query_map(rusqlite::params![fts, worker, limit * 4], |r| {
-            Ok((from_row::<CaseNote>(r)?, r.get::<_, String>(CaseNote::COLUMNS.len())?))
+            Ok((
+                from_row::<CaseNote>(r)?,
+                r.get::<_, String>(CaseNote::COLUMNS.len())?,
+            ))
         })?;
         for row in rows {
             let (note, child_name) = row?;
-            let text = [note.body.as_str(), note.child_words.as_str(), note.family_perspective.as_str()]
-                .into_iter()
-                .find(|t| {
-                    let f = fold_da(t);
-                    terms.iter().any(|term| f.contains(term.as_str()))
-                })
-                .unwrap_or(note.body.as_str());
+            let text = [
+                note.body.as_str(),
+                note.child_words.as_str(),
+                note.family_perspective.as_str(),
+            ]
+            .into_iter()
+            .find(|t| {
+                let f = fold_da(t);
+                terms.iter().any(|term| f.contains(term.as_str()))
+            })
+            .unwrap_or(note.body.as_str());
             results.notes.push(NoteHit {
                 note_id: note.id,
                 case_id: note.case_id,
@@ -204,7 +218,10 @@ impl Store {
         );
         let mut stmt = self.conn().prepare_cached(&person_sql)?;
         let rows = stmt.query_map(rusqlite::params![fts, limit], |r| {
-            Ok((from_row::<Person>(r)?, r.get::<_, String>(Person::COLUMNS.len())?))
+            Ok((
+                from_row::<Person>(r)?,
+                r.get::<_, String>(Person::COLUMNS.len())?,
+            ))
         })?;
         for row in rows {
             let (p, child_name) = row?;
@@ -243,7 +260,11 @@ mod tests {
     fn snippet_marks_hits_and_cuts_a_window() {
         let text = "Vi talte med Søren om skolen. Han siger at han savner sin far meget.";
         let parts = snippet(text, &["soeren".into()]);
-        let hits: Vec<_> = parts.iter().filter(|p| p.hit).map(|p| p.text.as_str()).collect();
+        let hits: Vec<_> = parts
+            .iter()
+            .filter(|p| p.hit)
+            .map(|p| p.text.as_str())
+            .collect();
         assert_eq!(hits, vec!["Søren"]);
         let joined: String = parts.iter().map(|p| p.text.as_str()).collect();
         assert!(joined.starts_with("Vi talte med Søren"));

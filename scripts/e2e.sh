@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# End-to-end tests against the real app binary in a real window (Xvfb), driven over WebDriver
+# by tauri-driver and WebKitWebDriver. Screenshots go to target/e2e-screenshots/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+for tool in tauri-driver WebKitWebDriver xvfb-run; do
+  command -v "$tool" >/dev/null || { echo "e2e: $tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
+done
+cargo build -p feltkontor-desktop -p feltkontor-demo --bins
+work=target/e2e
+rm -rf "$work"
+mkdir -p "$work" target/e2e-screenshots
+export FELTKONTOR_E2E_PASSPHRASE="e2e-kodeord-feltkontor"
+./target/debug/feltkontor-demo --dir "$work/profile" --cases 40 --passphrase "$FELTKONTOR_E2E_PASSPHRASE" >/dev/null 2>&1
+export FELTKONTOR_DATA_DIR="$PWD/$work/profile"
+export FELTKONTOR_APP="$PWD/target/debug/feltkontor"
+export FELTKONTOR_SCREENSHOTS="$PWD/target/e2e-screenshots"
+xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 tests/e2e/

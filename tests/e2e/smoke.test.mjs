@@ -1,0 +1,48 @@
+// The app opens in a real window, refuses a wrong passphrase in Danish, unlocks the encrypted
+// demo store with the right one and lists the worker's cases, then locks again.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Session, startDriver } from "./webdriver.mjs";
+
+const app = process.env.FELTKONTOR_APP;
+const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
+const shots = process.env.FELTKONTOR_SCREENSHOTS;
+let driver;
+let session;
+
+before(async () => {
+  assert.ok(app && passphrase && shots, "run through scripts/e2e.sh");
+  const d = await startDriver();
+  driver = d.driver;
+  session = await Session.start(d.base, app);
+});
+
+after(async () => {
+  await session?.end().catch(() => {});
+  driver?.kill();
+});
+
+test("unlock the encrypted store and see my cases in the real window", async () => {
+  const [input] = await session.waitFor("#passphrase");
+  await session.screenshot(`${shots}/01-unlock.png`);
+
+  await session.type(input, "forkert kodeord");
+  await session.click(await session.find("button[type=submit]"));
+  const [error] = await session.waitFor("#unlock-error");
+  assert.equal(await session.text(error), "Adgangssætningen er forkert. Prøv igen.");
+  await session.screenshot(`${shots}/02-wrong-passphrase.png`);
+
+  await session.clear(input);
+  await session.type(input, passphrase);
+  await session.click(await session.find("button[type=submit]"));
+  const rows = await session.waitFor("[data-testid=case-row]");
+  assert.ok(rows.length > 0, "the worker has cases");
+  assert.equal(await session.text(await session.find("h1")), "Mine sager");
+  const first = await session.text(rows[0]);
+  assert.match(first, /Du er tovholder/, "cases the worker coordinates come first");
+  await session.screenshot(`${shots}/03-my-cases.png`);
+
+  await session.click(await session.find("header button"));
+  await session.waitFor("#passphrase");
+  assert.equal((await session.findAll("[data-testid=case-row]")).length, 0, "nothing shown when locked");
+});

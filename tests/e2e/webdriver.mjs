@@ -1,0 +1,106 @@
+// A minimal W3C WebDriver client over fetch, enough to drive the Tauri window through
+// tauri-driver: sessions, elements, keys, clicks, text, screenshots.
+import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+function elementId(reference) {
+  const id = reference?.[ELEMENT] ?? reference?.ELEMENT;
+  if (typeof id !== "string") throw new Error(`not an element reference: ${JSON.stringify(reference)}`);
+  return id;
+}
+
+export async function startDriver(port = 4444) {
+  const driver = spawn("tauri-driver", ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver"], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`${base}/status`);
+      if (r.ok) return { driver, base };
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  driver.kill();
+  throw new Error("tauri-driver did not start");
+}
+
+async function call(base, method, path, body) {
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await r.json();
+  if (!r.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value)}`);
+  return json.value;
+}
+
+export class Session {
+  static async start(base, application) {
+    const value = await call(base, "POST", "/session", {
+      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application } } },
+    });
+    return new Session(base, value.sessionId);
+  }
+
+  constructor(base, id) {
+    this.base = base;
+    this.id = id;
+  }
+
+  cmd(method, path, body) {
+    return call(this.base, method, `/session/${this.id}${path}`, body);
+  }
+
+  async find(css) {
+    const v = await this.cmd("POST", "/element", { using: "css selector", value: css });
+    return elementId(v);
+  }
+
+  async findAll(css) {
+    const v = await this.cmd("POST", "/elements", { using: "css selector", value: css });
+    return v.map(elementId);
+  }
+
+  /** Waits until `css` matches at least `min` elements; returns them. */
+  async waitFor(css, { min = 1, timeoutMs = 15000 } = {}) {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await this.findAll(css).catch(() => []);
+      if (found.length >= min) return found;
+      if (Date.now() > until) throw new Error(`timed out waiting for ${css}`);
+      await sleep(100);
+    }
+  }
+
+  type(el, text) {
+    return this.cmd("POST", `/element/${el}/value`, { text });
+  }
+
+  clear(el) {
+    return this.cmd("POST", `/element/${el}/clear`, {});
+  }
+
+  click(el) {
+    return this.cmd("POST", `/element/${el}/click`, {});
+  }
+
+  text(el) {
+    return this.cmd("GET", `/element/${el}/text`);
+  }
+
+  async screenshot(path) {
+    const b64 = await this.cmd("GET", "/screenshot");
+    await writeFile(path, Buffer.from(b64, "base64"));
+  }
+
+  end() {
+    return this.cmd("DELETE", "");
+  }
+}
