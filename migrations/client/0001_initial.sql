@@ -3,7 +3,8 @@
 -- Every table of synced data has:
 --   id         the entity's UUID (text), unique
 --   archived   1 = tombstone (soft delete); rows are never physically deleted by the app
---   field_hlc  JSON object: field name -> hybrid-logical-clock timestamp of the write that set it
+--   field_hlc  JSON object: field name -> hybrid-logical-clock timestamp of the write that set it;
+--              the key "*" stands for every field not listed (a new row is {"*": <hlc of its insert>})
 -- No foreign-key constraints: sync may deliver rows in any order; the store's operations check
 -- references themselves.
 
@@ -22,7 +23,8 @@ CREATE TABLE change_log (
     device_id TEXT NOT NULL,
     entity    TEXT NOT NULL,
     entity_id TEXT NOT NULL,
-    fields    TEXT NOT NULL,                 -- JSON: field -> {"value": …, "hlc": "…"}
+    hlc       TEXT NOT NULL,                 -- the mutation's timestamp: every field in it carries this one
+    fields    TEXT NOT NULL,                 -- JSON: field -> new value
     pushed    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX change_log_entity ON change_log (entity, entity_id);

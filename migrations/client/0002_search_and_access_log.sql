@@ -1,4 +1,7 @@
--- Full-text search and the local access log.
+-- Full-text search, the local access log, and the index behind "days since last contact".
+
+-- Covering index for the latest family contact of a case (my cases list).
+CREATE INDEX notes_contact ON notes (case_id, kind, occurred_at) WHERE archived = 0;
 
 -- Every use of personal data is logged (who, what, when, which person or criterion); sync
 -- uploads these entries. Append-only: the app never updates or deletes a row here except to

@@ -11,11 +11,26 @@ const FORBIDDEN_PREFIXES: &[&str] = &["tauri", "wry", "tao", "webkit2gtk", "axum
 /// Names of every package `krate` depends on, transitively.
 fn dependencies(krate: &str) -> BTreeSet<String> {
     let out = Command::new(env!("CARGO"))
-        .args(["tree", "-p", krate, "-e", "normal,build", "--prefix", "none", "--format", "{p}", "--offline"])
+        .args([
+            "tree",
+            "-p",
+            krate,
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+            "--offline",
+        ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("cargo tree runs");
-    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -29,8 +44,14 @@ fn dependencies(krate: &str) -> BTreeSet<String> {
 fn no_core_crate_depends_on_tauri_or_a_web_framework() {
     for krate in CORE_CRATES {
         let deps = dependencies(krate);
-        assert!(deps.len() > 5, "{krate}: the dependency list looks empty: {deps:?}");
-        let bad: Vec<_> = deps.iter().filter(|d| FORBIDDEN_PREFIXES.iter().any(|p| d.starts_with(p))).collect();
+        assert!(
+            deps.len() > 5,
+            "{krate}: the dependency list looks empty: {deps:?}"
+        );
+        let bad: Vec<_> = deps
+            .iter()
+            .filter(|d| FORBIDDEN_PREFIXES.iter().any(|p| d.starts_with(p)))
+            .collect();
         assert!(bad.is_empty(), "{krate} depends on {bad:?}");
     }
 }

@@ -174,6 +174,38 @@ fn every_mutation_logs_exactly_its_changed_fields() {
     assert_eq!(last.entity, EntityKind::Note);
     assert_eq!(last.fields.keys().collect::<Vec<_>>(), vec!["body"]);
     assert_eq!(last.fields["body"].value, serde_json::json!("Rettet tekst"));
+    let created = store
+        .change_log(0, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|e| e.entity_id == s.note.id.0)
+        .unwrap();
+    assert!(
+        created
+            .fields
+            .values()
+            .all(|f| f.hlc == created.fields["body"].hlc),
+        "one mutation, one timestamp"
+    );
+    assert!(last.fields["body"].hlc > created.fields["body"].hlc);
+    // The row knows which write set each field: `*` for the insert, the field for the update.
+    let clocks: String = store
+        .conn()
+        .query_row(
+            "SELECT field_hlc FROM notes WHERE id = ?1",
+            [s.note.id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let clocks: serde_json::Value = serde_json::from_str(&clocks).unwrap();
+    assert_eq!(
+        clocks["*"],
+        serde_json::json!(created.fields["body"].hlc.to_string())
+    );
+    assert_eq!(
+        clocks["body"],
+        serde_json::json!(last.fields["body"].hlc.to_string())
+    );
     // Saving the same content again is not a mutation.
     store.write(|w| w.save_note(&edited)).unwrap();
     assert_eq!(log_len(&store), before + 2);
@@ -846,5 +878,87 @@ proptest! {
             let seqs: Vec<u64> = store.change_log(0, 100_000).unwrap().iter().map(|e| e.seq).collect();
             prop_assert_eq!(seqs, (1..=after as u64).collect::<Vec<_>>());
         }
+    }
+}
+
+/// Collects everything written to the diagnostic log.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn no_cpr_note_text_or_address_reaches_the_diagnostic_log() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let mut messages = Vec::new();
+    tracing::subscriber::with_default(subscriber, || {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Sample::new();
+        let (mut store, clock) = s.sample_store(tmp.path());
+        store.write(|w| w.save_note(&s.note)).unwrap();
+        store.write(|w| w.sign_note(s.note.id)).unwrap();
+        messages.push(
+            store
+                .write(|w| w.save_note(&s.note))
+                .unwrap_err()
+                .to_string(),
+        );
+        let bad_cpr = Case {
+            id: CaseId::new(),
+            child_cpr: Some(Cpr::parse("020315-9999").unwrap()),
+            ..s.case.clone()
+        };
+        messages.push(
+            store
+                .write(|w| w.open_case(&bad_cpr))
+                .unwrap_err()
+                .to_string(),
+        );
+        messages.push(Cpr::parse("311399-1234").unwrap_err().to_string());
+        store.search("Århus søvn", 10).unwrap();
+        store.person(s.person.id).unwrap();
+        store.case_overview(s.case.id).unwrap();
+        messages.push(format!("{:?} {:?} {:?}", s.case, s.note, s.person));
+        store.lock();
+        let loc = StoreLocation::new(tmp.path());
+        messages.push(
+            Store::open(&loc, "forkert kodeord", clock)
+                .unwrap_err()
+                .to_string(),
+        );
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("failed unlock attempt"),
+        "the capture works: {log}"
+    );
+    let all = format!("{log}\n{}", messages.join("\n"));
+    for secret in [
+        "010315",
+        "020315",
+        "311399",
+        "Hjemmebesøg",
+        "søvnproblemer",
+        "bo hos mor",
+        "morgenrutiner",
+        "Skjoldhøjvej",
+    ] {
+        assert!(
+            !all.contains(secret),
+            "{secret:?} appeared in diagnostics:\n{all}"
+        );
     }
 }

@@ -143,11 +143,12 @@ fn main() {
         addendum_to: None,
     };
     let autosave = Stats::measure(500, |i| {
-        draft.body = SensitiveText(format!("{}{i}", &body[..body.len().min(200 + i)]));
+        // The draft grows as the worker types, as autosave sees it.
+        draft.body = SensitiveText(body.chars().take(200 + i).collect());
         store.write(|w| w.save_note(&draft)).unwrap();
     });
 
-    eprintln!("my cases …");
+    eprintln!("my cases … ({} rows)", mine.len());
     let my_cases = Stats::measure(200, |_| {
         store.my_cases(&CaseFilter::default()).unwrap();
     });
@@ -193,6 +194,17 @@ fn main() {
     let search = Stats::measure(queries.len() * 20, |i| {
         store.search(queries[i % queries.len()], 20).unwrap();
     });
+    let per_query: Vec<(&str, Stats)> = queries
+        .iter()
+        .map(|q| {
+            (
+                *q,
+                Stats::measure(10, |_| {
+                    store.search(q, 20).unwrap();
+                }),
+            )
+        })
+        .collect();
 
     let mut out = String::new();
     writeln!(out, "Data set: {} cases, {} notes, {} persons, {} staff in {} teams; database {:.0} MiB on disk (SQLCipher, WAL).", summary.cases, summary.notes, summary.persons, summary.staff, summary.teams, db_bytes as f64 / 1_048_576.0).unwrap();
@@ -243,6 +255,17 @@ fn main() {
         summary.notes,
         gen_secs,
         summary.notes as f64 / gen_secs
+    )
+    .unwrap();
+    writeln!(out).unwrap();
+    writeln!(
+        out,
+        "Search by query (10 runs each): {}",
+        per_query
+            .iter()
+            .map(|(q, s)| format!("`{q}` {:.1} ms", s.pct(0.5)))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
     .unwrap();
     print!("{out}");

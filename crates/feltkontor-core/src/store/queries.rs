@@ -202,19 +202,21 @@ impl Store {
     pub fn my_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseSummary>> {
         let today = self.clock().today();
         let mut stmt = self.conn().prepare_cached(&format!(
-            "SELECT c.id, c.child_name, c.status, t.name, t.district, s.id, s.name, s.initials,
+            "WITH mine (case_id) AS (
+                 SELECT id FROM cases WHERE coordinator_id = ?1 AND archived = 0
+                 UNION
+                 SELECT case_id FROM participants WHERE staff_id = ?1 AND archived = 0)
+             SELECT c.id, c.child_name, c.status, t.name, t.district, s.id, s.name, s.initials,
                     c.coordinator_id = ?1 AS mine,
                     (SELECT min(a.due_on) FROM agreements a
                       WHERE a.case_id = c.id AND a.archived = 0 AND a.done_at IS NULL AND a.due_on IS NOT NULL),
                     (SELECT max(n.occurred_at) FROM notes n
                       WHERE n.case_id = c.id AND n.archived = 0 AND n.kind IN {CONTACT_KINDS})
-             FROM cases c
+             FROM mine
+             JOIN cases c ON c.id = mine.case_id AND c.archived = 0
              JOIN teams t ON t.id = c.team_id
              LEFT JOIN staff s ON s.id = c.coordinator_id
-             WHERE c.archived = 0
-               AND (c.coordinator_id = ?1
-                    OR EXISTS (SELECT 1 FROM participants p WHERE p.case_id = c.id AND p.staff_id = ?1 AND p.archived = 0))
-               AND (?2 IS NULL OR t.district = ?2)
+             WHERE (?2 IS NULL OR t.district = ?2)
                AND (?3 IS NULL OR c.status = ?3)
              ORDER BY mine DESC, c.status = 'closed', c.child_name COLLATE NOCASE, c.id"
         ))?;
@@ -433,7 +435,7 @@ impl Store {
     /// Change-log entries after `after_seq`, oldest first.
     pub fn change_log(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEntry>> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT seq, op_id, device_id, entity, entity_id, fields FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, op_id, device_id, entity, entity_id, hlc, fields FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![after_seq, limit], |r| {
             Ok((
@@ -443,11 +445,12 @@ impl Store {
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, op, device, entity, entity_id, fields) = row?;
+            let (seq, op, device, entity, entity_id, hlc, fields) = row?;
             let bad = |what: &str| Error::Corrupt(format!("change log {what} at seq {seq}"));
             out.push(ChangeEntry {
                 seq,
@@ -455,7 +458,15 @@ impl Store {
                 device: device.parse().map_err(|_| bad("device"))?,
                 entity: EntityKind::parse(&entity).ok_or_else(|| bad("entity"))?,
                 entity_id: entity_id.parse().map_err(|_| bad("entity id"))?,
-                fields: serde_json::from_str(&fields).map_err(|_| bad("fields"))?,
+                fields: {
+                    let hlc: Hlc = hlc.parse().map_err(|_| bad("hlc"))?;
+                    let values: std::collections::BTreeMap<String, serde_json::Value> =
+                        serde_json::from_str(&fields).map_err(|_| bad("fields"))?;
+                    values
+                        .into_iter()
+                        .map(|(k, value)| (k, FieldChange { value, hlc }))
+                        .collect()
+                },
             });
         }
         Ok(out)

@@ -8,7 +8,7 @@
 use crate::clock::Clock;
 use crate::domain::*;
 use crate::error::{Error, Result};
-use feltkontor_wire::{ChangeEntry, DeviceId, EntityKind, FieldChange, Hlc, OpId};
+use feltkontor_wire::{DeviceId, EntityKind, Hlc, OpId};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::de::DeserializeOwned;
@@ -366,7 +366,7 @@ impl<'a> Writer<'a> {
         let old = self.stored_fields::<T>(id)?;
         let mut changed: BTreeMap<String, Value> = new
             .iter()
-            .filter(|(k, v)| old.as_ref().and_then(|o| o.get(*k)) != Some(*v) || old.is_none())
+            .filter(|(k, v)| old.as_ref().is_none_or(|o| o.get(*k) != Some(*v)))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         changed.remove("id");
@@ -374,11 +374,9 @@ impl<'a> Writer<'a> {
             return Ok(false);
         }
         let hlc = self.tick();
-        let clocks: Map<String, Value> = changed
-            .keys()
-            .map(|k| (k.clone(), Value::String(hlc.to_string())))
-            .collect();
         if old.is_none() {
+            // Every field of a new row was set by this write: one `*` entry says so.
+            let clocks = serde_json::json!({ "*": hlc.to_string() });
             let cols = T::COLUMNS.join(", ");
             let marks = (1..=T::COLUMNS.len() + 1)
                 .map(|i| format!("?{i}"))
@@ -389,11 +387,15 @@ impl<'a> Writer<'a> {
                 T::TABLE
             );
             let mut values: Vec<SqlValue> = T::COLUMNS.iter().map(|c| to_sql(&new[*c])).collect();
-            values.push(SqlValue::Text(Value::Object(clocks).to_string()));
+            values.push(SqlValue::Text(clocks.to_string()));
             self.tx
                 .prepare_cached(&sql)?
                 .execute(rusqlite::params_from_iter(values))?;
         } else {
+            let clocks: Map<String, Value> = changed
+                .keys()
+                .map(|k| (k.clone(), Value::String(hlc.to_string())))
+                .collect();
             let sets = changed
                 .keys()
                 .enumerate()
@@ -469,6 +471,8 @@ impl<'a> Writer<'a> {
         self.hlc
     }
 
+    /// Appends the change-log entry of one mutation: its changed fields' new values, stamped
+    /// with the mutation's timestamp (read back per field by `Store::change_log`).
     fn log(
         &mut self,
         entity: EntityKind,
@@ -476,29 +480,19 @@ impl<'a> Writer<'a> {
         changed: BTreeMap<String, Value>,
         hlc: Hlc,
     ) -> Result<()> {
-        let entry = ChangeEntry {
-            op_id: OpId::new(),
-            seq: self.next_seq,
-            device: self.device,
-            entity,
-            entity_id,
-            fields: changed
-                .into_iter()
-                .map(|(k, value)| (k, FieldChange { value, hlc }))
-                .collect(),
-        };
-        let fields =
-            serde_json::to_string(&entry.fields).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let fields = Value::Object(changed.into_iter().collect()).to_string();
         self.tx
             .prepare_cached(
-                "INSERT INTO change_log (seq, op_id, device_id, entity, entity_id, fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO change_log (seq, op_id, device_id, entity, entity_id, hlc, fields)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![
-                entry.seq,
-                entry.op_id.to_string(),
-                entry.device.to_string(),
+                self.next_seq,
+                OpId::new().to_string(),
+                self.device.to_string(),
                 entity.as_str(),
                 entity_id.to_string(),
+                hlc.to_string(),
                 fields
             ])?;
         self.next_seq += 1;

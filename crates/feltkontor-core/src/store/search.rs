@@ -5,6 +5,7 @@
 //! so "soeren" finds "Søren" and "aarhus" finds "Århus". Every query word is a prefix; words
 //! are AND-ed; the user's text never reaches FTS5's query syntax. Snippets are cut from the
 //! original text in Rust and returned as plain segments, so the UI renders them inert.
+//! Ranking is BM25 over the newest [`CANDIDATES`] matches.
 
 use super::record::{from_row, qualified_columns, Record};
 use super::Store;
@@ -98,6 +99,11 @@ pub struct SearchResults {
     pub persons: Vec<PersonHit>,
 }
 
+/// How many of the newest matches are ranked. A word that is in nearly every note ("mor",
+/// "skole") would otherwise make every query score the whole index; the newest matches are also
+/// the ones a worker is looking for. The search stays within a fixed cost at any data size.
+const CANDIDATES: u32 = 1_000;
+
 const SNIPPET_WORDS_BEFORE: usize = 6;
 const SNIPPET_WORDS: usize = 24;
 
@@ -168,7 +174,8 @@ impl Store {
         let mut results = SearchResults::default();
 
         let note_sql = format!(
-            "WITH hits AS (SELECT rowid, bm25(notes_fts) AS rank FROM notes_fts WHERE notes_fts MATCH ?1 ORDER BY rank LIMIT ?3)
+            "WITH recent AS (SELECT rowid, rank FROM notes_fts WHERE notes_fts MATCH ?1 ORDER BY rowid DESC LIMIT {CANDIDATES}),
+                  hits AS (SELECT rowid, rank FROM recent ORDER BY rank LIMIT ?3)
              SELECT {}, c.child_name FROM hits JOIN notes ON notes.rid = hits.rowid
              JOIN cases c ON c.id = notes.case_id
              WHERE notes.archived = 0 AND {}
@@ -209,7 +216,8 @@ impl Store {
         }
 
         let person_sql = format!(
-            "WITH hits AS (SELECT rowid, bm25(persons_fts) AS rank FROM persons_fts WHERE persons_fts MATCH ?1 ORDER BY rank LIMIT ?2)
+            "WITH recent AS (SELECT rowid, rank FROM persons_fts WHERE persons_fts MATCH ?1 ORDER BY rowid DESC LIMIT {CANDIDATES}),
+                  hits AS (SELECT rowid, rank FROM recent ORDER BY rank LIMIT ?2)
              SELECT {}, c.child_name FROM hits JOIN persons ON persons.rid = hits.rowid
              JOIN cases c ON c.id = persons.case_id
              WHERE persons.archived = 0
