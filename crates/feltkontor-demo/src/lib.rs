@@ -332,32 +332,31 @@ fn generate_case(
                 label: Some("mobil".into()),
             })?;
         }
-        let first_quality = *[
-            RelationQuality::Supportive,
-            RelationQuality::Neutral,
-            RelationQuality::Strained,
-        ]
-        .choose(rng)
-        .unwrap_or(&RelationQuality::Neutral);
-        w.add_relation(&Relation {
-            id: RowId::new(),
-            case_id: case.id,
-            from_person_id: None,
-            to_person_id: person.id,
-            quality: first_quality,
-            as_of: concern,
-        })?;
+        // The relation as first met, and for some a later change, so the network has history.
+        let mut history = vec![(
+            *[
+                RelationQuality::Supportive,
+                RelationQuality::Neutral,
+                RelationQuality::Strained,
+            ]
+            .choose(rng)
+            .unwrap_or(&RelationQuality::Neutral),
+            concern,
+        )];
         if rng.gen_bool(0.2) {
-            let q = *RelationQuality::ALL
+            let later = *RelationQuality::ALL
                 .choose(rng)
                 .unwrap_or(&RelationQuality::Neutral);
+            history.push((later, days_between(rng, concern, today)));
+        }
+        for (quality, as_of) in history {
             w.add_relation(&Relation {
                 id: RowId::new(),
                 case_id: case.id,
                 from_person_id: None,
                 to_person_id: person.id,
-                quality: q,
-                as_of: days_between(rng, concern, today),
+                quality,
+                as_of,
             })?;
         }
         persons.push(person);

@@ -60,28 +60,30 @@ pub fn required_line(field: &'static str, s: &str, max: usize) -> Result<(), Val
     optional_line(field, s, max)
 }
 
-/// A one-line field that may be empty.
-pub fn optional_line(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
+fn within_limits(
+    field: &'static str,
+    s: &str,
+    max: usize,
+    multiline: bool,
+) -> Result<(), ValidationError> {
     let len = s.chars().count();
     if len > max {
         return Err(ValidationError::TooLong { field, len, max });
     }
-    if has_control(s, false) {
+    if has_control(s, multiline) {
         return Err(ValidationError::ControlCharacters { field });
     }
     Ok(())
 }
 
+/// A one-line field that may be empty.
+pub fn optional_line(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
+    within_limits(field, s, max, false)
+}
+
 /// Multi-line text (note fields); may be empty.
 pub fn optional_text(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
-    let len = s.chars().count();
-    if len > max {
-        return Err(ValidationError::TooLong { field, len, max });
-    }
-    if has_control(s, true) {
-        return Err(ValidationError::ControlCharacters { field });
-    }
-    Ok(())
+    within_limits(field, s, max, true)
 }
 
 pub fn email(field: &'static str, s: &str) -> Result<(), ValidationError> {

@@ -130,6 +130,38 @@ pub fn check_passphrase_strength(passphrase: &str) -> Result<()> {
     Ok(())
 }
 
+/// Wraps `key` under `passphrase` with a fresh salt and nonce and writes the key file.
+fn wrap_to_file(
+    key_path: &Path,
+    mut header: Header,
+    passphrase: &str,
+    key: &[u8; 32],
+) -> Result<()> {
+    let mut rng = rand::rngs::OsRng;
+    let mut salt = [0u8; 16];
+    rng.fill_bytes(&mut salt);
+    let mut nonce = [0u8; 24];
+    rng.fill_bytes(&mut nonce);
+    header.salt = hex::encode(salt);
+    let kek = derive_kek(passphrase, &salt, header.kdf)?;
+    let wrapped = XChaCha20Poly1305::new(kek.as_ref().into())
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: key,
+                aad: &aad(&header),
+            },
+        )
+        .map_err(|_| Error::KeyFileDamaged("could not wrap the key".into()))?;
+    let file = KeyFile {
+        header,
+        nonce: hex::encode(nonce),
+        wrapped_key: hex::encode(wrapped),
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
+    write_atomically(key_path, &json)
+}
+
 /// Makes a new random database key, writes it wrapped under `passphrase` to `key_path`.
 pub fn create(
     key_path: &Path,
@@ -144,39 +176,17 @@ pub fn create(
             "key derivation memory below 64 MiB".into(),
         ));
     }
-    let mut rng = rand::rngs::OsRng;
     let mut key = Zeroizing::new([0u8; 32]);
-    rng.fill_bytes(key.as_mut());
-    let mut salt = [0u8; 16];
-    rng.fill_bytes(&mut salt);
-    let mut nonce = [0u8; 24];
-    rng.fill_bytes(&mut nonce);
+    rand::rngs::OsRng.fill_bytes(key.as_mut());
     let header = Header {
         format: KEY_FILE_FORMAT,
         device_id,
         worker_id,
         kdf,
-        salt: hex::encode(salt),
+        salt: String::new(),
         factors: vec![Factor::Passphrase],
     };
-    let kek = derive_kek(passphrase, &salt, kdf)?;
-    let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-    let wrapped = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: key.as_ref(),
-                aad: &aad(&header),
-            },
-        )
-        .map_err(|_| Error::KeyFileDamaged("could not wrap the key".into()))?;
-    let file = KeyFile {
-        header,
-        nonce: hex::encode(nonce),
-        wrapped_key: hex::encode(wrapped),
-    };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
-    write_atomically(key_path, &json)?;
+    wrap_to_file(key_path, header, passphrase, &key)?;
     Ok(Unwrapped {
         key,
         device_id,
@@ -279,33 +289,7 @@ pub fn unwrap(
 pub fn rewrap(key_path: &Path, unwrapped: &Unwrapped, new_passphrase: &str) -> Result<()> {
     check_passphrase_strength(new_passphrase)?;
     let old = read_key_file(key_path)?;
-    let mut rng = rand::rngs::OsRng;
-    let mut salt = [0u8; 16];
-    rng.fill_bytes(&mut salt);
-    let mut nonce = [0u8; 24];
-    rng.fill_bytes(&mut nonce);
-    let header = Header {
-        salt: hex::encode(salt),
-        ..old.header
-    };
-    let kek = derive_kek(new_passphrase, &salt, header.kdf)?;
-    let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-    let wrapped = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: unwrapped.key.as_ref(),
-                aad: &aad(&header),
-            },
-        )
-        .map_err(|_| Error::KeyFileDamaged("could not wrap the key".into()))?;
-    let file = KeyFile {
-        header,
-        nonce: hex::encode(nonce),
-        wrapped_key: hex::encode(wrapped),
-    };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
-    write_atomically(key_path, &json)
+    wrap_to_file(key_path, old.header, new_passphrase, &unwrapped.key)
 }
 
 #[cfg(test)]
