@@ -6,7 +6,7 @@ DEMO_DIR ?= target/demo/profile
 DEMO_PASSPHRASE ?= demo-kodeord-feltkontor
 export FELTKONTOR_DEMO_PASSPHRASE := $(DEMO_PASSPHRASE)
 
-.PHONY: help deps ui build run test test-rust test-ui test-e2e check check-deps fmt bench demo clean
+.PHONY: help deps ui build run test test-rust test-ui test-e2e check check-deps fmt bench bindings demo clean
 
 help:
 	@echo "make run    install what is missing, build, open the app on demo data"
@@ -53,6 +53,10 @@ check-deps:
 
 fmt:
 	cargo fmt --all
+
+# Rewrites ui/src/lib/bindings.ts from the Rust types (a test fails while they differ).
+bindings: ui
+	FELTKONTOR_WRITE_BINDINGS=1 cargo nextest run -p feltkontor-desktop committed_typescript_bindings
 
 bench: deps
 	cargo bench -p feltkontor-demo --bench store

@@ -30,13 +30,14 @@ fn with_store<T>(session: &Session, f: impl FnOnce(&Store) -> IpcResult<T>) -> I
     f(store)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, specta::Type)]
 pub struct AppStatus {
     has_local_data: bool,
     unlocked: bool,
 }
 
 #[tauri::command]
+#[specta::specta]
 pub async fn app_status(session: State<'_, Arc<Session>>) -> IpcResult<AppStatus> {
     blocking(&session, |s| {
         Ok(AppStatus {
@@ -47,7 +48,7 @@ pub async fn app_status(session: State<'_, Arc<Session>>) -> IpcResult<AppStatus
     .await
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, specta::Type)]
 pub struct Worker {
     name: String,
     initials: String,
@@ -55,6 +56,7 @@ pub struct Worker {
 }
 
 #[tauri::command]
+#[specta::specta]
 pub async fn unlock(session: State<'_, Arc<Session>>, passphrase: String) -> IpcResult<Worker> {
     if passphrase.len() > MAX_PASSPHRASE_BYTES {
         return Err(IpcError::too_long("passphrase"));
@@ -77,6 +79,7 @@ pub async fn unlock(session: State<'_, Arc<Session>>, passphrase: String) -> Ipc
 }
 
 #[tauri::command]
+#[specta::specta]
 pub async fn lock(session: State<'_, Arc<Session>>) -> IpcResult<()> {
     blocking(&session, |s| {
         if let Some(store) = s.store.lock().map_err(|_| IpcError::internal())?.take() {
@@ -87,7 +90,7 @@ pub async fn lock(session: State<'_, Arc<Session>>) -> IpcResult<()> {
     .await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, specta::Type)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFilterInput {
     district: Option<String>,
@@ -95,6 +98,7 @@ pub struct CaseFilterInput {
 }
 
 #[tauri::command]
+#[specta::specta]
 pub async fn my_cases(
     session: State<'_, Arc<Session>>,
     filter: Option<CaseFilterInput>,

@@ -3,13 +3,13 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct IpcError {
     pub code: &'static str,
     pub message: String,
     /// For `unlock.throttled`: how long until the next attempt is allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_secs: Option<u64>,
+    pub retry_after_secs: Option<u32>,
 }
 
 impl From<feltkontor_core::Error> for IpcError {
@@ -23,7 +23,9 @@ impl From<feltkontor_core::Error> for IpcError {
             tracing::error!(code = e.code(), "store error: {e}");
         }
         let retry_after_secs = match e {
-            feltkontor_core::Error::Throttled { retry_after_secs } => Some(retry_after_secs),
+            feltkontor_core::Error::Throttled { retry_after_secs } => {
+                Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX))
+            }
             _ => None,
         };
         IpcError {

@@ -3,6 +3,7 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod bindings;
 mod commands;
 mod ipc;
 mod session;
@@ -11,12 +12,34 @@ use session::Session;
 use std::sync::Arc;
 use tauri::Manager;
 
+/// Keys and case data live in this process's memory: never write it to a core dump, and
+/// refuse other processes of the same user a ptrace look at it.
+#[cfg(target_os = "linux")]
+fn forbid_core_dumps() {
+    use rustix::process::{set_dumpable_behavior, setrlimit, DumpableBehavior, Resource, Rlimit};
+    if let Err(e) = setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    ) {
+        tracing::warn!("could not disable core dumps: {e}");
+    }
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        tracing::warn!("could not mark the process undumpable: {e}");
+    }
+}
+
 fn main() {
+    #[cfg(target_os = "linux")]
+    forbid_core_dumps();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    let ipc = bindings::builder();
     let result = tauri::Builder::default()
         .setup(|app| {
             let dir = match std::env::var_os("FELTKONTOR_DATA_DIR") {
@@ -27,12 +50,7 @@ fn main() {
             app.manage(Arc::new(Session::new(dir)));
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::app_status,
-            commands::unlock,
-            commands::lock,
-            commands::my_cases
-        ])
+        .invoke_handler(ipc.invoke_handler())
         .run(tauri::generate_context!());
     if let Err(e) = result {
         tracing::error!("Feltkontor stopped: {e}");

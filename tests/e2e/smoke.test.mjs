@@ -2,6 +2,8 @@
 // demo store with the right one and lists the worker's cases, then locks again.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { Session, startDriver } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
@@ -45,4 +47,11 @@ test("unlock the encrypted store and see my cases in the real window", async () 
   await session.click(await session.find("header button"));
   await session.waitFor("#passphrase");
   assert.equal((await session.findAll("[data-testid=case-row]")).length, 0, "nothing shown when locked");
+});
+
+test("the app process writes no core dumps", () => {
+  const pids = execFileSync("pgrep", ["-f", "-x", app], { encoding: "utf8" }).trim().split("\n");
+  assert.ok(pids.length >= 1 && pids[0], "the app is running");
+  const limits = readFileSync(`/proc/${pids[0]}/limits`, "utf8");
+  assert.match(limits, /^Max core file size\s+0\s+0\s+bytes/m);
 });

@@ -23,6 +23,7 @@ const CONTACT_KINDS: &str = "('home_visit', 'meeting', 'phone_call', 'network_me
 const PREVIEW_CHARS: usize = 240;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StaffRef {
     pub id: StaffId,
     pub name: String,
@@ -30,12 +31,14 @@ pub struct StaffRef {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CaseFilter {
     pub district: Option<String>,
     pub status: Option<CaseStatus>,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CaseSummary {
     pub case_id: CaseId,
     pub child_name: String,
@@ -46,8 +49,9 @@ pub struct CaseSummary {
     pub i_am_coordinator: bool,
     pub next_agreement_due: Option<Date>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub last_family_contact: Option<OffsetDateTime>,
-    pub days_since_last_contact: Option<i64>,
+    pub days_since_last_contact: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -253,7 +257,7 @@ impl Store {
                         .as_deref()
                         .map(parse_date)
                         .transpose()?,
-                    days_since_last_contact: last.map(|t| (today - t.date()).whole_days()),
+                    days_since_last_contact: last.map(|t| (today - t.date()).whole_days() as i32),
                     last_family_contact: last,
                 })
             },

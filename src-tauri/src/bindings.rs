@@ -1,0 +1,79 @@
+//! The IPC surface in one place: the commands the webview may call, and the TypeScript
+//! bindings generated from their Rust types into `ui/src/lib/bindings.ts`. The test below fails
+//! when the committed bindings drift from the Rust types; `make bindings` rewrites them.
+
+use crate::commands;
+use tauri_specta::{collect_commands, Builder};
+
+pub fn builder() -> Builder<tauri::Wry> {
+    Builder::<tauri::Wry>::new()
+        .disable_serde_phases()
+        .commands(collect_commands![
+            commands::app_status,
+            commands::unlock,
+            commands::lock,
+            commands::my_cases,
+        ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use specta_typescript::Typescript;
+
+    const BINDINGS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/lib/bindings.ts");
+
+    fn typescript() -> Typescript {
+        Typescript::default()
+            .header("// Generated from the Rust types by `make bindings`; do not edit by hand.\n")
+    }
+
+    #[test]
+    fn committed_typescript_bindings_match_the_rust_types() {
+        let tmp =
+            std::env::temp_dir().join(format!("feltkontor-bindings-{}.ts", std::process::id()));
+        builder()
+            .export(typescript(), &tmp)
+            .expect("bindings export");
+        let fresh = std::fs::read_to_string(&tmp).unwrap();
+        let _ = std::fs::remove_file(&tmp);
+        if std::env::var_os("FELTKONTOR_WRITE_BINDINGS").is_some() {
+            std::fs::write(BINDINGS_PATH, &fresh).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(BINDINGS_PATH).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "ui/src/lib/bindings.ts is out of date with the Rust types; run `make bindings` and commit the result"
+        );
+    }
+
+    #[test]
+    fn every_command_is_in_the_capability_allowlist() {
+        let capability: serde_json::Value =
+            serde_json::from_str(include_str!("../capabilities/main.json")).unwrap();
+        let allowed: Vec<&str> = capability["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        let bindings = std::fs::read_to_string(BINDINGS_PATH).unwrap();
+        for command in ["app_status", "unlock", "lock", "my_cases"] {
+            assert!(
+                bindings.contains(&format!("\"{command}\"")),
+                "{command} missing from the bindings"
+            );
+            let permission = format!("allow-{}", command.replace('_', "-"));
+            assert!(
+                allowed.contains(&permission.as_str()),
+                "{permission} missing from the capability"
+            );
+        }
+        assert_eq!(
+            allowed.len(),
+            4,
+            "the capability grants only the app's own commands: {allowed:?}"
+        );
+    }
+}
