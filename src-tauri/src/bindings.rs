@@ -13,6 +13,12 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::unlock,
             commands::lock,
             commands::my_cases,
+            commands::case_overview,
+            commands::notes_timeline,
+            commands::note,
+            commands::save_draft,
+            commands::sign_note,
+            commands::search,
         ])
 }
 
@@ -21,6 +27,18 @@ mod tests {
     use super::*;
     use specta_typescript::Typescript;
 
+    const COMMANDS: &[&str] = &[
+        "app_status",
+        "unlock",
+        "lock",
+        "my_cases",
+        "case_overview",
+        "notes_timeline",
+        "note",
+        "save_draft",
+        "sign_note",
+        "search",
+    ];
     const BINDINGS_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../ui/src/lib/bindings.ts");
 
     fn typescript() -> Typescript {
@@ -59,7 +77,7 @@ mod tests {
             .map(|p| p.as_str().unwrap())
             .collect();
         let bindings = std::fs::read_to_string(BINDINGS_PATH).unwrap();
-        for command in ["app_status", "unlock", "lock", "my_cases"] {
+        for command in COMMANDS {
             assert!(
                 bindings.contains(&format!("\"{command}\"")),
                 "{command} missing from the bindings"

@@ -44,7 +44,7 @@ test("unlock the encrypted store and see my cases in the real window", async () 
   assert.match(first, /Du er tovholder/, "cases the worker coordinates come first");
   await session.screenshot(`${shots}/03-my-cases.png`);
 
-  await session.click(await session.find("header button"));
+  await session.click(await session.find("[data-testid=lock]"));
   await session.waitFor("#passphrase");
   assert.equal((await session.findAll("[data-testid=case-row]")).length, 0, "nothing shown when locked");
 });

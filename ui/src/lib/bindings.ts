@@ -10,12 +10,60 @@ export const commands = {
 	unlock: (passphrase: string) => typedError<Worker, IpcError>(__TAURI_INVOKE("unlock", { passphrase })),
 	lock: () => typedError<null, IpcError>(__TAURI_INVOKE("lock")),
 	myCases: (filter: CaseFilterInput | null) => typedError<CaseSummary[], IpcError>(__TAURI_INVOKE("my_cases", { filter })),
+	caseOverview: (caseId: CaseId) => typedError<CaseOverview, IpcError>(__TAURI_INVOKE("case_overview", { caseId })),
+	notesTimeline: (caseId: CaseId, after: TimelineCursor | null) => typedError<TimelinePage, IpcError>(__TAURI_INVOKE("notes_timeline", { caseId, after })),
+	note: (noteId: NoteId) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("note", { noteId })),
+	/**  Saves a draft (the editor's autosave). Signed notes are refused by the core. */
+	saveDraft: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("save_draft", { draft })),
+	signNote: (noteId: NoteId) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("sign_note", { noteId })),
+	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 };
 
 /* Types */
+/**  An agreement (aftale) with the family: what, who is responsible, by when. */
+export type Agreement = {
+	id: AgreementId,
+	case_id: CaseId,
+	what: string,
+	responsible_staff_id: StaffId | null,
+	responsible_person_id: PersonId | null,
+	due_on: string | null,
+	done_at: string | null,
+};
+
+/**  An agreement (aftale) with the family. */
+export type AgreementId = string;
+
 export type AppStatus = {
 	has_local_data: boolean,
 	unlocked: boolean,
+};
+
+/**  Who may read a case note. */
+export type Audience = 
+/**  Everyone on the case team. */
+"case_team" | 
+/**  Only participants of the author's own discipline (e.g. a health-journal entry). */
+"own_discipline";
+
+/**
+ *  One child's case. `coordinator_id` is not optional: an open case has exactly one
+ *  coordinator by construction, and it changes only through a [`Handover`].
+ */
+export type Case = {
+	id: CaseId,
+	team_id: TeamId,
+	child_name: string,
+	child_birth_date: string,
+	child_cpr: Cpr | null,
+	/**  The child's school or daycare. */
+	child_institution: string | null,
+	status: CaseStatus,
+	closed_reason: string | null,
+	coordinator_id: StaffId,
+	opened_on: string,
+	first_concern_on: string | null,
+	first_meeting_on: string | null,
 };
 
 export type CaseFilterInput = {
@@ -25,6 +73,45 @@ export type CaseFilterInput = {
 
 /**  One child's case. */
 export type CaseId = string;
+
+/**
+ *  A case note. Once `status` is `Signed` it is a legal record and never changes; corrections
+ *  are addenda: new notes with `addendum_to` set to the signed note.
+ */
+export type CaseNote = {
+	id: NoteId,
+	case_id: CaseId,
+	author_id: StaffId,
+	kind: NoteKind,
+	occurred_at: string,
+	body: SensitiveText,
+	/**  The child's own words, verbatim. */
+	child_words: SensitiveText,
+	/**  The family's perspective. */
+	family_perspective: SensitiveText,
+	/**  A statutory note (notatpligt) rather than a working note. */
+	statutory: boolean,
+	audience: Audience,
+	status: NoteStatus,
+	signed_at: string | null,
+	/**  Hash of the signed content; set when signed, the proof that it never changed. */
+	content_hash: string | null,
+	addendum_to: NoteId | null,
+};
+
+export type CaseOverview = {
+	case: Case,
+	team: Team | null,
+	coordinator: Staff | null,
+	participants: ParticipantView[],
+	consents: Consent[],
+	agreements: Agreement[],
+	/**  The child's own words from the latest notes, newest first. */
+	child_words: ChildWords[],
+	latest_notes: NoteSummary[],
+	person_count: number,
+	handovers: Handover[],
+};
 
 /**  Whether a case is open or closed. */
 export type CaseStatus = "open" | "closed";
@@ -42,6 +129,42 @@ export type CaseSummary = {
 	days_since_last_contact: number | null,
 };
 
+export type ChildWords = {
+	note_id: NoteId,
+	occurred_at: string,
+	text: SensitiveText,
+};
+
+/**  The parents' consent to share information with the given sectors. */
+export type Consent = {
+	id: ConsentId,
+	case_id: CaseId,
+	given_by: PersonId,
+	sectors: ConsentSector[],
+	valid_from: string,
+	valid_to: string | null,
+	withdrawn_at: string | null,
+};
+
+/**  A consent to share information between sectors. */
+export type ConsentId = string;
+
+/**  A sector that a consent can cover. */
+export type ConsentSector = "social_services" | "school" | "ppr" | "health_visitor" | "daycare";
+
+/**  A CPR number in normalised form `DDMMYY-SSSS`. `Debug` and `Display` never show it. */
+export type Cpr = string;
+
+/**  A change of coordinator, with the handover note that explains it to the next one. */
+export type Handover = {
+	id: RowId,
+	case_id: CaseId,
+	from_staff_id: StaffId,
+	to_staff_id: StaffId,
+	note: SensitiveText,
+	at: string,
+};
+
 export type IpcError = {
 	code: string,
 	message: string,
@@ -49,8 +172,114 @@ export type IpcError = {
 	retry_after_secs?: number | null,
 };
 
+/**  A draft as the editor sends it. Without `id` it is a new note; the answer carries its id. */
+export type NoteDraft = {
+	id: NoteId | null,
+	case_id: CaseId,
+	kind: NoteKind,
+	/**  RFC 3339. */
+	occurred_at: string,
+	body: string,
+	child_words: string,
+	family_perspective: string,
+	statutory: boolean,
+	audience: Audience,
+	addendum_to: NoteId | null,
+};
+
+export type NoteHit = {
+	note_id: NoteId,
+	case_id: CaseId,
+	child_name: string,
+	occurred_at: string,
+	snippet: SnippetPart[],
+};
+
+/**  A case note (journal entry). */
+export type NoteId = string;
+
+/**  What kind of event a case note records. */
+export type NoteKind = "home_visit" | "meeting" | "phone_call" | "school_daycare_visit" | "network_meeting" | "other";
+
+/**  A note's lifecycle: a draft can change; a signed note never does. */
+export type NoteStatus = "draft" | "signed";
+
+export type NoteSummary = {
+	id: NoteId,
+	kind: NoteKind,
+	occurred_at: string,
+	author: StaffRef | null,
+	status: NoteStatus,
+	statutory: boolean,
+	audience: Audience,
+	addendum_to: NoteId | null,
+	preview: SensitiveText,
+	has_child_words: boolean,
+};
+
+/**
+ *  A member of staff taking part in a case, with their role on it. `legal_basis` records why a
+ *  participant from a sector no consent covers may take part (e.g. cross-sector exchange under
+ *  the law, with a written reason).
+ */
+export type Participant = {
+	id: RowId,
+	case_id: CaseId,
+	staff_id: StaffId,
+	role: string,
+	legal_basis: string | null,
+};
+
+export type ParticipantView = {
+	participant: Participant,
+	staff: Staff | null,
+};
+
+export type PersonHit = {
+	person_id: PersonId,
+	case_id: CaseId,
+	child_name: string,
+	name: string,
+	relation: RelationToChild,
+	snippet: SnippetPart[],
+};
+
+/**  A person in the child's family or network. */
+export type PersonId = string;
+
 /**  A staff member's profession. */
 export type Profession = "caseworker" | "psychologist" | "health_visitor" | "educator" | "special_educator" | "leader";
+
+/**  How a person is related to the child. */
+export type RelationToChild = "mother" | "father" | "step_parent" | "foster_parent" | "sibling" | "grandparent" | "other_family" | "friend_neighbour" | "teacher" | "daycare_educator" | "other_professional";
+
+/**  Generic id of a set row (participant, phone, relation, membership, handover, access-log entry). */
+export type RowId = string;
+
+export type SearchResults = {
+	notes: NoteHit[],
+	persons: PersonHit[],
+};
+
+/**
+ *  Text that may hold personal data (note text, addresses). Serialises as a plain string but
+ *  never prints its content in `Debug`, so it cannot reach a diagnostic log by accident.
+ */
+export type SensitiveText = string;
+
+/**  A piece of a snippet; `hit` pieces matched the query. */
+export type SnippetPart = {
+	text: string,
+	hit: boolean,
+};
+
+export type Staff = {
+	id: StaffId,
+	name: string,
+	initials: string,
+	profession: Profession,
+	sector: StaffSector,
+};
 
 /**  A member of staff (a worker). */
 export type StaffId = string;
@@ -59,6 +288,34 @@ export type StaffRef = {
 	id: StaffId,
 	name: string,
 	initials: string,
+};
+
+/**  The administration a staff member belongs to. */
+export type StaffSector = 
+/**  Børn, Familier og Fællesskaber (MSB). */
+"social_services" | 
+/**  Børn og Unge (MBU): schools, daycare, PPR, health visitors. */
+"schools_daycare";
+
+export type Team = {
+	id: TeamId,
+	name: string,
+	/**  The lokaldistrikt, e.g. "Søndervang". */
+	district: string,
+};
+
+/**  A district team. */
+export type TeamId = string;
+
+/**  Where the next page of a timeline starts. */
+export type TimelineCursor = {
+	occurred_at: string,
+	id: NoteId,
+};
+
+export type TimelinePage = {
+	notes: NoteSummary[],
+	next: TimelineCursor | null,
 };
 
 export type Worker = {

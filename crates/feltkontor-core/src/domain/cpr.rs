@@ -7,6 +7,7 @@ use time::{Date, Month};
 
 /// A CPR number in normalised form `DDMMYY-SSSS`. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(transparent)]
 pub struct Cpr(String);
 

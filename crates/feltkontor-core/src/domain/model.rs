@@ -59,6 +59,7 @@ fn opt_line(field: &'static str, s: &Option<String>, max: usize) -> Result<(), V
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Team {
     pub id: TeamId,
     pub name: String,
@@ -74,6 +75,7 @@ impl Team {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Staff {
     pub id: StaffId,
     pub name: String,
@@ -95,6 +97,7 @@ impl Staff {
 
 /// A staff member's membership of a team (a row of a set: concurrent additions never conflict).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TeamMember {
     pub id: RowId,
     pub team_id: TeamId,
@@ -104,6 +107,7 @@ pub struct TeamMember {
 /// One child's case. `coordinator_id` is not optional: an open case has exactly one
 /// coordinator by construction, and it changes only through a [`Handover`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Case {
     pub id: CaseId,
     pub team_id: TeamId,
@@ -178,6 +182,7 @@ impl Case {
 /// participant from a sector no consent covers may take part (e.g. cross-sector exchange under
 /// the law, with a written reason).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Participant {
     pub id: RowId,
     pub case_id: CaseId,
@@ -195,6 +200,7 @@ impl Participant {
 
 /// A change of coordinator, with the handover note that explains it to the next one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Handover {
     pub id: RowId,
     pub case_id: CaseId,
@@ -202,6 +208,7 @@ pub struct Handover {
     pub to_staff_id: StaffId,
     pub note: SensitiveText,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub at: OffsetDateTime,
 }
 
@@ -219,6 +226,7 @@ impl Handover {
 
 /// Someone in the child's family or network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Person {
     pub id: PersonId,
     pub case_id: CaseId,
@@ -260,6 +268,7 @@ impl Person {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Phone {
     pub id: RowId,
     pub case_id: CaseId,
@@ -280,6 +289,7 @@ impl Phone {
 /// earlier one from its date on, so the network's history can be stepped back in time.
 /// `from_person_id: None` means the child.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Relation {
     pub id: RowId,
     pub case_id: CaseId,
@@ -301,12 +311,14 @@ impl Relation {
 /// A case note. Once `status` is `Signed` it is a legal record and never changes; corrections
 /// are addenda: new notes with `addendum_to` set to the signed note.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CaseNote {
     pub id: NoteId,
     pub case_id: CaseId,
     pub author_id: StaffId,
     pub kind: NoteKind,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub occurred_at: OffsetDateTime,
     pub body: SensitiveText,
     /// The child's own words, verbatim.
@@ -318,6 +330,7 @@ pub struct CaseNote {
     pub audience: Audience,
     pub status: NoteStatus,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub signed_at: Option<OffsetDateTime>,
     /// Hash of the signed content; set when signed, the proof that it never changed.
     pub content_hash: Option<String>,
@@ -349,6 +362,7 @@ impl CaseNote {
 
 /// The parents' consent to share information with the given sectors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Consent {
     pub id: ConsentId,
     pub case_id: CaseId,
@@ -357,6 +371,7 @@ pub struct Consent {
     pub valid_from: Date,
     pub valid_to: Option<Date>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub withdrawn_at: Option<OffsetDateTime>,
 }
 
@@ -384,6 +399,7 @@ impl Consent {
 
 /// An agreement (aftale) with the family: what, who is responsible, by when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Agreement {
     pub id: AgreementId,
     pub case_id: CaseId,
@@ -392,6 +408,7 @@ pub struct Agreement {
     pub responsible_person_id: Option<PersonId>,
     pub due_on: Option<Date>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub done_at: Option<OffsetDateTime>,
 }
 

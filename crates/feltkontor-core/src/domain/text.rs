@@ -16,6 +16,7 @@ pub const EMAIL_MAX: usize = 254;
 /// Text that may hold personal data (note text, addresses). Serialises as a plain string but
 /// never prints its content in `Debug`, so it cannot reach a diagnostic log by accident.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(transparent)]
 pub struct SensitiveText(pub String);
 

@@ -55,24 +55,29 @@ pub struct CaseSummary {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ParticipantView {
     pub participant: Participant,
     pub staff: Option<Staff>,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ChildWords {
     pub note_id: NoteId,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub occurred_at: OffsetDateTime,
     pub text: SensitiveText,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct NoteSummary {
     pub id: NoteId,
     pub kind: NoteKind,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub occurred_at: OffsetDateTime,
     pub author: Option<StaffRef>,
     pub status: NoteStatus,
@@ -84,6 +89,7 @@ pub struct NoteSummary {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CaseOverview {
     pub case: Case,
     pub team: Option<Team>,
@@ -100,12 +106,14 @@ pub struct CaseOverview {
 
 /// Where the next page of a timeline starts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TimelineCursor {
     pub occurred_at: String,
     pub id: NoteId,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TimelinePage {
     pub notes: Vec<NoteSummary>,
     pub next: Option<TimelineCursor>,
@@ -114,6 +122,7 @@ pub struct TimelinePage {
 /// A person as the worker may see them: a protected address is removed unless the worker
 /// takes part in the case.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PersonView {
     pub person: Person,
     pub address_hidden: bool,

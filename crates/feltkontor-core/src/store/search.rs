@@ -68,22 +68,26 @@ fn fts_query(terms: &[String]) -> String {
 
 /// A piece of a snippet; `hit` pieces matched the query.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SnippetPart {
     pub text: String,
     pub hit: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct NoteHit {
     pub note_id: NoteId,
     pub case_id: CaseId,
     pub child_name: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
     pub occurred_at: time::OffsetDateTime,
     pub snippet: Vec<SnippetPart>,
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PersonHit {
     pub person_id: PersonId,
     pub case_id: CaseId,
@@ -94,6 +98,7 @@ pub struct PersonHit {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SearchResults {
     pub notes: Vec<NoteHit>,
     pub persons: Vec<PersonHit>,
