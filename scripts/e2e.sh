@@ -16,4 +16,5 @@ export FELTKONTOR_E2E_PASSPHRASE="e2e-kodeord-feltkontor"
 export FELTKONTOR_DATA_DIR="$PWD/$work/profile"
 export FELTKONTOR_APP="$PWD/target/debug/feltkontor"
 export FELTKONTOR_SCREENSHOTS="$PWD/target/e2e-screenshots"
+export FELTKONTOR_WORK="$PWD/$work"
 xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 tests/e2e/

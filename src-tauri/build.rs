@@ -1,17 +1,4 @@
-/// The app's own commands; each gets an `allow-<command>` permission, and the capability in
-/// `capabilities/` grants exactly these to the main window.
-const COMMANDS: &[&str] = &[
-    "app_status",
-    "unlock",
-    "lock",
-    "my_cases",
-    "case_overview",
-    "notes_timeline",
-    "note",
-    "save_draft",
-    "sign_note",
-    "search",
-];
+include!("src/command_names.rs");
 
 fn main() {
     tauri_build::try_build(

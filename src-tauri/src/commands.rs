@@ -2,18 +2,24 @@
 
 use crate::ipc::{IpcError, IpcResult};
 use crate::session::Session;
-use feltkontor_core::domain::{CaseNote, SensitiveText, Staff};
+use crate::setup::{self, FirstRun};
+use feltkontor_core::domain::{Case, CaseNote, Cpr, Person, Phone, Relation, SensitiveText, Staff};
 use feltkontor_core::store::queries::{
-    CaseFilter, CaseOverview, CaseSummary, TimelineCursor, TimelinePage,
+    CaseFilter, CaseOverview, CaseSummary, PersonView, TimelineCursor, TimelinePage,
 };
 use feltkontor_core::store::search::SearchResults;
 use feltkontor_core::store::Store;
 use feltkontor_core::{SystemClock, ValidationError};
-use feltkontor_wire::{Audience, CaseId, CaseStatus, NoteId, NoteKind, NoteStatus, Profession};
+use feltkontor_wire::{
+    Audience, CaseId, CaseStatus, NoteId, NoteKind, NoteStatus, PersonId, Profession,
+    RelationQuality, RelationToChild, RowId,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tauri::State;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::Date;
 use time::OffsetDateTime;
 
 const MAX_PASSPHRASE_BYTES: usize = 1024;
@@ -241,6 +247,237 @@ pub async fn search(session: State<'_, Arc<Session>>, query: String) -> IpcResul
     }
     blocking(&session, move |s| {
         with_store(s, |store| Ok(store.search(&query, SEARCH_LIMIT)?))
+    })
+    .await
+}
+
+/// Sets up local data on a machine that has none, and unlocks it.
+#[tauri::command]
+#[specta::specta]
+pub async fn first_run(session: State<'_, Arc<Session>>, setup: FirstRun) -> IpcResult<Worker> {
+    if setup.passphrase.len() > MAX_PASSPHRASE_BYTES {
+        return Err(IpcError::too_long("passphrase"));
+    }
+    blocking(&session, move |s| {
+        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
+        if s.location.exists() {
+            return Err(feltkontor_core::Error::StoreExists(s.location.dir().to_owned()).into());
+        }
+        let (store, staff) = setup::create_store(&s.location, setup, Arc::new(SystemClock))?;
+        *guard = Some(store);
+        Ok(Worker {
+            name: staff.name,
+            initials: staff.initials,
+            profession: Some(staff.profession),
+        })
+    })
+    .await
+}
+
+fn parse_date(field: &'static str, s: &str) -> IpcResult<Date> {
+    Date::parse(s.trim(), format_description!("[year]-[month]-[day]"))
+        .map_err(|_| ValidationError::InvalidDate { field }.into())
+}
+
+fn parse_opt_date(field: &'static str, s: &Option<String>) -> IpcResult<Option<Date>> {
+    s.as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_date(field, s))
+        .transpose()
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// A new case as the form sends it. The worker becomes its coordinator, in their team.
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct NewCase {
+    child_name: String,
+    /// YYYY-MM-DD
+    child_birth_date: String,
+    child_cpr: Option<String>,
+    child_institution: Option<String>,
+    first_concern_on: Option<String>,
+    first_meeting_on: Option<String>,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn open_case(session: State<'_, Arc<Session>>, new_case: NewCase) -> IpcResult<CaseId> {
+    let birth = parse_date("child_birth_date", &new_case.child_birth_date)?;
+    let cpr = non_empty(new_case.child_cpr)
+        .map(|c| Cpr::parse(&c))
+        .transpose()?;
+    let first_concern_on = parse_opt_date("first_concern_on", &new_case.first_concern_on)?;
+    let first_meeting_on = parse_opt_date("first_meeting_on", &new_case.first_meeting_on)?;
+    blocking(&session, move |s| {
+        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
+        let store = guard.as_mut().ok_or_else(IpcError::locked)?;
+        let team = store
+            .worker_teams()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| IpcError::new("case.no_team", "the worker belongs to no team"))?;
+        let new = Case {
+            id: CaseId::new(),
+            team_id: team.id,
+            child_name: new_case.child_name.trim().to_owned(),
+            child_birth_date: birth,
+            child_cpr: cpr,
+            child_institution: non_empty(new_case.child_institution),
+            status: CaseStatus::Open,
+            closed_reason: None,
+            coordinator_id: store.worker_id(),
+            opened_on: store.clock().today(),
+            first_concern_on,
+            first_meeting_on,
+        };
+        store.write(|w| w.open_case(&new))?;
+        Ok(new.id)
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn persons_of_case(
+    session: State<'_, Arc<Session>>,
+    case_id: CaseId,
+) -> IpcResult<Vec<PersonView>> {
+    blocking(&session, move |s| {
+        with_store(s, |store| Ok(store.persons_of_case(case_id)?))
+    })
+    .await
+}
+
+/// A family member or network person as the form sends it, with their phone numbers and
+/// (optionally) the quality of their relation to the child as of a date.
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct PersonInput {
+    id: Option<PersonId>,
+    case_id: CaseId,
+    name: String,
+    relation: RelationToChild,
+    custody: bool,
+    email: Option<String>,
+    address: Option<String>,
+    protected_address: bool,
+    language: Option<String>,
+    interpreter_needed: bool,
+    do_not_contact: bool,
+    do_not_contact_reason: Option<String>,
+    phones: Vec<String>,
+    quality: Option<RelationQuality>,
+    /// YYYY-MM-DD; today when absent.
+    quality_as_of: Option<String>,
+}
+
+const MAX_PHONES: usize = 10;
+
+#[tauri::command]
+#[specta::specta]
+pub async fn save_person(
+    session: State<'_, Arc<Session>>,
+    person: PersonInput,
+) -> IpcResult<PersonView> {
+    if person.phones.len() > MAX_PHONES {
+        return Err(IpcError::too_long("phones"));
+    }
+    let as_of = parse_opt_date("quality_as_of", &person.quality_as_of)?;
+    blocking(&session, move |s| {
+        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
+        let store = guard.as_mut().ok_or_else(IpcError::locked)?;
+        let as_of = as_of.unwrap_or_else(|| store.clock().today());
+        let existing_phones: Vec<Phone> = match person.id {
+            Some(id) => store
+                .persons_of_case(person.case_id)?
+                .into_iter()
+                .find(|p| p.person.id == id)
+                .map(|p| p.phones)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let current_quality = match person.id {
+            Some(id) => store
+                .network(person.case_id, as_of)?
+                .into_iter()
+                .find(|r| r.to_person_id == id && r.from_person_id.is_none())
+                .map(|r| r.quality),
+            None => None,
+        };
+        let entity = Person {
+            id: person.id.unwrap_or_default(),
+            case_id: person.case_id,
+            name: person.name.trim().to_owned(),
+            relation: person.relation,
+            custody: person.custody,
+            email: non_empty(person.email),
+            address: non_empty(person.address).map(SensitiveText),
+            protected_address: person.protected_address,
+            language: non_empty(person.language),
+            interpreter_needed: person.interpreter_needed,
+            do_not_contact: person.do_not_contact,
+            do_not_contact_reason: non_empty(person.do_not_contact_reason),
+        };
+        let wanted: Vec<String> = person
+            .phones
+            .iter()
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        store.write(|w| {
+            w.put_person(&entity)?;
+            for old in existing_phones
+                .iter()
+                .filter(|p| !wanted.contains(&p.number))
+            {
+                w.remove_phone(old.id)?;
+            }
+            for number in wanted
+                .iter()
+                .filter(|n| !existing_phones.iter().any(|p| &p.number == *n))
+            {
+                w.add_phone(&Phone {
+                    id: RowId::new(),
+                    case_id: entity.case_id,
+                    person_id: entity.id,
+                    number: number.clone(),
+                    label: None,
+                })?;
+            }
+            if let Some(quality) = person.quality.filter(|q| Some(*q) != current_quality) {
+                w.add_relation(&Relation {
+                    id: RowId::new(),
+                    case_id: entity.case_id,
+                    from_person_id: None,
+                    to_person_id: entity.id,
+                    quality,
+                    as_of,
+                })?;
+            }
+            Ok(())
+        })?;
+        Ok(store.person(entity.id)?)
+    })
+    .await
+}
+
+/// The family network as it stood on a date (today when absent).
+#[tauri::command]
+#[specta::specta]
+pub async fn network(
+    session: State<'_, Arc<Session>>,
+    case_id: CaseId,
+    as_of: Option<String>,
+) -> IpcResult<Vec<Relation>> {
+    let as_of = parse_opt_date("as_of", &as_of)?;
+    blocking(&session, move |s| {
+        with_store(s, |store| {
+            Ok(store.network(case_id, as_of.unwrap_or_else(|| store.clock().today()))?)
+        })
     })
     .await
 }

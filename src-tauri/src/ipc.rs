@@ -10,55 +10,55 @@ pub struct IpcError {
     /// For `unlock.throttled`: how long until the next attempt is allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u32>,
+    /// For validation errors: the input field to mark.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
 }
 
 impl From<feltkontor_core::Error> for IpcError {
     fn from(e: feltkontor_core::Error) -> Self {
-        if matches!(
-            e,
-            feltkontor_core::Error::Database(_)
-                | feltkontor_core::Error::Io(_)
-                | feltkontor_core::Error::Corrupt(_)
-        ) {
+        use feltkontor_core::Error;
+        if matches!(e, Error::Database(_) | Error::Io(_) | Error::Corrupt(_)) {
             tracing::error!(code = e.code(), "store error: {e}");
         }
-        let retry_after_secs = match e {
-            feltkontor_core::Error::Throttled { retry_after_secs } => {
-                Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX))
+        let mut out = IpcError::new(e.code(), e.to_string());
+        match &e {
+            Error::Throttled { retry_after_secs } => {
+                out.retry_after_secs = Some(u32::try_from(*retry_after_secs).unwrap_or(u32::MAX));
             }
-            _ => None,
-        };
-        IpcError {
-            code: e.code(),
-            message: e.to_string(),
-            retry_after_secs,
+            Error::Invalid(v) => out.field = v.field(),
+            _ => {}
         }
+        out
+    }
+}
+
+impl From<feltkontor_core::ValidationError> for IpcError {
+    fn from(v: feltkontor_core::ValidationError) -> Self {
+        feltkontor_core::Error::from(v).into()
     }
 }
 
 impl IpcError {
-    pub fn locked() -> Self {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         IpcError {
-            code: "session.locked",
-            message: "the local data is locked".into(),
+            code,
+            message: message.into(),
             retry_after_secs: None,
+            field: None,
         }
+    }
+
+    pub fn locked() -> Self {
+        IpcError::new("session.locked", "the local data is locked")
     }
 
     pub fn too_long(what: &str) -> Self {
-        IpcError {
-            code: "input.too_long",
-            message: format!("{what} is too long"),
-            retry_after_secs: None,
-        }
+        IpcError::new("input.too_long", format!("{what} is too long"))
     }
 
     pub fn internal() -> Self {
-        IpcError {
-            code: "internal",
-            message: "an internal error occurred".into(),
-            retry_after_secs: None,
-        }
+        IpcError::new("internal", "an internal error occurred")
     }
 }
 

@@ -4,9 +4,12 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod bindings;
+#[cfg(test)]
+mod command_names;
 mod commands;
 mod ipc;
 mod session;
+mod setup;
 
 use session::Session;
 use std::sync::Arc;

@@ -12,9 +12,11 @@ function elementId(reference) {
   return id;
 }
 
-export async function startDriver(port = 4444) {
+/** Starts tauri-driver; the app it launches inherits `env` (e.g. FELTKONTOR_DATA_DIR). */
+export async function startDriver(port = 4444, env = process.env) {
   const driver = spawn("tauri-driver", ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver"], {
     stdio: ["ignore", "inherit", "inherit"],
+    env,
   });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
@@ -89,6 +91,16 @@ export class Session {
 
   click(el) {
     return this.cmd("POST", `/element/${el}/click`, {});
+  }
+
+  /** Sets a form control's value the way typing or picking would, firing input and change. */
+  setValue(el, value) {
+    return this.cmd("POST", "/execute/sync", {
+      script:
+        "const el = arguments[0]; el.value = arguments[1];" +
+        "el.dispatchEvent(new Event('input', { bubbles: true })); el.dispatchEvent(new Event('change', { bubbles: true }));",
+      args: [{ [ELEMENT]: el }, value],
+    });
   }
 
   text(el) {

@@ -17,6 +17,13 @@ export const commands = {
 	saveDraft: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("save_draft", { draft })),
 	signNote: (noteId: NoteId) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("sign_note", { noteId })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
+	/**  Sets up local data on a machine that has none, and unlocks it. */
+	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
+	openCase: (newCase: NewCase) => typedError<CaseId, IpcError>(__TAURI_INVOKE("open_case", { newCase })),
+	personsOfCase: (caseId: CaseId) => typedError<PersonView[], IpcError>(__TAURI_INVOKE("persons_of_case", { caseId })),
+	savePerson: (person: PersonInput) => typedError<PersonView, IpcError>(__TAURI_INVOKE("save_person", { person })),
+	/**  The family network as it stood on a date (today when absent). */
+	network: (caseId: CaseId, asOf: string | null) => typedError<Relation[], IpcError>(__TAURI_INVOKE("network", { caseId, asOf })),
 };
 
 /* Types */
@@ -155,6 +162,14 @@ export type ConsentSector = "social_services" | "school" | "ppr" | "health_visit
 /**  A CPR number in normalised form `DDMMYY-SSSS`. `Debug` and `Display` never show it. */
 export type Cpr = string;
 
+export type FirstRun = {
+	name: string,
+	initials: string,
+	profession: Profession,
+	district: string,
+	passphrase: string,
+};
+
 /**  A change of coordinator, with the handover note that explains it to the next one. */
 export type Handover = {
 	id: RowId,
@@ -170,6 +185,19 @@ export type IpcError = {
 	message: string,
 	/**  For `unlock.throttled`: how long until the next attempt is allowed. */
 	retry_after_secs?: number | null,
+	/**  For validation errors: the input field to mark. */
+	field?: string | null,
+};
+
+/**  A new case as the form sends it. The worker becomes its coordinator, in their team. */
+export type NewCase = {
+	child_name: string,
+	/**  YYYY-MM-DD */
+	child_birth_date: string,
+	child_cpr: string | null,
+	child_institution: string | null,
+	first_concern_on: string | null,
+	first_meeting_on: string | null,
 };
 
 /**  A draft as the editor sends it. Without `id` it is a new note; the answer carries its id. */
@@ -235,6 +263,27 @@ export type ParticipantView = {
 	staff: Staff | null,
 };
 
+/**  Someone in the child's family or network. */
+export type Person = {
+	id: PersonId,
+	case_id: CaseId,
+	name: string,
+	relation: RelationToChild,
+	/**  Holds parental custody (forældremyndighed). */
+	custody: boolean,
+	email: string | null,
+	address: SensitiveText | null,
+	/**
+	 *  Navne- og adressebeskyttelse: the address is shown only to the case's participants,
+	 *  never exported and never logged.
+	 */
+	protected_address: boolean,
+	language: string | null,
+	interpreter_needed: boolean,
+	do_not_contact: boolean,
+	do_not_contact_reason: string | null,
+};
+
 export type PersonHit = {
 	person_id: PersonId,
 	case_id: CaseId,
@@ -247,8 +296,67 @@ export type PersonHit = {
 /**  A person in the child's family or network. */
 export type PersonId = string;
 
+/**
+ *  A family member or network person as the form sends it, with their phone numbers and
+ *  (optionally) the quality of their relation to the child as of a date.
+ */
+export type PersonInput = {
+	id: PersonId | null,
+	case_id: CaseId,
+	name: string,
+	relation: RelationToChild,
+	custody: boolean,
+	email: string | null,
+	address: string | null,
+	protected_address: boolean,
+	language: string | null,
+	interpreter_needed: boolean,
+	do_not_contact: boolean,
+	do_not_contact_reason: string | null,
+	phones: string[],
+	quality: RelationQuality | null,
+	/**  YYYY-MM-DD; today when absent. */
+	quality_as_of: string | null,
+};
+
+/**
+ *  A person as the worker may see them: a protected address is removed unless the worker
+ *  takes part in the case.
+ */
+export type PersonView = {
+	person: Person,
+	address_hidden: boolean,
+	phones: Phone[],
+};
+
+export type Phone = {
+	id: RowId,
+	case_id: CaseId,
+	person_id: PersonId,
+	number: string,
+	/**  "mobil", "arbejde", … */
+	label: string | null,
+};
+
 /**  A staff member's profession. */
 export type Profession = "caseworker" | "psychologist" | "health_visitor" | "educator" | "special_educator" | "leader";
+
+/**
+ *  A relation in the family network as of a date. A later row for the same pair supersedes an
+ *  earlier one from its date on, so the network's history can be stepped back in time.
+ *  `from_person_id: None` means the child.
+ */
+export type Relation = {
+	id: RowId,
+	case_id: CaseId,
+	from_person_id: PersonId | null,
+	to_person_id: PersonId,
+	quality: RelationQuality,
+	as_of: string,
+};
+
+/**  The quality of a relation in the family network. */
+export type RelationQuality = "supportive" | "neutral" | "strained" | "broken";
 
 /**  How a person is related to the child. */
 export type RelationToChild = "mother" | "father" | "step_parent" | "foster_parent" | "sibling" | "grandparent" | "other_family" | "friend_neighbour" | "teacher" | "daycare_educator" | "other_professional";

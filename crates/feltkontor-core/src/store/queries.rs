@@ -201,6 +201,14 @@ impl Store {
             .next())
     }
 
+    /// The teams the worker belongs to.
+    pub fn worker_teams(&self) -> Result<Vec<Team>> {
+        self.records::<Team>(
+            "id IN (SELECT team_id FROM team_members WHERE staff_id = ?1 AND archived = 0) ORDER BY name",
+            [self.worker_id().to_string()],
+        )
+    }
+
     /// Whether the worker is the coordinator or a participant of the case.
     pub fn is_participant(&self, case_id: CaseId) -> Result<bool> {
         let worker = self.worker_id().to_string();

@@ -1,0 +1,97 @@
+// First run on a machine with no local data: create the worker's profile and encrypted store,
+// open a case (a malformed CPR is refused in Danish), add family members with the quality of
+// their relation to the child.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
+import { Session, startDriver } from "./webdriver.mjs";
+
+const app = process.env.FELTKONTOR_APP;
+const shots = process.env.FELTKONTOR_SCREENSHOTS;
+let driver;
+let session;
+
+after(async () => {
+  await session?.end().catch(() => {});
+  driver?.kill();
+});
+
+async function textOf(css) {
+  return session.text(await session.find(css));
+}
+
+test("first run, a new case and its family network", async () => {
+  const dir = mkdtempSync(join(process.env.FELTKONTOR_WORK ?? "/tmp", "firstrun-"));
+  const d = await startDriver(4444, { ...process.env, FELTKONTOR_DATA_DIR: join(dir, "profile") });
+  driver = d.driver;
+  session = await Session.start(d.base, app);
+
+  const [name] = await session.waitFor("#first-name");
+  await session.type(name, "Karen Lund");
+  await session.type(await session.find("#first-initials"), "KL");
+  await session.setValue(await session.find("#first-profession"), "psychologist");
+  const pass = await session.find("#first-passphrase");
+  await session.type(pass, "kort");
+  assert.match(await textOf("#passphrase-strength"), /For kort/);
+  assert.equal(await session.cmd("GET", `/element/${await session.find("[data-testid=first-run-submit]")}/enabled`), false);
+  await session.clear(pass);
+  await session.type(pass, "blåbær tromle fyrtårn 42");
+  await session.type(await session.find("#first-repeat"), "blåbær tromle fyrtårn 42");
+  assert.match(await textOf("#passphrase-strength"), /Stærk|Meget stærk/);
+  await session.screenshot(`${shots}/20-first-run.png`);
+  await session.click(await session.find("[data-testid=first-run-submit]"));
+  await session.waitFor("[data-testid=new-case]", { timeoutMs: 20000 });
+  assert.match(await textOf("header"), /Karen Lund \(KL\)/);
+
+  await session.click(await session.find("[data-testid=new-case]"));
+  const [childName] = await session.waitFor("#nc-name");
+  await session.type(childName, "Asta Lund");
+  await session.setValue(await session.find("#nc-birth"), "2016-05-04");
+  await session.type(await session.find("#nc-cpr"), "320516-1234");
+  await session.click(await session.find("[data-testid=create-case]"));
+  const [formError] = await session.waitFor("[data-testid=form-error]");
+  assert.match(await session.text(formError), /CPR-nummeret skal skrives som DDMMÅÅ-SSSS/);
+  await session.screenshot(`${shots}/21-new-case-error.png`);
+  const cpr = await session.find("#nc-cpr");
+  await session.clear(cpr);
+  await session.type(cpr, "040516-4321");
+  await session.setValue(await session.find("#nc-concern"), "2026-09-01");
+  await session.click(await session.find("[data-testid=create-case]"));
+  await session.waitFor("#case-heading");
+  assert.equal(await textOf("#case-heading"), "Asta Lund");
+  assert.match(await textOf(".coordinator"), /Karen Lund/);
+
+  const people = [
+    { name: "Hanne Lund", relation: "mother", quality: "supportive", custody: true, phone: "+45 12 34 56 78" },
+    { name: "Jens Lund", relation: "father", quality: "strained", custody: true, phone: "87654321" },
+    { name: "Inger Lund", relation: "grandparent", quality: "supportive", custody: false, phone: "" },
+  ];
+  for (const p of people) {
+    await session.click((await session.waitFor("[data-testid=add-person]"))[0]);
+    const [pname] = await session.waitFor("#p-name");
+    await session.type(pname, p.name);
+    await session.setValue(await session.find("#p-relation"), p.relation);
+    await session.setValue(await session.find("#p-quality"), p.quality);
+    if (p.custody) await session.click(await session.find("#p-custody"));
+    if (p.phone) await session.type(await session.find("#p-phones"), p.phone);
+    await session.click(await session.find("[data-testid=save-person]"));
+    await session.waitFor("[data-testid=add-person]");
+  }
+  const rows = await session.waitFor("[data-testid=person-row]", { min: 3 });
+  const texts = await Promise.all(rows.map((r) => session.text(r)));
+  assert.ok(texts.some((t) => /Hanne Lund · Mor/.test(t) && /Støttende/.test(t) && /Forældremyndighed/.test(t)), texts.join("\n"));
+  assert.ok(texts.some((t) => /Jens Lund · Far/.test(t) && /Anstrengt/.test(t)), texts.join("\n"));
+  assert.ok(texts.some((t) => /Inger Lund · Bedsteforælder/.test(t)), texts.join("\n"));
+  await session.screenshot(`${shots}/22-family-network.png`);
+
+  // A bad phone number is refused with a message; nothing typed is lost.
+  await session.click(await session.find("[data-testid=add-person]"));
+  const [n] = await session.waitFor("#p-name");
+  await session.type(n, "Nabo Ole");
+  await session.type(await session.find("#p-phones"), "12");
+  await session.click(await session.find("[data-testid=save-person]"));
+  const [perr] = await session.waitFor("[data-testid=person-error]");
+  assert.match(await session.text(perr), /Telefonnummeret er ikke gyldigt/);
+  assert.equal(await session.cmd("GET", `/element/${await session.find("#p-name")}/property/value`), "Nabo Ole");
+});
