@@ -17,4 +17,4 @@ export FELTKONTOR_DATA_DIR="$PWD/$work/profile"
 export FELTKONTOR_APP="$PWD/target/debug/feltkontor"
 export FELTKONTOR_SCREENSHOTS="$PWD/target/e2e-screenshots"
 export FELTKONTOR_WORK="$PWD/$work"
-xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 tests/e2e/
+xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 ${FELTKONTOR_E2E_ONLY:-tests/e2e/}

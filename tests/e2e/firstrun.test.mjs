@@ -5,7 +5,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import { Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const shots = process.env.FELTKONTOR_SCREENSHOTS;
@@ -40,6 +40,7 @@ test("first run, a new case and its family network", async () => {
   await session.type(await session.find("#first-repeat"), "blåbær tromle fyrtårn 42");
   assert.match(await textOf("#passphrase-strength"), /Stærk|Meget stærk/);
   await session.screenshot(`${shots}/20-first-run.png`);
+  await assertAccessible(session, "first run");
   await session.click(await session.find("[data-testid=first-run-submit]"));
   await session.waitFor("[data-testid=new-case]", { timeoutMs: 20000 });
   assert.match(await textOf("header"), /Karen Lund \(KL\)/);
@@ -53,6 +54,7 @@ test("first run, a new case and its family network", async () => {
   const [formError] = await session.waitFor("[data-testid=form-error]");
   assert.match(await session.text(formError), /CPR-nummeret skal skrives som DDMMÅÅ-SSSS/);
   await session.screenshot(`${shots}/21-new-case-error.png`);
+  await assertAccessible(session, "new case with error");
   const cpr = await session.find("#nc-cpr");
   await session.clear(cpr);
   await session.type(cpr, "040516-4321");
@@ -84,6 +86,7 @@ test("first run, a new case and its family network", async () => {
   assert.ok(texts.some((t) => /Jens Lund · Far/.test(t) && /Anstrengt/.test(t)), texts.join("\n"));
   assert.ok(texts.some((t) => /Inger Lund · Bedsteforælder/.test(t)), texts.join("\n"));
   await session.screenshot(`${shots}/22-family-network.png`);
+  await assertAccessible(session, "family network");
 
   // A bad phone number is refused with a message; nothing typed is lost.
   await session.click(await session.find("[data-testid=add-person]"));
@@ -93,5 +96,7 @@ test("first run, a new case and its family network", async () => {
   await session.click(await session.find("[data-testid=save-person]"));
   const [perr] = await session.waitFor("[data-testid=person-error]");
   assert.match(await session.text(perr), /Telefonnummeret er ikke gyldigt/);
+  await session.screenshot(`${shots}/23-person-error.png`);
+  await assertAccessible(session, "person editor with error");
   assert.equal(await session.cmd("GET", `/element/${await session.find("#p-name")}/property/value`), "Nabo Ole");
 });

@@ -5,7 +5,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -51,6 +51,7 @@ test("a draft survives SIGKILL, is signed, locked, supplemented and found", asyn
   await session.click(firstCase);
   await session.waitFor("#case-heading");
   await session.screenshot(`${shots}/10-case-overview.png`);
+  await assertAccessible(session, "case overview");
 
   await session.click(await session.find("[data-testid=new-note]"));
   const [body] = await session.waitFor("#note-body");
@@ -60,6 +61,7 @@ test("a draft survives SIGKILL, is signed, locked, supplemented and found", asyn
   await waitForText("[data-testid=save-status]", (t) => t.startsWith("Gemt"), 2000);
   assert.ok(Date.now() - typedAt <= 2000, "the draft is saved within 2 s of typing");
   await session.screenshot(`${shots}/11-note-draft-saved.png`);
+  await assertAccessible(session, "note editor");
 
   process.kill(Number(appPid()), "SIGKILL");
   await session.end().catch(() => {});
@@ -92,12 +94,14 @@ test("a draft survives SIGKILL, is signed, locked, supplemented and found", asyn
   assert.equal((await session.findAll("#note-body")).length, 0, "a signed note offers no field to edit");
   assert.match(await session.text(await session.find("[data-testid=signed-body]")), new RegExp(marker));
   await session.screenshot(`${shots}/12-note-signed.png`);
+  await assertAccessible(session, "signed note");
 
   await session.click(await session.find("[data-testid=write-addendum]"));
   const [addendum] = await session.waitFor("#note-body");
   await session.type(addendum, "Tillæg: besøget varede en time.");
   await waitForText("[data-testid=save-status]", (t) => t.startsWith("Gemt"), 2000);
   await session.screenshot(`${shots}/13-addendum.png`);
+  await assertAccessible(session, "addendum editor");
 
   await session.click(await session.find("[data-testid=open-search]"));
   const [search] = await session.waitFor("#search-input");
@@ -105,6 +109,7 @@ test("a draft survives SIGKILL, is signed, locked, supplemented and found", asyn
   const [hit] = await session.waitFor("[data-testid=search-note]");
   assert.match(await session.text(hit), new RegExp(marker));
   await session.screenshot(`${shots}/14-search.png`);
+  await assertAccessible(session, "search");
   await session.click(hit);
   await waitForText("[data-testid=note-locked]", (t) => t.includes("Låst"));
 

@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -27,12 +27,14 @@ after(async () => {
 test("unlock the encrypted store and see my cases in the real window", async () => {
   const [input] = await session.waitFor("#passphrase");
   await session.screenshot(`${shots}/01-unlock.png`);
+  await assertAccessible(session, "unlock");
 
   await session.type(input, "forkert kodeord");
   await session.click(await session.find("button[type=submit]"));
   const [error] = await session.waitFor("#unlock-error");
   assert.equal(await session.text(error), "Adgangssætningen er forkert. Prøv igen.");
   await session.screenshot(`${shots}/02-wrong-passphrase.png`);
+  await assertAccessible(session, "unlock with error");
 
   await session.clear(input);
   await session.type(input, passphrase);
@@ -43,6 +45,7 @@ test("unlock the encrypted store and see my cases in the real window", async () 
   const first = await session.text(rows[0]);
   assert.match(first, /Du er tovholder/, "cases the worker coordinates come first");
   await session.screenshot(`${shots}/03-my-cases.png`);
+  await assertAccessible(session, "my cases");
 
   await session.click(await session.find("[data-testid=lock]"));
   await session.waitFor("#passphrase");
@@ -54,4 +57,13 @@ test("the app process writes no core dumps", () => {
   assert.ok(pids.length >= 1 && pids[0], "the app is running");
   const limits = readFileSync(`/proc/${pids[0]}/limits`, "utf8");
   assert.match(limits, /^Max core file size\s+0\s+0\s+bytes/m);
+});
+
+test("the accessibility check fails on a real violation", async () => {
+  await session.cmd("POST", "/execute/sync", {
+    script: "const b = document.createElement('button'); b.id = 'unnamed'; document.body.appendChild(b); return true;",
+    args: [],
+  });
+  await assert.rejects(assertAccessible(session, "planted violation"), /button-name/);
+  await session.cmd("POST", "/execute/sync", { script: "document.getElementById('unnamed').remove(); return true;", args: [] });
 });

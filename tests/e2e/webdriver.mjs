@@ -1,10 +1,14 @@
 // A minimal W3C WebDriver client over fetch, enough to drive the Tauri window through
 // tauri-driver: sessions, elements, keys, clicks, text, screenshots.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { setTimeout as sleep } from "node:timers/promises";
 
 const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+const AXE_SOURCE = readFileSync(createRequire(new URL("../../ui/package.json", import.meta.url)).resolve("axe-core/axe.min.js"), "utf8");
+const WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
 
 function elementId(reference) {
   const id = reference?.[ELEMENT] ?? reference?.ELEMENT;
@@ -107,6 +111,21 @@ export class Session {
     return this.cmd("GET", `/element/${el}/text`);
   }
 
+  /** Runs axe-core in the real window against the WCAG 2.1 A and AA rules; returns the
+   *  violations as `rule: selectors` lines. */
+  async axeViolations() {
+    await this.cmd("POST", "/execute/sync", { script: `${AXE_SOURCE}; return true;`, args: [] });
+    const result = await this.cmd("POST", "/execute/async", {
+      script:
+        "const done = arguments[arguments.length - 1];" +
+        "axe.run(document, { runOnly: { type: 'tag', values: arguments[0] } })" +
+        ".then((r) => done(r.violations.map((v) => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 4).map((n) => n.target.join(' ')).join(', '))))" +
+        ".catch((e) => done(['axe failed: ' + e]));",
+      args: [WCAG_21_AA],
+    });
+    return result;
+  }
+
   async screenshot(path) {
     const b64 = await this.cmd("GET", "/screenshot");
     await writeFile(path, Buffer.from(b64, "base64"));
@@ -114,5 +133,13 @@ export class Session {
 
   end() {
     return this.cmd("DELETE", "");
+  }
+}
+
+/** Fails when axe-core finds WCAG 2.1 A/AA violations on the current screen. */
+export async function assertAccessible(session, screen) {
+  const violations = await session.axeViolations();
+  if (violations.length > 0) {
+    throw new Error(`WCAG 2.1 AA violations on ${screen}:\n${violations.join("\n")}`);
   }
 }
