@@ -24,6 +24,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::persons_of_case,
             commands::save_person,
             commands::network,
+            commands::change_passphrase,
+            commands::device_info,
         ])
 }
 

@@ -16,4 +16,6 @@ pub const COMMANDS: &[&str] = &[
     "persons_of_case",
     "save_person",
     "network",
+    "change_passphrase",
+    "device_info",
 ];

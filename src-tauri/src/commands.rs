@@ -481,3 +481,51 @@ pub async fn network(
     })
     .await
 }
+
+#[tauri::command]
+#[specta::specta]
+pub async fn change_passphrase(
+    session: State<'_, Arc<Session>>,
+    current: String,
+    replacement: String,
+) -> IpcResult<()> {
+    if current.len() > MAX_PASSPHRASE_BYTES || replacement.len() > MAX_PASSPHRASE_BYTES {
+        return Err(IpcError::too_long("passphrase"));
+    }
+    blocking(&session, move |s| {
+        with_store(s, |store| {
+            Ok(store.change_passphrase(&current, &replacement)?)
+        })
+    })
+    .await
+}
+
+/// What the settings screen shows about this installation.
+#[derive(Serialize, specta::Type)]
+pub struct DeviceInfo {
+    app_version: String,
+    device_id: String,
+    worker_name: String,
+    data_folder: String,
+    schema_version: u32,
+    encryption: String,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn device_info(session: State<'_, Arc<Session>>) -> IpcResult<DeviceInfo> {
+    blocking(&session, |s| {
+        with_store(s, |store| {
+            let staff: Option<Staff> = store.get(store.worker_id().0)?;
+            Ok(DeviceInfo {
+                app_version: env!("CARGO_PKG_VERSION").to_owned(),
+                device_id: store.device_id().to_string(),
+                worker_name: staff.map(|s| s.name).unwrap_or_default(),
+                data_folder: s.location.dir().display().to_string(),
+                schema_version: store.schema_version()?,
+                encryption: format!("SQLCipher {}", store.cipher_version()?),
+            })
+        })
+    })
+    .await
+}

@@ -24,6 +24,8 @@ export const commands = {
 	savePerson: (person: PersonInput) => typedError<PersonView, IpcError>(__TAURI_INVOKE("save_person", { person })),
 	/**  The family network as it stood on a date (today when absent). */
 	network: (caseId: CaseId, asOf: string | null) => typedError<Relation[], IpcError>(__TAURI_INVOKE("network", { caseId, asOf })),
+	changePassphrase: (current: string, replacement: string) => typedError<null, IpcError>(__TAURI_INVOKE("change_passphrase", { current, replacement })),
+	deviceInfo: () => typedError<DeviceInfo, IpcError>(__TAURI_INVOKE("device_info")),
 };
 
 /* Types */
@@ -161,6 +163,16 @@ export type ConsentSector = "social_services" | "school" | "ppr" | "health_visit
 
 /**  A CPR number in normalised form `DDMMYY-SSSS`. `Debug` and `Display` never show it. */
 export type Cpr = string;
+
+/**  What the settings screen shows about this installation. */
+export type DeviceInfo = {
+	app_version: string,
+	device_id: string,
+	worker_name: string,
+	data_folder: string,
+	schema_version: number,
+	encryption: string,
+};
 
 export type FirstRun = {
 	name: string,

@@ -234,6 +234,13 @@ impl Store {
         migrate::current_version(&self.conn)
     }
 
+    /// The SQLCipher version the database is encrypted with.
+    pub fn cipher_version(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA cipher_version", [], |r| r.get(0))?)
+    }
+
     /// `PRAGMA integrity_check`: `true` when the database reports "ok".
     pub fn integrity_ok(&self) -> Result<bool> {
         let r: String = self

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorText, formatDate, setLang, t } from "./i18n";
+import { errorText, formatDate, setLang, t } from "./i18n.svelte";
 
 describe("i18n", () => {
   it("speaks Danish by default and fills in values", () => {

@@ -114,6 +114,25 @@ const da = {
   "error.rule.not_author": "Kun forfatteren kan ændre eller underskrive en kladde.",
   "error.rule.addendum_target_invalid": "Et tillæg skal høre til et underskrevet notat i samme sag.",
   "error.not_found": "Det findes ikke (længere).",
+  "settings.open": "Indstillinger",
+  "settings.heading": "Indstillinger",
+  "settings.language": "Sprog",
+  "settings.autolock": "Lås automatisk efter (minutter uden aktivitet)",
+  "settings.passphrase": "Skift adgangssætning",
+  "settings.current": "Nuværende adgangssætning",
+  "settings.new": "Ny adgangssætning",
+  "settings.repeat": "Gentag ny adgangssætning",
+  "settings.change": "Skift",
+  "settings.changed": "Adgangssætningen er skiftet.",
+  "settings.device": "Om denne computer",
+  "settings.app_version": "Version",
+  "settings.device_id": "Enheds-id",
+  "settings.worker": "Bruger",
+  "settings.data_folder": "Datamappe",
+  "settings.schema": "Databaseskema",
+  "settings.encryption": "Kryptering",
+  "settings.saved": "Gemt.",
+  "autolock.locked": "Feltkontor blev låst efter {n} minutter uden aktivitet. Det, du skrev, er gemt.",
   "first.heading": "Velkommen til Feltkontor",
   "first.intro": "Feltkontor gemmer dine sager krypteret på denne computer, så du kan arbejde uden netværk. Opret din profil og vælg en adgangssætning.",
   "first.name": "Dit navn",
@@ -315,6 +334,25 @@ const en: Record<Key, string> = {
   "error.rule.not_author": "Only the author can change or sign a draft.",
   "error.rule.addendum_target_invalid": "An addendum must belong to a signed note in the same case.",
   "error.not_found": "It does not exist (any more).",
+  "settings.open": "Settings",
+  "settings.heading": "Settings",
+  "settings.language": "Language",
+  "settings.autolock": "Lock automatically after (minutes without activity)",
+  "settings.passphrase": "Change passphrase",
+  "settings.current": "Current passphrase",
+  "settings.new": "New passphrase",
+  "settings.repeat": "Repeat new passphrase",
+  "settings.change": "Change",
+  "settings.changed": "The passphrase has been changed.",
+  "settings.device": "About this computer",
+  "settings.app_version": "Version",
+  "settings.device_id": "Device id",
+  "settings.worker": "User",
+  "settings.data_folder": "Data folder",
+  "settings.schema": "Database schema",
+  "settings.encryption": "Encryption",
+  "settings.saved": "Saved.",
+  "autolock.locked": "Feltkontor locked after {n} minutes without activity. What you typed is saved.",
   "first.heading": "Welcome to Feltkontor",
   "first.intro": "Feltkontor keeps your cases encrypted on this computer so you can work without a network. Create your profile and choose a passphrase.",
   "first.name": "Your name",
@@ -404,10 +442,15 @@ const en: Record<Key, string> = {
 
 const catalogs: Record<Lang, Record<Key, string>> = { da, en };
 
-let lang: Lang = "da";
+let lang: Lang = $state("da");
 
 export function setLang(l: Lang) {
   lang = l;
+  document.documentElement.lang = l;
+}
+
+export function currentLang(): Lang {
+  return lang;
 }
 
 export function t(key: Key, vars: Record<string, string | number> = {}): string {
