@@ -26,6 +26,12 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::network,
             commands::change_passphrase,
             commands::device_info,
+            commands::team_staff,
+            commands::add_participant,
+            commands::record_consent,
+            commands::withdraw_consent,
+            commands::add_agreement,
+            commands::mark_agreement_done,
         ])
 }
 

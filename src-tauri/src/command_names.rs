@@ -18,4 +18,10 @@ pub const COMMANDS: &[&str] = &[
     "network",
     "change_passphrase",
     "device_info",
+    "team_staff",
+    "add_participant",
+    "record_consent",
+    "withdraw_consent",
+    "add_agreement",
+    "mark_agreement_done",
 ];

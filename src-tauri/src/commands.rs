@@ -3,7 +3,10 @@
 use crate::ipc::{IpcError, IpcResult};
 use crate::session::Session;
 use crate::setup::{self, FirstRun};
-use feltkontor_core::domain::{Case, CaseNote, Cpr, Person, Phone, Relation, SensitiveText, Staff};
+use feltkontor_core::domain::{
+    Agreement, Case, CaseNote, Consent, Cpr, Participant, Person, Phone, Relation, SensitiveText,
+    Staff,
+};
 use feltkontor_core::store::queries::{
     CaseFilter, CaseOverview, CaseSummary, PersonView, TimelineCursor, TimelinePage,
 };
@@ -11,8 +14,8 @@ use feltkontor_core::store::search::SearchResults;
 use feltkontor_core::store::Store;
 use feltkontor_core::{SystemClock, ValidationError};
 use feltkontor_wire::{
-    Audience, CaseId, CaseStatus, NoteId, NoteKind, NoteStatus, PersonId, Profession,
-    RelationQuality, RelationToChild, RowId,
+    AgreementId, Audience, CaseId, CaseStatus, ConsentId, ConsentSector, NoteId, NoteKind,
+    NoteStatus, PersonId, Profession, RelationQuality, RelationToChild, RowId, StaffId,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -43,6 +46,15 @@ async fn blocking<T: Send + 'static>(
 fn with_store<T>(session: &Session, f: impl FnOnce(&Store) -> IpcResult<T>) -> IpcResult<T> {
     let guard = session.store.lock().map_err(|_| IpcError::internal())?;
     let store = guard.as_ref().ok_or_else(IpcError::locked)?;
+    f(store)
+}
+
+fn with_store_mut<T>(
+    session: &Session,
+    f: impl FnOnce(&mut Store) -> IpcResult<T>,
+) -> IpcResult<T> {
+    let mut guard = session.store.lock().map_err(|_| IpcError::internal())?;
+    let store = guard.as_mut().ok_or_else(IpcError::locked)?;
     f(store)
 }
 
@@ -205,25 +217,25 @@ pub async fn save_draft(session: State<'_, Arc<Session>>, draft: NoteDraft) -> I
         }))
     })?;
     blocking(&session, move |s| {
-        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
-        let store = guard.as_mut().ok_or_else(IpcError::locked)?;
-        let note = CaseNote {
-            id: draft.id.unwrap_or_default(),
-            case_id: draft.case_id,
-            author_id: store.worker_id(),
-            kind: draft.kind,
-            occurred_at,
-            body: SensitiveText(draft.body),
-            child_words: SensitiveText(draft.child_words),
-            family_perspective: SensitiveText(draft.family_perspective),
-            statutory: draft.statutory,
-            audience: draft.audience,
-            status: NoteStatus::Draft,
-            signed_at: None,
-            content_hash: None,
-            addendum_to: draft.addendum_to,
-        };
-        Ok(store.write(|w| w.save_note(&note))?)
+        with_store_mut(s, |store| {
+            let note = CaseNote {
+                id: draft.id.unwrap_or_default(),
+                case_id: draft.case_id,
+                author_id: store.worker_id(),
+                kind: draft.kind,
+                occurred_at,
+                body: SensitiveText(draft.body),
+                child_words: SensitiveText(draft.child_words),
+                family_perspective: SensitiveText(draft.family_perspective),
+                statutory: draft.statutory,
+                audience: draft.audience,
+                status: NoteStatus::Draft,
+                signed_at: None,
+                content_hash: None,
+                addendum_to: draft.addendum_to,
+            };
+            Ok(store.write(|w| w.save_note(&note))?)
+        })
     })
     .await
 }
@@ -232,9 +244,7 @@ pub async fn save_draft(session: State<'_, Arc<Session>>, draft: NoteDraft) -> I
 #[specta::specta]
 pub async fn sign_note(session: State<'_, Arc<Session>>, note_id: NoteId) -> IpcResult<CaseNote> {
     blocking(&session, move |s| {
-        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
-        let store = guard.as_mut().ok_or_else(IpcError::locked)?;
-        Ok(store.write(|w| w.sign_note(note_id))?)
+        with_store_mut(s, |store| Ok(store.write(|w| w.sign_note(note_id))?))
     })
     .await
 }
@@ -313,29 +323,28 @@ pub async fn open_case(session: State<'_, Arc<Session>>, new_case: NewCase) -> I
     let first_concern_on = parse_opt_date("first_concern_on", &new_case.first_concern_on)?;
     let first_meeting_on = parse_opt_date("first_meeting_on", &new_case.first_meeting_on)?;
     blocking(&session, move |s| {
-        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
-        let store = guard.as_mut().ok_or_else(IpcError::locked)?;
-        let team = store
-            .worker_teams()?
-            .into_iter()
-            .next()
-            .ok_or_else(|| IpcError::new("case.no_team", "the worker belongs to no team"))?;
-        let new = Case {
-            id: CaseId::new(),
-            team_id: team.id,
-            child_name: new_case.child_name.trim().to_owned(),
-            child_birth_date: birth,
-            child_cpr: cpr,
-            child_institution: non_empty(new_case.child_institution),
-            status: CaseStatus::Open,
-            closed_reason: None,
-            coordinator_id: store.worker_id(),
-            opened_on: store.clock().today(),
-            first_concern_on,
-            first_meeting_on,
-        };
-        store.write(|w| w.open_case(&new))?;
-        Ok(new.id)
+        with_store_mut(s, |store| {
+            let team =
+                store.worker_teams()?.into_iter().next().ok_or_else(|| {
+                    IpcError::new("case.no_team", "the worker belongs to no team")
+                })?;
+            let new = Case {
+                id: CaseId::new(),
+                team_id: team.id,
+                child_name: new_case.child_name.trim().to_owned(),
+                child_birth_date: birth,
+                child_cpr: cpr,
+                child_institution: non_empty(new_case.child_institution),
+                status: CaseStatus::Open,
+                closed_reason: None,
+                coordinator_id: store.worker_id(),
+                opened_on: store.clock().today(),
+                first_concern_on,
+                first_meeting_on,
+            };
+            store.write(|w| w.open_case(&new))?;
+            Ok(new.id)
+        })
     })
     .await
 }
@@ -388,79 +397,79 @@ pub async fn save_person(
     }
     let as_of = parse_opt_date("quality_as_of", &person.quality_as_of)?;
     blocking(&session, move |s| {
-        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
-        let store = guard.as_mut().ok_or_else(IpcError::locked)?;
-        let as_of = as_of.unwrap_or_else(|| store.clock().today());
-        let existing_phones: Vec<Phone> = match person.id {
-            Some(id) => store
-                .persons_of_case(person.case_id)?
-                .into_iter()
-                .find(|p| p.person.id == id)
-                .map(|p| p.phones)
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let current_quality = match person.id {
-            Some(id) => store
-                .network(person.case_id, as_of)?
-                .into_iter()
-                .find(|r| r.to_person_id == id && r.from_person_id.is_none())
-                .map(|r| r.quality),
-            None => None,
-        };
-        let entity = Person {
-            id: person.id.unwrap_or_default(),
-            case_id: person.case_id,
-            name: person.name.trim().to_owned(),
-            relation: person.relation,
-            custody: person.custody,
-            email: non_empty(person.email),
-            address: non_empty(person.address).map(SensitiveText),
-            protected_address: person.protected_address,
-            language: non_empty(person.language),
-            interpreter_needed: person.interpreter_needed,
-            do_not_contact: person.do_not_contact,
-            do_not_contact_reason: non_empty(person.do_not_contact_reason),
-        };
-        let wanted: Vec<String> = person
-            .phones
-            .iter()
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect();
-        store.write(|w| {
-            w.put_person(&entity)?;
-            for old in existing_phones
+        with_store_mut(s, |store| {
+            let as_of = as_of.unwrap_or_else(|| store.clock().today());
+            let existing_phones: Vec<Phone> = match person.id {
+                Some(id) => store
+                    .persons_of_case(person.case_id)?
+                    .into_iter()
+                    .find(|p| p.person.id == id)
+                    .map(|p| p.phones)
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let current_quality = match person.id {
+                Some(id) => store
+                    .network(person.case_id, as_of)?
+                    .into_iter()
+                    .find(|r| r.to_person_id == id && r.from_person_id.is_none())
+                    .map(|r| r.quality),
+                None => None,
+            };
+            let entity = Person {
+                id: person.id.unwrap_or_default(),
+                case_id: person.case_id,
+                name: person.name.trim().to_owned(),
+                relation: person.relation,
+                custody: person.custody,
+                email: non_empty(person.email),
+                address: non_empty(person.address).map(SensitiveText),
+                protected_address: person.protected_address,
+                language: non_empty(person.language),
+                interpreter_needed: person.interpreter_needed,
+                do_not_contact: person.do_not_contact,
+                do_not_contact_reason: non_empty(person.do_not_contact_reason),
+            };
+            let wanted: Vec<String> = person
+                .phones
                 .iter()
-                .filter(|p| !wanted.contains(&p.number))
-            {
-                w.remove_phone(old.id)?;
-            }
-            for number in wanted
-                .iter()
-                .filter(|n| !existing_phones.iter().any(|p| &p.number == *n))
-            {
-                w.add_phone(&Phone {
-                    id: RowId::new(),
-                    case_id: entity.case_id,
-                    person_id: entity.id,
-                    number: number.clone(),
-                    label: None,
-                })?;
-            }
-            if let Some(quality) = person.quality.filter(|q| Some(*q) != current_quality) {
-                w.add_relation(&Relation {
-                    id: RowId::new(),
-                    case_id: entity.case_id,
-                    from_person_id: None,
-                    to_person_id: entity.id,
-                    quality,
-                    as_of,
-                })?;
-            }
-            Ok(())
-        })?;
-        Ok(store.person(entity.id)?)
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
+            store.write(|w| {
+                w.put_person(&entity)?;
+                for old in existing_phones
+                    .iter()
+                    .filter(|p| !wanted.contains(&p.number))
+                {
+                    w.remove_phone(old.id)?;
+                }
+                for number in wanted
+                    .iter()
+                    .filter(|n| !existing_phones.iter().any(|p| &p.number == *n))
+                {
+                    w.add_phone(&Phone {
+                        id: RowId::new(),
+                        case_id: entity.case_id,
+                        person_id: entity.id,
+                        number: number.clone(),
+                        label: None,
+                    })?;
+                }
+                if let Some(quality) = person.quality.filter(|q| Some(*q) != current_quality) {
+                    w.add_relation(&Relation {
+                        id: RowId::new(),
+                        case_id: entity.case_id,
+                        from_person_id: None,
+                        to_person_id: entity.id,
+                        quality,
+                        as_of,
+                    })?;
+                }
+                Ok(())
+            })?;
+            Ok(store.person(entity.id)?)
+        })
     })
     .await
 }
@@ -525,6 +534,144 @@ pub async fn device_info(session: State<'_, Arc<Session>>) -> IpcResult<DeviceIn
                 schema_version: store.schema_version()?,
                 encryption: format!("SQLCipher {}", store.cipher_version()?),
             })
+        })
+    })
+    .await
+}
+
+/// Staff the worker can add to a case or make responsible for an agreement.
+#[tauri::command]
+#[specta::specta]
+pub async fn team_staff(session: State<'_, Arc<Session>>) -> IpcResult<Vec<Staff>> {
+    blocking(&session, |s| with_store(s, |store| Ok(store.team_staff()?))).await
+}
+
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantInput {
+    case_id: CaseId,
+    staff_id: StaffId,
+    role: String,
+    legal_basis: Option<String>,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn add_participant(
+    session: State<'_, Arc<Session>>,
+    participant: ParticipantInput,
+) -> IpcResult<()> {
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            let p = Participant {
+                id: RowId::new(),
+                case_id: participant.case_id,
+                staff_id: participant.staff_id,
+                role: participant.role.trim().to_owned(),
+                legal_basis: non_empty(participant.legal_basis),
+            };
+            Ok(store.write(|w| w.add_participant(&p))?)
+        })
+    })
+    .await
+}
+
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentInput {
+    case_id: CaseId,
+    given_by: PersonId,
+    sectors: Vec<ConsentSector>,
+    /// YYYY-MM-DD
+    valid_from: String,
+    valid_to: Option<String>,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn record_consent(
+    session: State<'_, Arc<Session>>,
+    consent: ConsentInput,
+) -> IpcResult<Consent> {
+    let valid_from = parse_date("valid_from", &consent.valid_from)?;
+    let valid_to = parse_opt_date("valid_to", &consent.valid_to)?;
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            let c = Consent {
+                id: ConsentId::new(),
+                case_id: consent.case_id,
+                given_by: consent.given_by,
+                sectors: consent.sectors.into_iter().collect(),
+                valid_from,
+                valid_to,
+                withdrawn_at: None,
+            };
+            store.write(|w| w.record_consent(&c))?;
+            Ok(c)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn withdraw_consent(
+    session: State<'_, Arc<Session>>,
+    consent_id: ConsentId,
+) -> IpcResult<Consent> {
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            Ok(store.write(|w| w.withdraw_consent(consent_id))?)
+        })
+    })
+    .await
+}
+
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementInput {
+    case_id: CaseId,
+    what: String,
+    responsible_staff_id: Option<StaffId>,
+    responsible_person_id: Option<PersonId>,
+    /// YYYY-MM-DD
+    due_on: Option<String>,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn add_agreement(
+    session: State<'_, Arc<Session>>,
+    agreement: AgreementInput,
+) -> IpcResult<Agreement> {
+    let due_on = parse_opt_date("due_on", &agreement.due_on)?;
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            let a = Agreement {
+                id: AgreementId::new(),
+                case_id: agreement.case_id,
+                what: agreement.what.trim().to_owned(),
+                responsible_staff_id: agreement.responsible_staff_id,
+                responsible_person_id: agreement.responsible_person_id,
+                due_on,
+                done_at: None,
+            };
+            store.write(|w| w.put_agreement(&a))?;
+            Ok(a)
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn mark_agreement_done(
+    session: State<'_, Arc<Session>>,
+    agreement_id: AgreementId,
+) -> IpcResult<Agreement> {
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            Ok(store.write(|w| w.mark_agreement_done(agreement_id))?)
         })
     })
     .await

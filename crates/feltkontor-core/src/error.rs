@@ -70,6 +70,10 @@ pub enum ValidationError {
     AlreadyOnCase { what: &'static str },
     #[error("the coordinator cannot be removed; hand the case over first")]
     CoordinatorCannotBeRemoved,
+    #[error(
+        "no valid consent covers this participant's sector; record the legal basis for sharing"
+    )]
+    LegalBasisRequired,
 }
 
 impl ValidationError {
@@ -104,6 +108,7 @@ impl ValidationError {
             NotAuthor => "rule.not_author",
             AlreadyOnCase { .. } => "rule.already_on_case",
             CoordinatorCannotBeRemoved => "rule.coordinator_cannot_be_removed",
+            LegalBasisRequired => "rule.legal_basis_required",
         }
     }
 
@@ -121,6 +126,7 @@ impl ValidationError {
             | InvalidPhone { field } => Some(field),
             InvalidCpr | CprBirthDateMismatch => Some("child_cpr"),
             InvalidInitials => Some("initials"),
+            LegalBasisRequired => Some("legal_basis"),
             _ => None,
         }
     }

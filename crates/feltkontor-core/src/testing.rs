@@ -65,7 +65,7 @@ impl Sample {
             case_id: case.id,
             staff_id: colleague.id,
             role: "PPR-psykolog".into(),
-            legal_basis: None,
+            legal_basis: Some("Udveksling efter reglerne om tværprofessionelt samarbejde".into()),
         };
         let person = Person {
             id: PersonId::new(),

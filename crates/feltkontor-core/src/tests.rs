@@ -962,3 +962,77 @@ fn no_cpr_note_text_or_address_reaches_the_diagnostic_log() {
         );
     }
 }
+
+#[test]
+fn a_participant_from_a_sector_without_consent_needs_a_legal_basis() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let hv = Staff {
+        id: StaffId::new(),
+        name: "Sara Holm".into(),
+        initials: "SH".into(),
+        profession: Profession::HealthVisitor,
+        sector: StaffSector::SchoolsDaycare,
+    };
+    store.write(|w| w.put_staff(&hv)).unwrap();
+    let p = Participant {
+        id: RowId::new(),
+        case_id: s.case.id,
+        staff_id: hv.id,
+        role: "Sundhedsplejerske".into(),
+        legal_basis: None,
+    };
+    let err = store.write(|w| w.add_participant(&p)).unwrap_err();
+    assert_eq!(err.code(), "rule.legal_basis_required");
+    // With a recorded legal basis it is allowed …
+    let with_basis = Participant {
+        legal_basis: Some(
+            "Udveksling efter servicelovens § 49 a om tværprofessionelt samarbejde".into(),
+        ),
+        ..p.clone()
+    };
+    store.write(|w| w.add_participant(&with_basis)).unwrap();
+    // … and a consent covering the sector makes the basis unnecessary.
+    let ppr = Staff {
+        id: StaffId::new(),
+        name: "Per Lind".into(),
+        initials: "PL".into(),
+        profession: Profession::Psychologist,
+        sector: StaffSector::SchoolsDaycare,
+    };
+    store
+        .write(|w| {
+            w.put_staff(&ppr)?;
+            w.record_consent(&s.consent)
+        })
+        .unwrap();
+    let p2 = Participant {
+        id: RowId::new(),
+        case_id: s.case.id,
+        staff_id: ppr.id,
+        role: "PPR".into(),
+        legal_basis: None,
+    };
+    store.write(|w| w.add_participant(&p2)).unwrap();
+    // A caseworker (social services) needs neither.
+    let cw = Staff {
+        id: StaffId::new(),
+        name: "Ole Bak".into(),
+        initials: "OB".into(),
+        profession: Profession::Caseworker,
+        sector: StaffSector::SocialServices,
+    };
+    store
+        .write(|w| {
+            w.put_staff(&cw)?;
+            w.add_participant(&Participant {
+                id: RowId::new(),
+                case_id: s.case.id,
+                staff_id: cw.id,
+                role: "Rådgiver".into(),
+                legal_basis: None,
+            })
+        })
+        .unwrap();
+}

@@ -281,7 +281,10 @@ fn generate_case(
             case_id: case.id,
             staff_id: s.id,
             role: text::role(s.profession).to_owned(),
-            legal_basis: None,
+            // Consent is recorded with the family later in the case's life; until then the
+            // cross-sector participants take part on a recorded legal basis.
+            legal_basis: rules::consent_sector(s.profession)
+                .map(|_| "Udveksling efter reglerne om tværprofessionelt samarbejde".to_owned()),
         })?;
         participants.push(s);
     }

@@ -26,6 +26,13 @@ export const commands = {
 	network: (caseId: CaseId, asOf: string | null) => typedError<Relation[], IpcError>(__TAURI_INVOKE("network", { caseId, asOf })),
 	changePassphrase: (current: string, replacement: string) => typedError<null, IpcError>(__TAURI_INVOKE("change_passphrase", { current, replacement })),
 	deviceInfo: () => typedError<DeviceInfo, IpcError>(__TAURI_INVOKE("device_info")),
+	/**  Staff the worker can add to a case or make responsible for an agreement. */
+	teamStaff: () => typedError<Staff[], IpcError>(__TAURI_INVOKE("team_staff")),
+	addParticipant: (participant: ParticipantInput) => typedError<null, IpcError>(__TAURI_INVOKE("add_participant", { participant })),
+	recordConsent: (consent: ConsentInput) => typedError<Consent, IpcError>(__TAURI_INVOKE("record_consent", { consent })),
+	withdrawConsent: (consentId: ConsentId) => typedError<Consent, IpcError>(__TAURI_INVOKE("withdraw_consent", { consentId })),
+	addAgreement: (agreement: AgreementInput) => typedError<Agreement, IpcError>(__TAURI_INVOKE("add_agreement", { agreement })),
+	markAgreementDone: (agreementId: AgreementId) => typedError<Agreement, IpcError>(__TAURI_INVOKE("mark_agreement_done", { agreementId })),
 };
 
 /* Types */
@@ -42,6 +49,15 @@ export type Agreement = {
 
 /**  An agreement (aftale) with the family. */
 export type AgreementId = string;
+
+export type AgreementInput = {
+	case_id: CaseId,
+	what: string,
+	responsible_staff_id: StaffId | null,
+	responsible_person_id: PersonId | null,
+	/**  YYYY-MM-DD */
+	due_on: string | null,
+};
 
 export type AppStatus = {
 	has_local_data: boolean,
@@ -158,6 +174,15 @@ export type Consent = {
 /**  A consent to share information between sectors. */
 export type ConsentId = string;
 
+export type ConsentInput = {
+	case_id: CaseId,
+	given_by: PersonId,
+	sectors: ConsentSector[],
+	/**  YYYY-MM-DD */
+	valid_from: string,
+	valid_to: string | null,
+};
+
 /**  A sector that a consent can cover. */
 export type ConsentSector = "social_services" | "school" | "ppr" | "health_visitor" | "daycare";
 
@@ -264,6 +289,13 @@ export type NoteSummary = {
  */
 export type Participant = {
 	id: RowId,
+	case_id: CaseId,
+	staff_id: StaffId,
+	role: string,
+	legal_basis: string | null,
+};
+
+export type ParticipantInput = {
 	case_id: CaseId,
 	staff_id: StaffId,
 	role: string,

@@ -3,7 +3,7 @@
 use super::model::{Case, CaseNote};
 use crate::error::ValidationError;
 use blake2::{digest::consts::U32, Blake2b, Digest};
-use feltkontor_wire::{CaseStatus, NoteStatus};
+use feltkontor_wire::{CaseStatus, ConsentSector, NoteStatus, Profession};
 
 /// A note may change only while it is a draft, and never moves to another case or author.
 pub fn check_note_change(old: &CaseNote, new: &CaseNote) -> Result<(), ValidationError> {
@@ -44,4 +44,16 @@ pub fn content_hash(note: &CaseNote) -> String {
     let mut h = Blake2b::<U32>::new();
     h.update(signed.to_string().as_bytes());
     hex::encode(h.finalize())
+}
+
+/// The sector whose consent a participant of this profession needs to see a case's notes.
+/// Social services own the case and need none.
+pub fn consent_sector(profession: Profession) -> Option<ConsentSector> {
+    match profession {
+        Profession::Caseworker | Profession::SpecialEducator => None,
+        Profession::Psychologist => Some(ConsentSector::Ppr),
+        Profession::HealthVisitor => Some(ConsentSector::HealthVisitor),
+        Profession::Educator => Some(ConsentSector::Daycare),
+        Profession::Leader => Some(ConsentSector::School),
+    }
 }

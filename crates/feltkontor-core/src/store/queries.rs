@@ -209,6 +209,15 @@ impl Store {
         )
     }
 
+    /// Everyone on the worker's teams, the worker included.
+    pub fn team_staff(&self) -> Result<Vec<Staff>> {
+        self.records::<Staff>(
+            "id IN (SELECT m.staff_id FROM team_members m WHERE m.archived = 0 AND m.team_id IN
+                 (SELECT team_id FROM team_members WHERE staff_id = ?1 AND archived = 0)) ORDER BY name",
+            [self.worker_id().to_string()],
+        )
+    }
+
     /// Whether the worker is the coordinator or a participant of the case.
     pub fn is_participant(&self, case_id: CaseId) -> Result<bool> {
         let worker = self.worker_id().to_string();

@@ -1,0 +1,91 @@
+// Consent, participants and agreements on a new case: a health visitor can only join on a
+// recorded legal basis while no consent covers her sector; a consent is recorded and
+// withdrawn; an agreement is made with a parent and marked done.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+
+const app = process.env.FELTKONTOR_APP;
+const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
+const shots = process.env.FELTKONTOR_SCREENSHOTS;
+let driver;
+let session;
+
+after(async () => {
+  await session?.end().catch(() => {});
+  driver?.kill();
+});
+
+async function selectOptionContaining(selectCss, text) {
+  const el = await session.find(selectCss);
+  const ok = await session.cmd("POST", "/execute/sync", {
+    script:
+      "const s = arguments[0]; const o = [...s.options].find((o) => o.textContent.includes(arguments[1]));" +
+      "if (!o) return false; s.value = o.value; s.dispatchEvent(new Event('change', { bubbles: true })); return true;",
+    args: [{ "element-6066-11e4-a52e-4f735466cecf": el }, text],
+  });
+  assert.ok(ok, `no option containing ${text} in ${selectCss}`);
+}
+
+async function texts(css) {
+  const els = await session.waitFor(css);
+  return Promise.all(els.map((e) => session.text(e)));
+}
+
+test("legal basis, consent and agreements on a case", async () => {
+  const d = await startDriver();
+  driver = d.driver;
+  session = await Session.start(d.base, app);
+  const [input] = await session.waitFor("#passphrase");
+  await session.type(input, passphrase);
+  await session.click(await session.find("button[type=submit]"));
+
+  await session.click((await session.waitFor("[data-testid=new-case]"))[0]);
+  await session.type((await session.waitFor("#nc-name"))[0], "Vigga Holm");
+  await session.setValue(await session.find("#nc-birth"), "2019-02-03");
+  await session.click(await session.find("[data-testid=create-case]"));
+  await session.waitFor("#case-heading");
+
+  await session.click((await session.waitFor("[data-testid=add-participant]"))[0]);
+  await session.waitFor("#f-staff option");
+  await selectOptionContaining("#f-staff", "Sundhedsplejerske");
+  await session.type(await session.find("#f-role"), "Sundhedsplejerske for familien");
+  await session.click(await session.find("[data-testid=participant-save]"));
+  const [err] = await session.waitFor("[data-testid=form-error]");
+  assert.match(await session.text(err), /Intet gyldigt samtykke dækker medarbejderens sektor/);
+  await session.screenshot(`${shots}/50-legal-basis-required.png`);
+  await assertAccessible(session, "participant form with error");
+  await session.type(await session.find("#f-basis"), "Udveksling efter reglerne om tværprofessionelt samarbejde, aftalt med leder");
+  await session.click(await session.find("[data-testid=participant-save]"));
+  const participants = await texts("[data-testid=participant-row]");
+  assert.ok(participants.some((p) => /Sundhedsplejerske for familien/.test(p) && /Lovgrundlag: Udveksling/.test(p)), participants.join("\n"));
+
+  await session.click((await session.waitFor("[data-testid=add-person]"))[0]);
+  await session.type((await session.waitFor("#p-name"))[0], "Line Holm");
+  await session.click(await session.find("#p-custody"));
+  await session.click(await session.find("[data-testid=save-person]"));
+  await session.waitFor("[data-testid=person-row]");
+
+  await session.click((await session.waitFor("[data-testid=add-consent]"))[0]);
+  await session.click((await session.waitFor("[data-sector=school]"))[0]);
+  await session.click(await session.find("[data-sector=health_visitor]"));
+  await session.click(await session.find("[data-testid=consent-save]"));
+  const [withdraw] = await session.waitFor("[data-testid=withdraw-consent]");
+  await session.screenshot(`${shots}/51-consent.png`);
+  await assertAccessible(session, "case with consent");
+  await session.click(withdraw);
+  await session.click((await session.waitFor("[data-testid=confirm-withdraw]"))[0]);
+  await session.waitFor("li.withdrawn");
+
+  await session.click((await session.waitFor("[data-testid=add-agreement]"))[0]);
+  await session.type((await session.waitFor("#f-what"))[0], "Mor ringer til skolen om fravær hver fredag");
+  await session.waitFor("#f-responsible option[value^=person]");
+  await selectOptionContaining("#f-responsible", "Line Holm");
+  await session.setValue(await session.find("#f-due"), "2026-12-15");
+  await session.click(await session.find("[data-testid=agreement-save]"));
+  const [doneButton] = await session.waitFor("[data-testid=agreement-done]");
+  await session.click(doneButton);
+  await session.waitFor("li.done");
+  await session.screenshot(`${shots}/52-agreement-done.png`);
+  await assertAccessible(session, "case with agreement done");
+});
