@@ -32,6 +32,7 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::withdraw_consent,
             commands::add_agreement,
             commands::mark_agreement_done,
+            commands::handover,
         ])
 }
 

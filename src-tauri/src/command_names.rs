@@ -24,4 +24,5 @@ pub const COMMANDS: &[&str] = &[
     "withdraw_consent",
     "add_agreement",
     "mark_agreement_done",
+    "handover",
 ];

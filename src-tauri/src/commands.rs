@@ -676,3 +676,24 @@ pub async fn mark_agreement_done(
     })
     .await
 }
+
+/// Hands the case to a new coordinator; the handover note is required.
+#[tauri::command]
+#[specta::specta]
+pub async fn handover(
+    session: State<'_, Arc<Session>>,
+    case_id: CaseId,
+    to: StaffId,
+    note: String,
+) -> IpcResult<()> {
+    if note.len() > MAX_NOTE_BYTES {
+        return Err(IpcError::too_long("note"));
+    }
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            store.write(|w| w.handover(case_id, to, &note))?;
+            Ok(())
+        })
+    })
+    .await
+}

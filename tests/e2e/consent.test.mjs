@@ -88,4 +88,26 @@ test("legal basis, consent and agreements on a case", async () => {
   await session.waitFor("li.done");
   await session.screenshot(`${shots}/52-agreement-done.png`);
   await assertAccessible(session, "case with agreement done");
+
+  await session.click(await session.find("[data-testid=open-handover]"));
+  await session.waitFor("#h-to option");
+  await selectOptionContaining("#h-to", "PPR-psykolog");
+  await session.click(await session.find("[data-testid=handover-save]"));
+  const [herr] = await session.waitFor("[data-testid=handover-error]");
+  assert.match(await session.text(herr), /Skriv et overdragelsesnotat/);
+  await assertAccessible(session, "handover form with error");
+  await session.type(await session.find("#h-note"), "Familien kender dig fra PPR; mor ønsker møder om fredagen.");
+  await session.click(await session.find("[data-testid=handover-save]"));
+  await session.waitFor("[data-testid=open-handover]");
+  const coordinator = await session.text(await session.find(".coordinator"));
+  assert.ok(!coordinator.includes("Birgitte Madsen"), coordinator);
+  assert.match(await session.text(await session.find("section.head")), /Tidligere tovholdere: .*Birgitte Madsen →/);
+  await session.screenshot(`${shots}/53-handover.png`);
+
+  await session.click(await session.find("[data-testid=new-note]"));
+  await session.waitFor("#note-body");
+  await session.setValue(await session.find("#note-kind"), "network_meeting");
+  await session.click(await session.find("[data-testid=insert-template]"));
+  const body = await session.cmd("GET", `/element/${await session.find("#note-body")}/property/value`);
+  assert.match(body, /^Deltagere \(familie og netværk\):/);
 });

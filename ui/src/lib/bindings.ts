@@ -33,6 +33,8 @@ export const commands = {
 	withdrawConsent: (consentId: ConsentId) => typedError<Consent, IpcError>(__TAURI_INVOKE("withdraw_consent", { consentId })),
 	addAgreement: (agreement: AgreementInput) => typedError<Agreement, IpcError>(__TAURI_INVOKE("add_agreement", { agreement })),
 	markAgreementDone: (agreementId: AgreementId) => typedError<Agreement, IpcError>(__TAURI_INVOKE("mark_agreement_done", { agreementId })),
+	/**  Hands the case to a new coordinator; the handover note is required. */
+	handover: (caseId: CaseId, to: StaffId, note: string) => typedError<null, IpcError>(__TAURI_INVOKE("handover", { caseId, to, note })),
 };
 
 /* Types */
