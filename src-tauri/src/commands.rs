@@ -474,6 +474,14 @@ pub async fn save_person(
     .await
 }
 
+/// The family network as it stood on a date, and the dates on which it changed.
+#[derive(Serialize, specta::Type)]
+pub struct Network {
+    relations: Vec<Relation>,
+    /// YYYY-MM-DD, oldest first.
+    dates: Vec<String>,
+}
+
 /// The family network as it stood on a date (today when absent).
 #[tauri::command]
 #[specta::specta]
@@ -481,11 +489,19 @@ pub async fn network(
     session: State<'_, Arc<Session>>,
     case_id: CaseId,
     as_of: Option<String>,
-) -> IpcResult<Vec<Relation>> {
+) -> IpcResult<Network> {
     let as_of = parse_opt_date("as_of", &as_of)?;
     blocking(&session, move |s| {
         with_store(s, |store| {
-            Ok(store.network(case_id, as_of.unwrap_or_else(|| store.clock().today()))?)
+            Ok(Network {
+                relations: store
+                    .network(case_id, as_of.unwrap_or_else(|| store.clock().today()))?,
+                dates: store
+                    .network_dates(case_id)?
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            })
         })
     })
     .await

@@ -66,7 +66,7 @@ test("first run, a new case and its family network", async () => {
 
   const people = [
     { name: "Hanne Lund", relation: "mother", quality: "supportive", custody: true, phone: "+45 12 34 56 78" },
-    { name: "Jens Lund", relation: "father", quality: "strained", custody: true, phone: "87654321" },
+    { name: "Jens Lund", relation: "father", quality: "strained", custody: true, phone: "87654321", asOf: "2026-09-01" },
     { name: "Inger Lund", relation: "grandparent", quality: "supportive", custody: false, phone: "" },
   ];
   for (const p of people) {
@@ -75,6 +75,7 @@ test("first run, a new case and its family network", async () => {
     await session.type(pname, p.name);
     await session.setValue(await session.find("#p-relation"), p.relation);
     await session.setValue(await session.find("#p-quality"), p.quality);
+    if (p.asOf) await session.setValue(await session.find("#p-quality-as-of"), p.asOf);
     if (p.custody) await session.click(await session.find("#p-custody"));
     if (p.phone) await session.type(await session.find("#p-phones"), p.phone);
     await session.click(await session.find("[data-testid=save-person]"));
@@ -87,6 +88,38 @@ test("first run, a new case and its family network", async () => {
   assert.ok(texts.some((t) => /Inger Lund · Bedsteforælder/.test(t)), texts.join("\n"));
   await session.screenshot(`${shots}/22-family-network.png`);
   await assertAccessible(session, "family network");
+
+  // The map: the father's relation breaks today; stepping back shows it as it was in September.
+  const edges = async () =>
+    session.cmd("POST", "/execute/sync", {
+      script: "return [...document.querySelectorAll('line[data-quality]')].map((l) => l.dataset.quality).sort();",
+      args: [],
+    });
+  assert.deepEqual(await edges(), ["strained", "supportive", "supportive"]);
+  const nodes = await session.waitFor("[data-testid=map-person]", { min: 3 });
+  let father = null;
+  for (const n of nodes) {
+    if ((await session.cmd("GET", `/element/${n}/attribute/data-name`)) === "Jens Lund") father = n;
+  }
+  assert.ok(father, "the father is on the map");
+  assert.equal(await session.focus(father), true, "a map node takes keyboard focus");
+  await session.press("\uE007");
+  await session.setValue((await session.waitFor("#p-quality"))[0], "broken");
+  await session.click(await session.find("[data-testid=save-person]"));
+  await session.waitFor("[data-testid=add-person]");
+  await session.waitFor("[data-testid=map-person]", { min: 3 });
+  assert.deepEqual(await edges(), ["broken", "supportive", "supportive"]);
+  await session.screenshot(`${shots}/24-network-map.png`);
+  await assertAccessible(session, "network map");
+  await session.setValue(await session.find("#map-step"), "0");
+  const until = Date.now() + 3000;
+  while ((await session.text(await session.find("[data-testid=map-date]"))) !== "1. sep. 2026" && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await session.text(await session.find("[data-testid=map-date]")), "1. sep. 2026");
+  for (let i = 0; i < 30 && (await edges()).join() !== "none,none,strained"; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await edges(), ["none", "none", "strained"], "in September only the father's relation was recorded, as strained");
+  await session.screenshot(`${shots}/25-network-map-september.png`);
 
   // A bad phone number is refused with a message; nothing typed is lost.
   await session.click(await session.find("[data-testid=add-person]"));

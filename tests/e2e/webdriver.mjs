@@ -107,6 +107,18 @@ export class Session {
     });
   }
 
+  focus(el) {
+    return this.cmd("POST", "/execute/sync", { script: "arguments[0].focus(); return document.activeElement === arguments[0];", args: [{ [ELEMENT]: el }] });
+  }
+
+  /** Presses one key (a WebDriver key code such as "\uE007" for Enter) on the focused element. */
+  async press(key) {
+    await this.cmd("POST", "/actions", {
+      actions: [{ type: "key", id: "keyboard", actions: [{ type: "keyDown", value: key }, { type: "keyUp", value: key }] }],
+    });
+    await this.cmd("DELETE", "/actions");
+  }
+
   text(el) {
     return this.cmd("GET", `/element/${el}/text`);
   }

@@ -23,7 +23,7 @@ export const commands = {
 	personsOfCase: (caseId: CaseId) => typedError<PersonView[], IpcError>(__TAURI_INVOKE("persons_of_case", { caseId })),
 	savePerson: (person: PersonInput) => typedError<PersonView, IpcError>(__TAURI_INVOKE("save_person", { person })),
 	/**  The family network as it stood on a date (today when absent). */
-	network: (caseId: CaseId, asOf: string | null) => typedError<Relation[], IpcError>(__TAURI_INVOKE("network", { caseId, asOf })),
+	network: (caseId: CaseId, asOf: string | null) => typedError<Network, IpcError>(__TAURI_INVOKE("network", { caseId, asOf })),
 	changePassphrase: (current: string, replacement: string) => typedError<null, IpcError>(__TAURI_INVOKE("change_passphrase", { current, replacement })),
 	deviceInfo: () => typedError<DeviceInfo, IpcError>(__TAURI_INVOKE("device_info")),
 	/**  Staff the worker can add to a case or make responsible for an agreement. */
@@ -226,6 +226,13 @@ export type IpcError = {
 	retry_after_secs?: number | null,
 	/**  For validation errors: the input field to mark. */
 	field?: string | null,
+};
+
+/**  The family network as it stood on a date, and the dates on which it changed. */
+export type Network = {
+	relations: Relation[],
+	/**  YYYY-MM-DD, oldest first. */
+	dates: string[],
 };
 
 /**  A new case as the form sends it. The worker becomes its coordinator, in their team. */

@@ -462,6 +462,17 @@ impl Store {
         )
     }
 
+    /// The dates on which the case's network changed, oldest first (for stepping through its history).
+    pub fn network_dates(&self, case_id: CaseId) -> Result<Vec<Date>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT DISTINCT as_of FROM relations WHERE case_id = ?1 AND archived = 0 ORDER BY as_of",
+        )?;
+        let rows = stmt.query_map([case_id.to_string()], |r| {
+            parse_date(&r.get::<_, String>(0)?)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Change-log entries after `after_seq`, oldest first.
     pub fn change_log(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEntry>> {
         let mut stmt = self.conn().prepare_cached(
