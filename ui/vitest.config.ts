@@ -7,5 +7,6 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     include: ["src/**/*.test.ts"],
+    globals: true,
   },
 });

@@ -1,0 +1,26 @@
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { describe, expect, it, vi } from "vitest";
+
+vi.mock("@tauri-apps/api/core", () => ({ invoke: vi.fn() }));
+
+import FirstRun from "./FirstRun.svelte";
+import { setLang } from "../lib/i18n.svelte";
+
+describe("FirstRun", () => {
+  it("allows creating only with a long enough passphrase typed twice alike", async () => {
+    setLang("da");
+    render(FirstRun, { props: { onready: vi.fn() } });
+    const submit = screen.getByRole("button", { name: "Opret og arbejd offline" }) as HTMLButtonElement;
+    await fireEvent.input(screen.getByLabelText("Dit navn"), { target: { value: "Karen Lund" } });
+    await fireEvent.input(screen.getByLabelText("Initialer"), { target: { value: "KL" } });
+    await fireEvent.input(screen.getByLabelText("Vælg en adgangssætning"), { target: { value: "kort" } });
+    expect(screen.getByText(/Styrke: For kort/)).toBeTruthy();
+    expect(submit.disabled).toBe(true);
+    await fireEvent.input(screen.getByLabelText("Vælg en adgangssætning"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    await fireEvent.input(screen.getByLabelText("Gentag adgangssætningen"), { target: { value: "blåbær tromle fyrtårn 41" } });
+    expect(screen.getByText("De to adgangssætninger er ikke ens.")).toBeTruthy();
+    expect(submit.disabled).toBe(true);
+    await fireEvent.input(screen.getByLabelText("Gentag adgangssætningen"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    expect(submit.disabled).toBe(false);
+  });
+});

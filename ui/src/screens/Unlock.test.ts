@@ -1,0 +1,43 @@
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+const invoke = vi.fn();
+vi.mock("@tauri-apps/api/core", () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
+
+import Unlock from "./Unlock.svelte";
+import { setLang } from "../lib/i18n.svelte";
+
+describe("Unlock", () => {
+  beforeEach(() => {
+    invoke.mockReset();
+    setLang("da");
+  });
+
+  it("shows the wrong-passphrase error in Danish and keeps the worker on the screen", async () => {
+    invoke.mockRejectedValueOnce({ code: "unlock.wrong_passphrase", message: "the passphrase is wrong" });
+    const onunlocked = vi.fn();
+    render(Unlock, { props: { onunlocked } });
+    await fireEvent.input(screen.getByLabelText("Adgangssætning"), { target: { value: "forkert" } });
+    await fireEvent.click(screen.getByRole("button", { name: "Lås op" }));
+    expect(await screen.findByRole("alert")).toHaveProperty("textContent", "Adgangssætningen er forkert. Prøv igen.");
+    expect(invoke).toHaveBeenCalledWith("unlock", { passphrase: "forkert" });
+    expect(onunlocked).not.toHaveBeenCalled();
+  });
+
+  it("tells how long to wait after too many attempts", async () => {
+    invoke.mockRejectedValueOnce({ code: "unlock.throttled", message: "", retry_after_secs: 8 });
+    render(Unlock, { props: { onunlocked: vi.fn() } });
+    await fireEvent.input(screen.getByLabelText("Adgangssætning"), { target: { value: "forkert" } });
+    await fireEvent.click(screen.getByRole("button", { name: "Lås op" }));
+    expect((await screen.findByRole("alert")).textContent).toContain("Vent 8 sekunder");
+  });
+
+  it("hands the worker on when the passphrase is right", async () => {
+    invoke.mockResolvedValueOnce({ name: "Mette Kjær", initials: "MK", profession: "caseworker" });
+    const onunlocked = vi.fn();
+    render(Unlock, { props: { onunlocked } });
+    await fireEvent.input(screen.getByLabelText("Adgangssætning"), { target: { value: "rigtig lang sætning" } });
+    await fireEvent.click(screen.getByRole("button", { name: "Lås op" }));
+    await vi.waitFor(() => expect(onunlocked).toHaveBeenCalledWith({ name: "Mette Kjær", initials: "MK", profession: "caseworker" }));
+  });
+});
