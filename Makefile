@@ -6,13 +6,14 @@ DEMO_DIR ?= target/demo/profile
 DEMO_PASSPHRASE ?= demo-kodeord-feltkontor
 export FELTKONTOR_DEMO_PASSPHRASE := $(DEMO_PASSPHRASE)
 
-.PHONY: help deps ui build run test test-rust test-ui test-e2e check check-deps fmt bench bindings demo clean
+.PHONY: help deps ui build run test test-rust test-ui test-e2e check check-deps fmt bench bench-app bindings demo clean
 
 help:
 	@echo "make run    install what is missing, build, open the app on demo data"
 	@echo "make test   install what is missing and run every test"
 	@echo "make check  formatting, clippy -D warnings, UI type check"
 	@echo "make bench  benchmarks on the bench-size data set (writes target/bench/store.md)"
+	@echo "make bench-app  the app in the real window on the bench-size data set (target/bench/app.md)"
 
 deps:
 	@scripts/install-deps.sh
@@ -61,6 +62,11 @@ bindings: ui
 bench: deps
 	cargo bench -p feltkontor-demo --bench store
 	@echo "results: target/bench/store.md"
+
+# The desktop app in the real window on the bench-size data set (release build).
+bench-app: deps
+	scripts/bench-app.sh
+	@echo "results: target/bench/app.md"
 
 clean:
 	cargo clean

@@ -51,6 +51,12 @@ fn main() {
             };
             tracing::info!(dir = %dir.display(), "local data folder");
             app.manage(Arc::new(Session::new(dir)));
+            // The memory benchmark's baseline: the same build with an empty page.
+            if std::env::var_os("FELTKONTOR_EMPTY_WINDOW").is_some() {
+                if let Some(window) = app.get_webview_window("main") {
+                    window.navigate("about:blank".parse()?)?;
+                }
+            }
             Ok(())
         })
         .invoke_handler(ipc.invoke_handler())

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make bench-app`: the app's performance on the bench-size data set, release build, real window.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+(cd ui && npm run build >/dev/null)
+cargo build --release -p feltkontor-desktop -p feltkontor-demo --bins
+work=target/bench-app
+export FELTKONTOR_E2E_PASSPHRASE="bench-kodeord-feltkontor"
+if [ ! -f "$work/profile/feltkontor.key" ]; then
+  ./target/release/feltkontor-demo --dir "$work/profile" --bench --seed 42 --passphrase "$FELTKONTOR_E2E_PASSPHRASE" --force
+fi
+export FELTKONTOR_DATA_DIR="$PWD/$work/profile"
+export FELTKONTOR_APP="$PWD/target/release/feltkontor"
+export FELTKONTOR_BENCH_OUT="$PWD/target/bench/app.md"
+xvfb-run -a -s "-screen 0 1280x900x24" node tests/e2e/bench/app.mjs
