@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# A driver or app left over from an interrupted run holds WebKitWebDriver's only session.
+stop_leftovers() { pkill -f "WebKitWebDriver|tauri-driver" 2>/dev/null || true; }
+stop_leftovers
+trap stop_leftovers EXIT
 (cd ui && npm run build >/dev/null)
 cargo build --release -p feltkontor-desktop -p feltkontor-demo --bins
 work=target/bench-app

@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
+# A driver or app left over from an interrupted run holds WebKitWebDriver's only session.
+stop_leftovers() { pkill -f "WebKitWebDriver|tauri-driver" 2>/dev/null || true; }
+stop_leftovers
+trap stop_leftovers EXIT
 for tool in tauri-driver WebKitWebDriver xvfb-run; do
   command -v "$tool" >/dev/null || { echo "e2e: $tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
 done
