@@ -6,7 +6,7 @@ DEMO_DIR ?= target/demo/profile
 DEMO_PASSPHRASE ?= demo-kodeord-feltkontor
 export FELTKONTOR_DEMO_PASSPHRASE := $(DEMO_PASSPHRASE)
 
-.PHONY: help deps ui build run test test-rust test-ui test-e2e check check-deps fmt bench bench-app bindings demo clean
+.PHONY: help deps ui build run test test-rust test-server test-ui test-e2e check check-deps fmt bench bench-app bench-server bindings openapi demo clean test-sync-long
 
 help:
 	@echo "make run    install what is missing, build, open the app on demo data"
@@ -14,6 +14,8 @@ help:
 	@echo "make check  formatting, clippy -D warnings, UI type check"
 	@echo "make bench  benchmarks on the bench-size data set (writes target/bench/store.md)"
 	@echo "make bench-app  the app in the real window on the bench-size data set (target/bench/app.md)"
+	@echo "make bench-server  200 concurrent clients against the central service, SQLite and PostgreSQL"
+	@echo "make test-sync-long  the multi-device sync property test, 1,000 schedules per engine"
 
 deps:
 	@scripts/install-deps.sh
@@ -26,23 +28,37 @@ build: ui
 
 demo: build
 	./target/debug/feltkontor-demo --dir $(DEMO_DIR) --if-missing
+	@test -f target/demo/central.db || echo "$(DEMO_PASSPHRASE)" | \
+	  ./target/debug/feltkontor-server --database-url sqlite:target/demo/central.db admin demo > target/demo/accounts.tsv
 
 run: demo
 	@echo "Demo data: $(DEMO_DIR) (passphrase: $(DEMO_PASSPHRASE))"
 	scripts/run-app.sh $(DEMO_DIR)
 
 test: ui
-	$(MAKE) test-rust test-ui test-e2e
+	$(MAKE) test-rust test-server test-ui test-e2e
 
+# PostgreSQL on 127.0.0.1:5432 must be up (.ci/run starts it): the central service's tests
+# run on SQLite and on PostgreSQL.
 test-rust:
 	cargo build --workspace --bins
+	rm -rf target/server-logs
 	cargo nextest run --workspace --no-fail-fast
+
+# The API against its OpenAPI document (schemathesis), then no personal data in any server log.
+test-server:
+	scripts/schemathesis.sh
+	scripts/check-server-logs.sh
 
 test-ui:
 	cd ui && npm run check && npm test
 
 test-e2e:
 	scripts/e2e.sh
+
+# The multi-device sync property test with 1,000 schedules per engine (make test runs 100).
+test-sync-long:
+	FELTKONTOR_SYNC_SCHEDULES=1000 cargo nextest run -p feltkontor-server --test sync_property --no-capture
 
 check: deps
 	cargo fmt --all --check
@@ -58,6 +74,14 @@ fmt:
 # Rewrites ui/src/lib/bindings.ts from the Rust types (a test fails while they differ).
 bindings: ui
 	FELTKONTOR_WRITE_BINDINGS=1 cargo nextest run -p feltkontor-desktop committed_typescript_bindings
+
+# Rewrites crates/feltkontor-server/openapi.json from the served document (a test fails while they differ).
+openapi:
+	FELTKONTOR_WRITE_OPENAPI=1 cargo nextest run -p feltkontor-server openapi_document
+
+bench-server: deps
+	cargo bench -p feltkontor-server --bench load
+	@echo "results: target/bench/server.md"
 
 bench: deps
 	cargo bench -p feltkontor-demo --bench store

@@ -10,10 +10,13 @@ trap stop_leftovers EXIT
 (cd ui && npm run build >/dev/null)
 cargo build --release -p feltkontor-desktop -p feltkontor-demo --bins
 work=target/bench-app
+mkdir -p "$work"
 export FELTKONTOR_E2E_PASSPHRASE="bench-kodeord-feltkontor"
-if [ ! -f "$work/profile/feltkontor.key" ]; then
-  ./target/release/feltkontor-demo --dir "$work/profile" --bench --seed 42 --passphrase "$FELTKONTOR_E2E_PASSPHRASE" --force
+if [ ! -f "$work/profile/feltkontor.key" ] || [ ! -s "$work/long-case.txt" ]; then
+  ./target/release/feltkontor-demo --dir "$work/profile" --bench --seed 42 --passphrase "$FELTKONTOR_E2E_PASSPHRASE" --force \
+    | tee /dev/stderr | sed -n 's/^long case: //p' > "$work/long-case.txt"
 fi
+export FELTKONTOR_LONG_CASE="$(cat "$work/long-case.txt")"
 export FELTKONTOR_DATA_DIR="$PWD/$work/profile"
 export FELTKONTOR_APP="$PWD/target/release/feltkontor"
 export FELTKONTOR_BENCH_OUT="$PWD/target/bench/app.md"

@@ -11,7 +11,8 @@ trap stop_leftovers EXIT
 for tool in tauri-driver WebKitWebDriver xvfb-run; do
   command -v "$tool" >/dev/null || { echo "e2e: $tool is missing; run scripts/install-deps.sh" >&2; exit 1; }
 done
-cargo build -p feltkontor-desktop -p feltkontor-demo --bins
+# The same build as `make test-rust`, so nothing is compiled twice.
+cargo build --workspace --bins
 work=target/e2e
 rm -rf "$work"
 mkdir -p "$work" target/e2e-screenshots
@@ -21,4 +22,8 @@ export FELTKONTOR_DATA_DIR="$PWD/$work/profile"
 export FELTKONTOR_APP="$PWD/target/debug/feltkontor"
 export FELTKONTOR_SCREENSHOTS="$PWD/target/e2e-screenshots"
 export FELTKONTOR_WORK="$PWD/$work"
+# The app turns WebKit's GPU compositing off by default (memory). Without compositing,
+# WebKitWebDriver's screenshot command can wait forever for a snapshot under Xvfb, so the
+# screenshot-taking tests run with compositing on; the keyboard test runs the app's default.
+export WEBKIT_DISABLE_COMPOSITING_MODE=0
 xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 ${FELTKONTOR_E2E_ONLY:-tests/e2e/}

@@ -33,6 +33,13 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::add_agreement,
             commands::mark_agreement_done,
             commands::handover,
+            commands::connect,
+            commands::sync_status,
+            commands::sync_now,
+            commands::conflicts,
+            commands::resolve_conflict,
+            commands::rejected_changes,
+            commands::worker,
         ])
 }
 

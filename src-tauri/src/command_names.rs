@@ -25,4 +25,11 @@ pub const COMMANDS: &[&str] = &[
     "add_agreement",
     "mark_agreement_done",
     "handover",
+    "connect",
+    "sync_status",
+    "sync_now",
+    "conflicts",
+    "resolve_conflict",
+    "rejected_changes",
+    "worker",
 ];

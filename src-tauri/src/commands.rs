@@ -55,13 +55,19 @@ fn with_store_mut<T>(
 ) -> IpcResult<T> {
     let mut guard = session.store.lock().map_err(|_| IpcError::internal())?;
     let store = guard.as_mut().ok_or_else(IpcError::locked)?;
-    f(store)
+    let out = f(store)?;
+    // A change was saved: the background task pushes it after a quiet moment.
+    session.sync.poke();
+    Ok(out)
 }
 
 #[derive(Serialize, specta::Type)]
 pub struct AppStatus {
     has_local_data: bool,
     unlocked: bool,
+    /// The central service's address to offer at first run (`FELTKONTOR_SERVER_URL`, set by
+    /// the municipality's installation or `make run`).
+    server_url: Option<String>,
 }
 
 #[tauri::command]
@@ -71,6 +77,9 @@ pub async fn app_status(session: State<'_, Arc<Session>>) -> IpcResult<AppStatus
         Ok(AppStatus {
             has_local_data: s.location.exists(),
             unlocked: s.store.lock().map_err(|_| IpcError::internal())?.is_some(),
+            server_url: std::env::var("FELTKONTOR_SERVER_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty()),
         })
     })
     .await
@@ -83,6 +92,26 @@ pub struct Worker {
     profession: Option<Profession>,
 }
 
+fn worker_of(store: &Store) -> IpcResult<Worker> {
+    let staff: Option<Staff> = store.get(store.worker_id().0)?;
+    Ok(Worker {
+        name: staff.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
+        initials: staff
+            .as_ref()
+            .map(|s| s.initials.clone())
+            .unwrap_or_default(),
+        profession: staff.map(|s| s.profession),
+    })
+}
+
+/// The signed-in worker as the store knows them now (after a first sync brought their staff
+/// record).
+#[tauri::command]
+#[specta::specta]
+pub async fn worker(session: State<'_, Arc<Session>>) -> IpcResult<Worker> {
+    blocking(&session, |s| with_store(s, worker_of)).await
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn unlock(session: State<'_, Arc<Session>>, passphrase: String) -> IpcResult<Worker> {
@@ -91,16 +120,10 @@ pub async fn unlock(session: State<'_, Arc<Session>>, passphrase: String) -> Ipc
     }
     blocking(&session, move |s| {
         let store = Store::open(&s.location, &passphrase, Arc::new(SystemClock))?;
-        let staff: Option<Staff> = store.get(store.worker_id().0)?;
-        let worker = Worker {
-            name: staff.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
-            initials: staff
-                .as_ref()
-                .map(|s| s.initials.clone())
-                .unwrap_or_default(),
-            profession: staff.map(|s| s.profession),
-        };
+        let worker = worker_of(&store)?;
         *s.store.lock().map_err(|_| IpcError::internal())? = Some(store);
+        // Back from a locked screen: catch up with colleagues' changes.
+        s.sync.poke();
         Ok(worker)
     })
     .await
@@ -712,4 +735,324 @@ pub async fn handover(
         })
     })
     .await
+}
+
+/// Connecting a new device at first run: the central service's address, the worker's user
+/// name and password, and the one-time code from the administrator; the passphrase protects
+/// the local data as in an offline first run.
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectInput {
+    server_url: String,
+    username: String,
+    code: String,
+    password: String,
+    passphrase: String,
+}
+
+/// The service's address: `https://…`, or plain `http://` only on this machine (a local
+/// service in development and in the demo).
+fn server_url(raw: &str) -> IpcResult<String> {
+    let raw = raw.trim().trim_end_matches('/');
+    let bad = || {
+        IpcError::new(
+            "connect.bad_url",
+            "the address of the central service is not valid",
+        )
+        .with_field("server_url")
+    };
+    let (scheme, rest) = raw.split_once("://").ok_or_else(bad)?;
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    if host.is_empty() || rest.contains(char::is_whitespace) || raw.len() > 300 {
+        return Err(bad());
+    }
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    match scheme {
+        "https" => Ok(raw.to_owned()),
+        "http" if loopback => Ok(raw.to_owned()),
+        "http" => Err(IpcError::new(
+            "connect.insecure_url",
+            "the central service must be reached over https",
+        )
+        .with_field("server_url")),
+        _ => Err(bad()),
+    }
+}
+
+fn connect_error(e: feltkontor_sync::SyncError) -> IpcError {
+    use feltkontor_sync::SyncError;
+    match &e {
+        SyncError::Network(_) => IpcError::new(
+            "connect.unreachable",
+            "the central service could not be reached",
+        ),
+        SyncError::Refused { code, .. } if code == "enrollment_failed" => IpcError::new(
+            "connect.enrollment_failed",
+            "user name, password or code is wrong, or the code is used or expired",
+        ),
+        SyncError::Refused { code, .. } if code == "invalid_input" => IpcError::new(
+            "connect.invalid_input",
+            "the one-time code is written XXXX-XXXX; check it and the user name",
+        ),
+        SyncError::Refused { code, .. } if code == "login_throttled" || code == "rate_limited" => {
+            IpcError::new("connect.throttled", "too many attempts; wait a little")
+        }
+        _ => {
+            tracing::warn!("enrollment refused: {e}");
+            IpcError::new(
+                "connect.refused",
+                "the central service refused the connection",
+            )
+        }
+    }
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> IpcResult<Worker> {
+    for (what, value) in [
+        ("username", &input.username),
+        ("code", &input.code),
+        ("password", &input.password),
+        ("passphrase", &input.passphrase),
+    ] {
+        if value.len() > MAX_PASSPHRASE_BYTES {
+            return Err(IpcError::too_long(what));
+        }
+    }
+    let url = server_url(&input.server_url)?;
+    // The code is single use: everything that can fail here is checked before it is spent.
+    feltkontor_core::store::keys::check_passphrase_strength(&input.passphrase)?;
+    if session.location.exists() {
+        return Err(feltkontor_core::Error::StoreExists(session.location.dir().to_owned()).into());
+    }
+    let remote = feltkontor_sync::Remote::new(&url, "").map_err(connect_error)?;
+    let device_name = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "Feltkontor".to_owned());
+    let tokens = remote
+        .enroll(
+            input.code.trim(),
+            input.username.trim(),
+            &input.password,
+            &device_name,
+        )
+        .await
+        .map_err(connect_error)?;
+    let username = input.username.trim().to_owned();
+    let worker = blocking(&session, move |s| {
+        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
+        let store = feltkontor_core::Store::create_with(
+            &s.location,
+            &input.passphrase,
+            StaffId(tokens.staff_id),
+            feltkontor_wire::DeviceId(tokens.device_id),
+            feltkontor_core::store::KdfParams::default(),
+            Arc::new(SystemClock),
+        )?;
+        store.set_sync_account(&feltkontor_core::store::account::SyncAccount {
+            server_url: url,
+            username: username.clone(),
+            refresh_token: tokens.refresh_token,
+            connected_at: OffsetDateTime::now_utc(),
+            last_sync_at: None,
+        })?;
+        *guard = Some(store);
+        s.sync.set_access_token(tokens.access_token);
+        Ok(Worker {
+            name: username,
+            initials: String::new(),
+            profession: None,
+        })
+    })
+    .await?;
+    session.sync.poke();
+    Ok(worker)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_status(session: State<'_, Arc<Session>>) -> IpcResult<crate::sync::SyncStatus> {
+    blocking(&session, |s| {
+        crate::sync::refresh_local(s);
+        Ok(s.sync.status())
+    })
+    .await
+}
+
+/// Sync now (the worker pressed the button): the task starts after its short debounce.
+#[tauri::command]
+#[specta::specta]
+pub async fn sync_now(session: State<'_, Arc<Session>>) -> IpcResult<()> {
+    session.sync.poke();
+    Ok(())
+}
+
+/// A conflict as the conflicts view shows it: both values, who wrote each and when.
+#[derive(Serialize, specta::Type)]
+pub struct ConflictView {
+    id: RowId,
+    case_id: CaseId,
+    child_name: String,
+    entity: String,
+    /// What the record is, for people: a person's name, "sagen", an agreement's text.
+    record_label: String,
+    field: String,
+    /// JSON text, as the record holds the field.
+    kept_value: String,
+    kept_by: Option<String>,
+    /// RFC 3339.
+    kept_at: Option<String>,
+    /// JSON text.
+    other_value: String,
+    other_by: Option<String>,
+    other_at: Option<String>,
+    detected_at: String,
+}
+
+fn hlc_time(h: &feltkontor_wire::Hlc) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.wall_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn conflicts(session: State<'_, Arc<Session>>) -> IpcResult<Vec<ConflictView>> {
+    blocking(&session, |s| {
+        with_store(s, |store| {
+            let name_of = |id: Option<StaffId>| -> IpcResult<Option<String>> {
+                Ok(match id {
+                    Some(id) => store.get::<Staff>(id.0)?.map(|s| s.name),
+                    None => None,
+                })
+            };
+            let mut out = Vec::new();
+            for c in store.open_conflicts(None)? {
+                let child_name = store
+                    .get::<Case>(c.case_id.0)?
+                    .map(|c| c.child_name)
+                    .unwrap_or_default();
+                let record_label = match c.entity {
+                    feltkontor_wire::EntityKind::Person => store
+                        .get::<Person>(c.entity_id)?
+                        .map(|p| p.name)
+                        .unwrap_or_default(),
+                    feltkontor_wire::EntityKind::Agreement => store
+                        .get::<Agreement>(c.entity_id)?
+                        .map(|a| a.what)
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                out.push(ConflictView {
+                    id: c.id,
+                    case_id: c.case_id,
+                    child_name,
+                    entity: c.entity.as_str().to_owned(),
+                    record_label,
+                    field: c.field.clone(),
+                    kept_value: c.kept_value.clone(),
+                    kept_by: name_of(c.kept_by)?,
+                    kept_at: hlc_time(&c.kept_hlc),
+                    other_value: c.other_value.clone(),
+                    other_by: name_of(c.other_by)?,
+                    other_at: hlc_time(&c.other_hlc),
+                    detected_at: c.detected_at.format(&Rfc3339).unwrap_or_default(),
+                });
+            }
+            Ok(out)
+        })
+    })
+    .await
+}
+
+/// Resolves a conflict with the value the worker chose (JSON text): one side's, or one they
+/// wrote. The record's own validation decides whether the value fits the field.
+#[tauri::command]
+#[specta::specta]
+pub async fn resolve_conflict(
+    session: State<'_, Arc<Session>>,
+    conflict_id: RowId,
+    value: String,
+) -> IpcResult<()> {
+    if value.len() > MAX_NOTE_BYTES {
+        return Err(IpcError::too_long("value"));
+    }
+    let value: serde_json::Value = serde_json::from_str(&value)
+        .map_err(|_| IpcError::new("input.invalid", "the value is not valid"))?;
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            store.resolve_conflict(conflict_id, &value)?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+#[derive(Serialize, specta::Type)]
+pub struct RejectedView {
+    seq: u32,
+    entity: String,
+    entity_id: String,
+    code: String,
+    reason: String,
+}
+
+/// Changes the central service refused for good, newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn rejected_changes(session: State<'_, Arc<Session>>) -> IpcResult<Vec<RejectedView>> {
+    blocking(&session, |s| {
+        with_store(s, |store| {
+            Ok(store
+                .rejected_changes()?
+                .into_iter()
+                .map(|r| RejectedView {
+                    seq: u32::try_from(r.seq).unwrap_or(u32::MAX),
+                    entity: r.entity.as_str().to_owned(),
+                    entity_id: r.entity_id.to_string(),
+                    code: r.code,
+                    reason: r.reason,
+                })
+                .collect())
+        })
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_url;
+
+    #[test]
+    fn the_service_is_reached_over_https_or_on_this_machine_only() {
+        assert_eq!(
+            server_url(" https://feltkontor.aarhus.dk/ ").unwrap(),
+            "https://feltkontor.aarhus.dk"
+        );
+        assert_eq!(
+            server_url("http://127.0.0.1:8443").unwrap(),
+            "http://127.0.0.1:8443"
+        );
+        assert_eq!(
+            server_url("http://localhost:8443").unwrap(),
+            "http://localhost:8443"
+        );
+        let insecure = server_url("http://feltkontor.aarhus.dk").unwrap_err();
+        assert_eq!(insecure.code, "connect.insecure_url");
+        for bad in [
+            "",
+            "feltkontor.aarhus.dk",
+            "ftp://feltkontor.aarhus.dk",
+            "https://",
+            "https://felt kontor.dk",
+        ] {
+            assert_eq!(
+                server_url(bad).unwrap_err().code,
+                "connect.bad_url",
+                "{bad}"
+            );
+        }
+    }
 }

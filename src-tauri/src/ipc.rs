@@ -49,6 +49,11 @@ impl IpcError {
         }
     }
 
+    pub fn with_field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+
     pub fn locked() -> Self {
         IpcError::new("session.locked", "the local data is locked")
     }

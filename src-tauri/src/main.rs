@@ -10,6 +10,7 @@ mod commands;
 mod ipc;
 mod session;
 mod setup;
+mod sync;
 
 use session::Session;
 use std::sync::Arc;
@@ -37,6 +38,14 @@ fn forbid_core_dumps() {
 fn main() {
     #[cfg(target_os = "linux")]
     forbid_core_dumps();
+    // WebKitGTK composites through OpenGL, which on machines without a usable GPU (and under
+    // Xvfb) means Mesa's software rasteriser in the web process: ~170 MiB more for a UI of
+    // forms, lists and one SVG map that needs none of it (BENCHMARKS.md). Set before any thread
+    // starts; a value the user set wins (`0` turns compositing back on).
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -50,11 +59,15 @@ fn main() {
                 None => app.path().app_data_dir()?.join("profile"),
             };
             tracing::info!(dir = %dir.display(), "local data folder");
-            app.manage(Arc::new(Session::new(dir)));
-            // The memory benchmark's baseline: the same build with an empty page.
+            let session = Arc::new(Session::new(dir));
+            app.manage(Arc::clone(&session));
+            tauri::async_runtime::spawn(sync::background(session));
+            // The memory benchmark's baseline: the same build, page and bundle, nothing mounted.
             if std::env::var_os("FELTKONTOR_EMPTY_WINDOW").is_some() {
                 if let Some(window) = app.get_webview_window("main") {
-                    window.navigate("about:blank".parse()?)?;
+                    let mut url = window.url()?;
+                    url.set_query(Some("empty"));
+                    window.navigate(url)?;
                 }
             }
             Ok(())

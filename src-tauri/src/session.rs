@@ -1,5 +1,6 @@
 //! The signed-in worker's session: where their local data lives and, while unlocked, the
 //! open store. Locking drops the store, which closes the database and wipes key material.
+//! The background sync task shares it.
 
 use feltkontor_core::store::{Store, StoreLocation};
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::sync::Mutex;
 pub struct Session {
     pub location: StoreLocation,
     pub store: Mutex<Option<Store>>,
+    pub sync: crate::sync::Sync,
 }
 
 impl Session {
@@ -15,6 +17,7 @@ impl Session {
         Session {
             location: StoreLocation::new(dir),
             store: Mutex::new(None),
+            sync: crate::sync::Sync::default(),
         }
     }
 }

@@ -3,7 +3,7 @@
 // withdrawn; an agreement is made with a parent and marked done.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -36,9 +36,7 @@ test("legal basis, consent and agreements on a case", async () => {
   const d = await startDriver();
   driver = d.driver;
   session = await Session.start(d.base, app);
-  const [input] = await session.waitFor("#passphrase");
-  await session.type(input, passphrase);
-  await session.click(await session.find("button[type=submit]"));
+  await unlock(session, passphrase);
 
   await session.click((await session.waitFor("[data-testid=new-case]"))[0]);
   await session.type((await session.waitFor("#nc-name"))[0], "Vigga Holm");

@@ -5,7 +5,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -23,9 +23,7 @@ async function launchAndUnlock() {
   const d = driver ? { base: `http://127.0.0.1:4444` } : await startDriver();
   if (!driver) driver = d.driver;
   session = await Session.start(d.base, app);
-  const [input] = await session.waitFor("#passphrase");
-  await session.type(input, passphrase);
-  await session.click(await session.find("button[type=submit]"));
+  await unlock(session, passphrase);
   await session.waitFor("[data-testid=case-row]");
 }
 

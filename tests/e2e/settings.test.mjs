@@ -3,7 +3,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -16,11 +16,6 @@ after(async () => {
   driver?.kill();
 });
 
-async function unlock() {
-  const [input] = await session.waitFor("#passphrase");
-  await session.type(input, passphrase);
-  await session.click(await session.find("button[type=submit]"));
-}
 
 async function textOf(css) {
   return session.text(await session.find(css));
@@ -36,7 +31,7 @@ test("language, auto-lock that keeps the draft, device information", async () =>
     script: "localStorage.removeItem('feltkontor.settings'); location.reload(); return true;",
     args: [],
   });
-  await unlock();
+  await unlock(session, passphrase);
   await session.waitFor("[data-testid=case-row]");
 
   await session.click(await session.find("[data-testid=settings]"));
@@ -60,7 +55,7 @@ test("language, auto-lock that keeps the draft, device information", async () =>
     script: "localStorage.setItem('feltkontor.settings', JSON.stringify({ lang: 'da', autoLockMinutes: 0.05 })); location.reload(); return true;",
     args: [],
   });
-  await unlock();
+  await unlock(session, passphrase);
   await session.click((await session.waitFor("[data-testid=open-case]"))[0]);
   const childName = await session.text((await session.waitFor("#case-heading"))[0]);
   await session.click((await session.waitFor("[data-testid=new-note]"))[0]);
@@ -75,7 +70,7 @@ test("language, auto-lock that keeps the draft, device information", async () =>
   await session.screenshot(`${shots}/42-auto-locked.png`);
   await assertAccessible(session, "auto-locked");
 
-  await unlock();
+  await unlock(session, passphrase);
   const [body] = await session.waitFor("#note-body");
   assert.equal(await session.cmd("GET", `/element/${body}/property/value`), words, "back in the note, with what was typed");
   await session.cmd("POST", "/execute/sync", {

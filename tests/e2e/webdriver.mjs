@@ -41,6 +41,10 @@ async function call(base, method, path, body) {
     method,
     headers: { "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
+    // No single command may hang a run: a stuck driver fails the test within a minute.
+    signal: AbortSignal.timeout(60000),
+  }).catch((e) => {
+    throw new Error(`${method} ${path}: ${e.message}`);
   });
   const json = await r.json();
   if (!r.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value)}`);
@@ -52,7 +56,10 @@ export class Session {
     const value = await call(base, "POST", "/session", {
       capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application } } },
     });
-    return new Session(base, value.sessionId);
+    const session = new Session(base, value.sessionId);
+    // Scripts and page loads time out well before the app's five-minute auto-lock.
+    await session.cmd("POST", "/timeouts", { script: 30000, pageLoad: 20000, implicit: 0 });
+    return session;
   }
 
   constructor(base, id) {
@@ -153,5 +160,28 @@ export async function assertAccessible(session, screen) {
   const violations = await session.axeViolations();
   if (violations.length > 0) {
     throw new Error(`WCAG 2.1 AA violations on ${screen}:\n${violations.join("\n")}`);
+  }
+}
+
+/** Types the passphrase on the unlock screen and waits until the app has opened. */
+export async function unlock(session, passphrase, timeoutMs = 15000) {
+  // The unlock screen can be drawn again while the app starts (its status arrives): a
+  // stale field is looked up afresh.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const [input] = await session.waitFor("#passphrase");
+      await session.clear(input);
+      await session.type(input, passphrase);
+      await session.click(await session.find("button[type=submit]"));
+      break;
+    } catch (e) {
+      if (attempt >= 3 || !String(e.message).includes("stale element")) throw e;
+      await sleep(200);
+    }
+  }
+  const until = Date.now() + timeoutMs;
+  while ((await session.findAll("#passphrase")).length > 0) {
+    if (Date.now() > until) throw new Error("the app did not open after unlocking");
+    await sleep(100);
   }
 }

@@ -3,7 +3,7 @@
 // call no command outside the app's allowlist.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -38,9 +38,7 @@ test("stored XSS payloads stay text and no foreign command can be called", async
   const d = await startDriver();
   driver = d.driver;
   session = await Session.start(d.base, app);
-  const [input] = await session.waitFor("#passphrase");
-  await session.type(input, passphrase);
-  await session.click(await session.find("button[type=submit]"));
+  await unlock(session, passphrase);
   await session.click((await session.waitFor("[data-testid=open-case]"))[0]);
 
   await session.click((await session.waitFor("[data-testid=add-person]"))[0]);
@@ -93,4 +91,22 @@ test("stored XSS payloads stay text and no foreign command can be called", async
   });
   assert.equal(refused.pop(), "app_status: allowed", "the same call succeeds for the app's own command");
   assert.ok(refused.every((r) => r.endsWith("refused")), refused.join("\n"));
+
+  // The app's own commands refuse unknown fields and oversize input with a stable code.
+  const bad = await session.cmd("POST", "/execute/async", {
+    script: `const done = arguments[arguments.length - 1];
+      const invoke = window.__TAURI_INTERNALS__.invoke;
+      const code = (p) => p.then(() => "accepted", (e) => (e && e.code) || String(e));
+      Promise.all([
+        code(invoke("my_cases", { filter: { district: null, status: null, sql: "1=1" } })),
+        code(invoke("search", { query: "x".repeat(600) })),
+        code(invoke("my_cases", { filter: { district: "x".repeat(300), status: null } })),
+        code(invoke("my_cases", { filter: { district: null, status: null } })),
+      ]).then(done);`,
+    args: [],
+  });
+  assert.notEqual(bad[0], "accepted", "an unknown field is refused");
+  assert.notEqual(bad[1], "accepted", "an oversize search is refused");
+  assert.notEqual(bad[2], "accepted", "an oversize filter is refused");
+  assert.equal(bad[3], "accepted", "the same command with valid input works");
 });

@@ -117,18 +117,30 @@ fn crash_cycles(cycles: usize, first_cycle: usize) -> (usize, usize) {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut lines = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 match line {
-                    Ok(l) => lines.push(l),
+                    Ok(l) => {
+                        if l == "ready" {
+                            let _ = ready_tx.send(());
+                        }
+                        lines.push(l)
+                    }
                     Err(_) => break,
                 }
             }
             lines
         });
-        // Kill anywhere from during unlock to well into the write loop.
-        std::thread::sleep(Duration::from_millis(rng.gen_range(0..350)));
+        if cycle % 5 == 0 {
+            // One kill in five anywhere from start-up and unlock into the first writes.
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..350)));
+        } else {
+            // The rest in the write loop, however long unlocking takes on a busy machine.
+            let _ = ready_rx.recv_timeout(Duration::from_secs(30));
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..200)));
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         let lines = reader.join().unwrap();

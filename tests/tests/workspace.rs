@@ -5,7 +5,12 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 /// The library crates that must run headless: no Tauri and no web framework anywhere below them.
-const CORE_CRATES: &[&str] = &["feltkontor-wire", "feltkontor-core", "feltkontor-demo"];
+const CORE_CRATES: &[&str] = &[
+    "feltkontor-wire",
+    "feltkontor-core",
+    "feltkontor-demo",
+    "feltkontor-central",
+];
 const FORBIDDEN_PREFIXES: &[&str] = &["tauri", "wry", "tao", "webkit2gtk", "axum"];
 
 /// Names of every package `krate` depends on, transitively.
@@ -54,6 +59,24 @@ fn no_core_crate_depends_on_tauri_or_a_web_framework() {
             .collect();
         assert!(bad.is_empty(), "{krate} depends on {bad:?}");
     }
+}
+
+#[test]
+fn the_server_is_the_only_crate_with_axum_and_has_no_tauri() {
+    let deps = dependencies("feltkontor-server");
+    assert!(
+        deps.contains("axum"),
+        "the check would see axum in a core crate"
+    );
+    let bad: Vec<_> = deps
+        .iter()
+        .filter(|d| {
+            ["tauri", "wry", "tao", "webkit2gtk"]
+                .iter()
+                .any(|p| d.starts_with(p))
+        })
+        .collect();
+    assert!(bad.is_empty(), "feltkontor-server depends on {bad:?}");
 }
 
 #[test]

@@ -162,6 +162,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    #[error("the central service sent data this version cannot use: {0}")]
+    SyncData(String),
 }
 
 impl Error {
@@ -182,6 +184,7 @@ impl Error {
             Error::Database(_) => "store.database",
             Error::Io(_) => "store.io",
             Error::Corrupt(_) => "store.corrupt",
+            Error::SyncData(_) => "sync.bad_data",
         }
     }
 

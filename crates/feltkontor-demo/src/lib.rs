@@ -22,6 +22,9 @@ pub struct DemoSize {
     pub cases: usize,
     pub notes_per_case: usize,
     pub persons_per_case: usize,
+    /// Notes in the first case (coordinated by the signed-in worker) instead of the average:
+    /// a long history for measuring the timeline. 0: no such case.
+    pub long_case_notes: usize,
 }
 
 impl DemoSize {
@@ -30,12 +33,14 @@ impl DemoSize {
         cases: 300,
         notes_per_case: 20,
         persons_per_case: 8,
+        long_case_notes: 0,
     };
     /// The benchmark size: 2,000 cases, 100,000 notes, 20,000 persons.
     pub const BENCH: DemoSize = DemoSize {
         cases: 2_000,
         notes_per_case: 50,
         persons_per_case: 10,
+        long_case_notes: 3_000,
     };
 }
 
@@ -50,6 +55,8 @@ pub struct DemoSummary {
     pub consents: usize,
     pub agreements: usize,
     pub worker_name: String,
+    /// The child's name on the case with the long history, if one was made.
+    pub long_case: Option<String>,
 }
 
 /// The staff of the demo municipality, decided before the store exists so that the store can
@@ -186,6 +193,9 @@ pub fn generate(
             summary.notes += s.1;
             summary.consents += s.2;
             summary.agreements += s.3;
+            if i == 0 && size.long_case_notes > 0 {
+                summary.long_case = Some(s.4);
+            }
             Ok(())
         })?;
         summary.cases += 1;
@@ -209,7 +219,7 @@ fn generate_case(
     now: OffsetDateTime,
     today: Date,
     index: usize,
-) -> feltkontor_core::Result<(usize, usize, usize, usize)> {
+) -> feltkontor_core::Result<(usize, usize, usize, usize, String)> {
     let team = &people.teams[team_ix];
     let age_years = rng.gen_range(1..17);
     let birth = today - Duration::days(age_years * 365 + rng.gen_range(0..365));
@@ -429,9 +439,12 @@ fn generate_case(
 
     let start = opened.midnight().assume_utc();
     let span = (now - start).whole_minutes().max(60);
-    let n_notes = rng
-        .gen_range(size.notes_per_case * 3 / 4..=size.notes_per_case * 5 / 4)
-        .max(1);
+    let n_notes = if index == 0 && size.long_case_notes > 0 {
+        size.long_case_notes
+    } else {
+        rng.gen_range(size.notes_per_case * 3 / 4..=size.notes_per_case * 5 / 4)
+            .max(1)
+    };
     let child_name = child_first;
     for _ in 0..n_notes {
         let author = participants[rng.gen_range(0..participants.len())];
@@ -486,5 +499,11 @@ fn generate_case(
         // Colleagues' notes arrive as sync delivers them: written as they are.
         w.put(&note)?;
     }
-    Ok((persons.len(), n_notes, consents, agreements))
+    Ok((
+        persons.len(),
+        n_notes,
+        consents,
+        agreements,
+        case.child_name.clone(),
+    ))
 }

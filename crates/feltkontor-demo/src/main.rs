@@ -32,6 +32,10 @@ struct Args {
     /// Average family and network members per case.
     #[arg(long)]
     persons_per_case: Option<usize>,
+    /// Notes in the first case (coordinated by the worker): a long history. The bench size
+    /// has 3,000.
+    #[arg(long)]
+    long_case_notes: Option<usize>,
     /// The benchmark size: 2,000 cases, 100,000 notes, 20,000 persons.
     #[arg(long)]
     bench: bool,
@@ -75,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         cases: args.cases.unwrap_or(base.cases),
         notes_per_case: args.notes_per_case.unwrap_or(base.notes_per_case),
         persons_per_case: args.persons_per_case.unwrap_or(base.persons_per_case),
+        long_case_notes: args.long_case_notes.unwrap_or(base.long_case_notes),
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let people = DemoStaff::new(args.seed);
@@ -128,6 +133,9 @@ fn main() -> anyhow::Result<()> {
         summary.consents,
         summary.agreements
     );
+    if let Some(name) = &summary.long_case {
+        println!("long case: {name}");
+    }
     println!(
         "signed-in worker: {}; generated in {secs:.1} s ({:.0} notes/s)",
         summary.worker_name,

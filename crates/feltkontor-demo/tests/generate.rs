@@ -22,6 +22,7 @@ fn generates_a_consistent_municipality_the_worker_can_work_in() {
         cases: 24,
         notes_per_case: 10,
         persons_per_case: 6,
+        long_case_notes: 120,
     };
     let s = generate(&mut store, &people, &size, 1, now, |_, _| {}).unwrap();
     assert_eq!(s.cases, 24);
@@ -50,4 +51,16 @@ fn generates_a_consistent_municipality_the_worker_can_work_in() {
     );
     assert!(store.search("skole", 10).unwrap().notes.len() == 10);
     assert!(store.integrity_ok().unwrap());
+    // The long case: the worker coordinates it and it holds exactly the notes asked for.
+    let long = s.long_case.as_deref().expect("a long case was made");
+    let (coordinated, notes): (i64, i64) = store
+        .conn()
+        .query_row(
+            "SELECT c.coordinator_id = (SELECT worker_id FROM device_state), (SELECT COUNT(*) FROM notes n WHERE n.case_id = c.id)
+             FROM cases c WHERE c.child_name = ?1 ORDER BY 2 DESC LIMIT 1",
+            [long],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((coordinated, notes), (1, 120));
 }

@@ -8,6 +8,7 @@ mod enums;
 mod hlc;
 mod ids;
 mod log;
+pub mod sync;
 
 pub use enums::*;
 pub use hlc::{Hlc, HlcParseError};

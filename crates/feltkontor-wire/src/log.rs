@@ -21,6 +21,8 @@ pub enum EntityKind {
     Note,
     Consent,
     Agreement,
+    /// Two devices changed one field without seeing each other's change.
+    Conflict,
 }
 
 impl EntityKind {
@@ -37,6 +39,7 @@ impl EntityKind {
         EntityKind::Note,
         EntityKind::Consent,
         EntityKind::Agreement,
+        EntityKind::Conflict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl EntityKind {
             EntityKind::Note => "note",
             EntityKind::Consent => "consent",
             EntityKind::Agreement => "agreement",
+            EntityKind::Conflict => "conflict",
         }
     }
 
@@ -66,6 +70,10 @@ impl EntityKind {
 pub struct FieldChange {
     pub value: serde_json::Value,
     pub hlc: Hlc,
+    /// The clock of the value this write replaced on the device (`None` for a new record):
+    /// when the service holds a different clock for the field, the two writes were concurrent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Hlc>,
 }
 
 /// One entry of a device's change log: the field-level effect of one committed mutation.

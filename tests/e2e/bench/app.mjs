@@ -35,23 +35,44 @@ function treeRss(root) {
   }
   let total = 0;
   const names = [];
+  const parts = [];
   const stack = [String(root)];
   while (stack.length) {
     const pid = stack.pop();
     try {
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      names.push(/Name:\s+(\S+)/.exec(status)?.[1]);
+      const field = (f) => Number(new RegExp(`${f}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+      const name = /Name:\s+(\S+)/.exec(status)?.[1];
+      total += field("VmRSS");
+      names.push(name);
+      parts.push({ name, rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile"), shmem: field("RssShmem") });
     } catch {
       // gone
     }
     stack.push(...(children.get(pid) ?? []));
   }
-  return { kib: total, names };
+  return { kib: total, names, parts };
 }
 
 function appPid() {
-  return execFileSync("pgrep", ["-f", "-x", app], { encoding: "utf8" }).trim().split("\n")[0];
+  const pids = execFileSync("pgrep", ["-f", "-x", app], { encoding: "utf8" }).trim().split("\n");
+  if (process.env.FELTKONTOR_BENCH_DEBUG) {
+    console.error(pids, execFileSync("ps", ["-eo", "pid,ppid,rss,args", "--forest"], { encoding: "utf8" }).split("\n").filter((l) => /feltkontor|WebKit/.test(l)).join("\n"));
+  }
+  if (pids.length !== 1) throw new Error(`expected one app process, found ${pids.join(", ")}`);
+  return pids[0];
+}
+
+/** Ends a session and makes sure its app is gone: killing the driver leaves the app running. */
+async function stop(session, driver) {
+  await session.end().catch(() => {});
+  driver.kill();
+  try {
+    execFileSync("pkill", ["-f", "-x", app]);
+  } catch {
+    // none left
+  }
+  await sleep(500);
 }
 
 async function launch(env) {
@@ -75,9 +96,7 @@ for (let i = 0; i < 5; i++) {
   await session.click(await session.find("button[type=submit]"));
   await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
   toCases.push(performance.now() - t1);
-  await session.end();
-  driver.kill();
-  await sleep(500);
+  await stop(session, driver);
 }
 results.push(["cold start: launch to unlock screen shown", pct(toUnlock, 0.5), pct(toUnlock, 1), ""]);
 results.push(["unlock (Argon2id) to case list shown", pct(toCases, 0.5), pct(toCases, 1), ""]);
@@ -88,7 +107,8 @@ results.push([
   "≤ 1,500 ms",
 ]);
 
-// One session visits every screen, measures search and typing, then memory.
+// One session visits every screen, measures search and typing, then memory, then the timeline
+// stress and memory once more.
 const { driver, session } = await launch({});
 const [input] = await session.waitFor("#passphrase", { timeoutMs: 30000 });
 await session.setValue(input, passphrase);
@@ -148,15 +168,61 @@ await session.click((await session.waitFor("[data-testid=new-case]"))[0]);
 await session.waitFor("#nc-name");
 await sleep(3000);
 const used = treeRss(appPid());
-await session.end();
-driver.kill();
-await sleep(1000);
+
+// Then the stress case, after the measurement above: paging through a long history keeps
+// 1,000+ notes in the DOM, whose memory the web process keeps until its garbage collector
+// runs; it is reported separately.
+await session.click(await session.find("main section button.secondary"));
+await session.waitFor("[data-testid=case-row]");
+// The timeline of the case with the long history (3,000 notes): open it, then page through.
+const longName = process.env.FELTKONTOR_LONG_CASE;
+const findLong = () =>
+  session.cmd("POST", "/execute/sync", {
+    script: "return [...document.querySelectorAll('[data-testid=open-case]')].findIndex((b) => b.textContent.trim() === arguments[0]);",
+    args: [longName],
+  });
+let longIx = await findLong();
+while (longIx < 0 && (await session.findAll("[data-testid=more-cases]")).length > 0) {
+  await session.click(await session.find("[data-testid=more-cases]"));
+  longIx = await findLong();
+}
+if (!longName || longIx < 0) throw new Error(`the long case ${longName} is not in the case list`);
+const tOpen = performance.now();
+await session.click((await session.findAll("[data-testid=open-case]"))[longIx]);
+await session.waitFor("[data-testid=timeline-note]", { min: 25, timeoutMs: 30000 });
+const openMs = performance.now() - tOpen;
+const pageMs = [];
+for (let k = 0; k < 40; k++) {
+  const ms = await session.cmd("POST", "/execute/async", {
+    script: `const done = arguments[arguments.length - 1];
+      const count = () => document.querySelectorAll('[data-testid=timeline-note]').length;
+      const before = count();
+      const more = document.querySelector('[data-testid=more-notes]');
+      if (!more) { done(-1); return; }
+      const t0 = performance.now();
+      const obs = new MutationObserver(() => { if (count() > before) { obs.disconnect(); done(performance.now() - t0); } });
+      obs.observe(document.body, { childList: true, subtree: true });
+      more.click();
+      setTimeout(() => { obs.disconnect(); done(-2); }, 5000);`,
+    args: [],
+  });
+  if (ms < 0) break;
+  pageMs.push(ms);
+}
+const shown = (await session.findAll("[data-testid=timeline-note]")).length;
+results.push(["timeline, case with 3,000 notes: click to first page shown (WebDriver round trip included)", openMs, openMs, ""]);
+results.push([`timeline: next page of 25 shown (${pageMs.length} pages, ${shown} notes on screen at the end)`, pct(pageMs, 0.5), pct(pageMs, 0.95), "fast with thousands of notes"]);
+await session.click(await session.find("main > button.secondary"));
+await session.waitFor("[data-testid=case-row]");
+
+await sleep(3000);
+const stressed = treeRss(appPid());
+await stop(session, driver);
 
 const empty = await launch({ FELTKONTOR_EMPTY_WINDOW: "1" });
 await sleep(4000);
 const baseline = treeRss(appPid());
-await empty.session.end();
-empty.driver.kill();
+await stop(empty.session, empty.driver);
 
 const ratio = used.kib / baseline.kib;
 let md = "| measurement | p50 | worst (or p95/p99) | target |\n|---|---|---|---|\n";
@@ -164,6 +230,13 @@ for (const [name, p50, tail, target] of results) md += `| ${name} | ${p50.toFixe
 md += `\nMemory after visiting every screen with the bench-size data set open: ${(used.kib / 1024).toFixed(0)} MiB `;
 md += `(${used.names.join(", ")}); empty Tauri window of the same build: ${(baseline.kib / 1024).toFixed(0)} MiB `;
 md += `(${baseline.names.join(", ")}). Ratio **${ratio.toFixed(2)}×** (target ≤ 1.3×).\n`;
+md += `\nAfter also paging the long case's timeline (${shown} notes on screen) and going back: ${(stressed.kib / 1024).toFixed(0)} MiB, `;
+md += `${(stressed.kib / baseline.kib).toFixed(2)}× the empty window.\n`;
+const mib = (k) => (k / 1024).toFixed(0);
+const breakdown = (label, m) =>
+  m.parts.map((p) => `| ${label} | ${p.name} | ${mib(p.rss)} | ${mib(p.anon)} | ${mib(p.file)} | ${mib(p.shmem)} |`).join("\n");
+md += `\nResident memory per process (MiB):\n\n| run | process | RSS | anonymous | file-backed | shared memory |\n|---|---|---|---|---|---|\n`;
+md += `${breakdown("app, every screen visited", used)}\n${breakdown("app, after the timeline stress", stressed)}\n${breakdown("empty window", baseline)}\n`;
 console.log(md);
 mkdirSync(out.replace(/\/[^/]+$/, ""), { recursive: true });
 writeFileSync(out, md);

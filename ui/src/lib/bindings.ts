@@ -35,6 +35,23 @@ export const commands = {
 	markAgreementDone: (agreementId: AgreementId) => typedError<Agreement, IpcError>(__TAURI_INVOKE("mark_agreement_done", { agreementId })),
 	/**  Hands the case to a new coordinator; the handover note is required. */
 	handover: (caseId: CaseId, to: StaffId, note: string) => typedError<null, IpcError>(__TAURI_INVOKE("handover", { caseId, to, note })),
+	connect: (input: ConnectInput) => typedError<Worker, IpcError>(__TAURI_INVOKE("connect", { input })),
+	syncStatus: () => typedError<SyncStatus, IpcError>(__TAURI_INVOKE("sync_status")),
+	/**  Sync now (the worker pressed the button): the task starts after its short debounce. */
+	syncNow: () => typedError<null, IpcError>(__TAURI_INVOKE("sync_now")),
+	conflicts: () => typedError<ConflictView[], IpcError>(__TAURI_INVOKE("conflicts")),
+	/**
+	 *  Resolves a conflict with the value the worker chose (JSON text): one side's, or one they
+	 *  wrote. The record's own validation decides whether the value fits the field.
+	 */
+	resolveConflict: (conflictId: RowId, value: string) => typedError<null, IpcError>(__TAURI_INVOKE("resolve_conflict", { conflictId, value })),
+	/**  Changes the central service refused for good, newest first. */
+	rejectedChanges: () => typedError<RejectedView[], IpcError>(__TAURI_INVOKE("rejected_changes")),
+	/**
+	 *  The signed-in worker as the store knows them now (after a first sync brought their staff
+	 *  record).
+	 */
+	worker: () => typedError<Worker, IpcError>(__TAURI_INVOKE("worker")),
 };
 
 /* Types */
@@ -64,6 +81,11 @@ export type AgreementInput = {
 export type AppStatus = {
 	has_local_data: boolean,
 	unlocked: boolean,
+	/**
+	 *  The central service's address to offer at first run (`FELTKONTOR_SERVER_URL`, set by
+	 *  the municipality's installation or `make run`).
+	 */
+	server_url: string | null,
 };
 
 /**  Who may read a case note. */
@@ -160,6 +182,40 @@ export type ChildWords = {
 	note_id: NoteId,
 	occurred_at: string,
 	text: SensitiveText,
+};
+
+/**  A conflict as the conflicts view shows it: both values, who wrote each and when. */
+export type ConflictView = {
+	id: RowId,
+	case_id: CaseId,
+	child_name: string,
+	entity: string,
+	/**  What the record is, for people: a person's name, "sagen", an agreement's text. */
+	record_label: string,
+	field: string,
+	/**  JSON text, as the record holds the field. */
+	kept_value: string,
+	kept_by: string | null,
+	/**  RFC 3339. */
+	kept_at: string | null,
+	/**  JSON text. */
+	other_value: string,
+	other_by: string | null,
+	other_at: string | null,
+	detected_at: string,
+};
+
+/**
+ *  Connecting a new device at first run: the central service's address, the worker's user
+ *  name and password, and the one-time code from the administrator; the passphrase protects
+ *  the local data as in an offline first run.
+ */
+export type ConnectInput = {
+	server_url: string,
+	username: string,
+	code: string,
+	password: string,
+	passphrase: string,
 };
 
 /**  The parents' consent to share information with the given sectors. */
@@ -394,6 +450,14 @@ export type Phone = {
 /**  A staff member's profession. */
 export type Profession = "caseworker" | "psychologist" | "health_visitor" | "educator" | "special_educator" | "leader";
 
+export type RejectedView = {
+	seq: number,
+	entity: string,
+	entity_id: string,
+	code: string,
+	reason: string,
+};
+
 /**
  *  A relation in the family network as of a date. A later row for the same pair supersedes an
  *  earlier one from its date on, so the network's history can be stepped back in time.
@@ -457,6 +521,36 @@ export type StaffSector =
 "social_services" | 
 /**  Børn og Unge (MBU): schools, daycare, PPR, health visitors. */
 "schools_daycare";
+
+/**  What the status bar shows. */
+export type SyncState = 
+/**  This device has no connection to the central service: local data only. */
+"local_only" | 
+/**  The app is locked: nothing syncs until the worker unlocks. */
+"locked" | "syncing" | "online" | 
+/**  The service could not be reached; the next attempt is scheduled. */
+"offline" | 
+/**  The service refused in a way that needs the worker (code in `error`). */
+"error" | 
+/**  The device was revoked and its data wiped. */
+"revoked";
+
+export type SyncStatus = {
+	state: SyncState,
+	server_url: string | null,
+	/**  Changes saved here that the service has not acknowledged yet. */
+	pending: number,
+	/**  RFC 3339. */
+	last_sync_at: string | null,
+	/**  A stable code when `state` is `error` or `offline`. */
+	error: string | null,
+	open_conflicts: number,
+	rejected: number,
+	/**  During a sync: records received so far in this round. */
+	received: number,
+	/**  Goes up whenever a sync changed data on this device: the UI reloads what it shows. */
+	data_version: number,
+};
 
 export type Team = {
 	id: TeamId,

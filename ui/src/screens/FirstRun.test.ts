@@ -10,6 +10,7 @@ describe("FirstRun", () => {
   it("allows creating only with a long enough passphrase typed twice alike", async () => {
     setLang("da");
     render(FirstRun, { props: { onready: vi.fn() } });
+    await fireEvent.click(screen.getByLabelText("Kun på denne computer"));
     const submit = screen.getByRole("button", { name: "Opret og arbejd offline" }) as HTMLButtonElement;
     await fireEvent.input(screen.getByLabelText("Dit navn"), { target: { value: "Karen Lund" } });
     await fireEvent.input(screen.getByLabelText("Initialer"), { target: { value: "KL" } });
@@ -21,6 +22,20 @@ describe("FirstRun", () => {
     expect(screen.getByText("De to adgangssætninger er ikke ens.")).toBeTruthy();
     expect(submit.disabled).toBe(true);
     await fireEvent.input(screen.getByLabelText("Gentag adgangssætningen"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    expect(submit.disabled).toBe(false);
+  });
+
+  it("connects only with address, user name, code, password and a good passphrase", async () => {
+    setLang("da");
+    render(FirstRun, { props: { onready: vi.fn(), serverUrl: "https://feltkontor.example.dk" } });
+    const submit = screen.getByRole("button", { name: "Forbind og hent mine sager" }) as HTMLButtonElement;
+    expect((screen.getByLabelText("Serverens adresse") as HTMLInputElement).value).toBe("https://feltkontor.example.dk");
+    await fireEvent.input(screen.getByLabelText("Brugernavn"), { target: { value: "karen" } });
+    await fireEvent.input(screen.getByLabelText("Engangskode"), { target: { value: "K7QM-3XPT" } });
+    await fireEvent.input(screen.getByLabelText("Vælg en adgangssætning"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    await fireEvent.input(screen.getByLabelText("Gentag adgangssætningen"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    expect(submit.disabled).toBe(true);
+    await fireEvent.input(screen.getByLabelText("Adgangskode til kommunens server"), { target: { value: "hemmelig" } });
     expect(submit.disabled).toBe(false);
   });
 });

@@ -424,3 +424,30 @@ impl Agreement {
         Ok(())
     }
 }
+
+/// Two devices changed the same field of a record without seeing each other's change. The
+/// newer write (by hybrid logical clock, then device) is the field's value; the other value is
+/// kept here, with who wrote each and when, until someone on the case picks one or writes a
+/// merged value. Found by the central service; syncs like any record of the case.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub id: RowId,
+    pub case_id: CaseId,
+    /// The record and field both changed.
+    pub entity: EntityKind,
+    pub entity_id: uuid::Uuid,
+    pub field: String,
+    /// The value the field holds (the newer write), as JSON text.
+    pub kept_value: String,
+    pub kept_hlc: Hlc,
+    pub kept_by: Option<StaffId>,
+    /// The concurrent value that lost, as JSON text.
+    pub other_value: String,
+    pub other_hlc: Hlc,
+    pub other_by: Option<StaffId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub detected_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub resolved_at: Option<OffsetDateTime>,
+    pub resolved_by: Option<StaffId>,
+}

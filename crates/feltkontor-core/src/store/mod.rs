@@ -10,12 +10,14 @@
 //! one change-log entry per mutation in the same transaction.
 
 pub mod access;
+pub mod account;
 pub mod keys;
 mod migrate;
 mod ops;
 pub mod queries;
 mod record;
 pub mod search;
+pub mod sync;
 
 pub use keys::KdfParams;
 pub use migrate::{Migration, MIGRATIONS};
@@ -194,6 +196,33 @@ impl Store {
     /// Closes the database; SQLCipher wipes its key material with the connection.
     pub fn lock(self) {
         drop(self);
+    }
+
+    /// Deletes this device's local data for good (the device was revoked, or retired after
+    /// everything was pushed). The key file goes first: without it the database is unreadable
+    /// ciphertext even if deleting the database itself is interrupted.
+    pub fn wipe(self) -> Result<()> {
+        let location = self.location.clone();
+        drop(self);
+        let db = location.database();
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        let mut shm = db.clone().into_os_string();
+        shm.push("-shm");
+        for path in [
+            location.key_file(),
+            db,
+            wal.into(),
+            shm.into(),
+            location.attempts_file(),
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Re-wraps the database key under a new passphrase after checking the old one.

@@ -475,10 +475,15 @@ impl Store {
 
     /// Change-log entries after `after_seq`, oldest first.
     pub fn change_log(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEntry>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT seq, op_id, device_id, entity, entity_id, hlc, fields FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![after_seq, limit], |r| {
+        self.log_entries(&format!("seq > {after_seq}"), limit)
+    }
+
+    /// Change-log entries matching `filter` (SQL over the log's own columns), oldest first.
+    pub(crate) fn log_entries(&self, filter: &str, limit: u32) -> Result<Vec<ChangeEntry>> {
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT seq, op_id, device_id, entity, entity_id, hlc, fields, base FROM change_log WHERE {filter} ORDER BY seq LIMIT ?1"
+        ))?;
+        let rows = stmt.query_map(params![limit], |r| {
             Ok((
                 r.get::<_, u64>(0)?,
                 r.get::<_, String>(1)?,
@@ -487,11 +492,12 @@ impl Store {
                 r.get::<_, String>(4)?,
                 r.get::<_, String>(5)?,
                 r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, op, device, entity, entity_id, hlc, fields) = row?;
+            let (seq, op, device, entity, entity_id, hlc, fields, base) = row?;
             let bad = |what: &str| Error::Corrupt(format!("change log {what} at seq {seq}"));
             out.push(ChangeEntry {
                 seq,
@@ -503,9 +509,16 @@ impl Store {
                     let hlc: Hlc = hlc.parse().map_err(|_| bad("hlc"))?;
                     let values: std::collections::BTreeMap<String, serde_json::Value> =
                         serde_json::from_str(&fields).map_err(|_| bad("fields"))?;
+                    let base: std::collections::BTreeMap<String, Hlc> = match base {
+                        Some(b) => serde_json::from_str(&b).map_err(|_| bad("base"))?,
+                        None => Default::default(),
+                    };
                     values
                         .into_iter()
-                        .map(|(k, value)| (k, FieldChange { value, hlc }))
+                        .map(|(k, value)| {
+                            let base = base.get(&k).copied();
+                            (k, FieldChange { value, hlc, base })
+                        })
                         .collect()
                 },
             });

@@ -211,6 +211,28 @@ record!(
     ]
 );
 
+record!(
+    Conflict,
+    Conflict,
+    "conflicts",
+    [
+        "id",
+        "case_id",
+        "entity",
+        "entity_id",
+        "field",
+        "kept_value",
+        "kept_hlc",
+        "kept_by",
+        "other_value",
+        "other_hlc",
+        "other_by",
+        "detected_at",
+        "resolved_at",
+        "resolved_by"
+    ]
+);
+
 pub(crate) fn select_sql<T: Record>() -> String {
     format!("SELECT {} FROM {}", T::COLUMNS.join(", "), T::TABLE)
 }
@@ -232,7 +254,9 @@ pub(crate) fn from_row<T: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<T
     })
 }
 
-fn row_fields<T: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<Map<String, Value>> {
+pub(crate) fn row_fields<T: Record>(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<Map<String, Value>> {
     let mut map = Map::new();
     for (i, col) in T::COLUMNS.iter().enumerate() {
         let v: SqlValue = row.get(i)?;
@@ -257,7 +281,28 @@ fn row_fields<T: Record>(row: &rusqlite::Row<'_>) -> rusqlite::Result<Map<String
     Ok(map)
 }
 
-fn to_sql(v: &Value) -> SqlValue {
+/// Rewrites `id`'s entry in `T`'s search index (none when archived or gone).
+pub(crate) fn reindex<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Result<()> {
+    if let Some(fts) = T::FTS {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {} WHERE rowid = (SELECT rid FROM {} WHERE id = ?1)",
+            fts.table,
+            T::TABLE
+        ))?
+        .execute([id.to_string()])?;
+        conn.prepare_cached(&format!(
+            "INSERT INTO {} (rowid, {}) SELECT rid, {} FROM {} WHERE id = ?1 AND archived = 0",
+            fts.table,
+            fts.columns,
+            fts.exprs,
+            T::TABLE
+        ))?
+        .execute([id.to_string()])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn to_sql(v: &Value) -> SqlValue {
     match v {
         Value::Null => SqlValue::Null,
         Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
@@ -373,6 +418,10 @@ impl<'a> Writer<'a> {
         if old.is_some() && changed.is_empty() {
             return Ok(false);
         }
+        let base = match old {
+            Some(_) => self.field_clocks::<T>(id, changed.keys())?,
+            None => BTreeMap::new(),
+        };
         let hlc = self.tick();
         if old.is_none() {
             // Every field of a new row was set by this write: one `*` entry says so.
@@ -417,8 +466,54 @@ impl<'a> Writer<'a> {
                 .execute(rusqlite::params_from_iter(values))?;
         }
         self.reindex::<T>(id)?;
-        self.log(T::KIND, id, changed, hlc)?;
+        self.log(T::KIND, id, changed, hlc, base)?;
         Ok(true)
+    }
+
+    /// Sets one field of a stored record to `value` (JSON, as the record serialises it),
+    /// checked by the record's own type, and logs it like any change.
+    pub(crate) fn set_field<T: Record>(
+        &mut self,
+        id: Uuid,
+        field: &str,
+        value: &Value,
+    ) -> Result<()> {
+        if field == "id" || field == "case_id" || !T::COLUMNS.contains(&field) {
+            return Err(Error::Corrupt(format!(
+                "{} has no field {field} to set",
+                T::TABLE
+            )));
+        }
+        let mut fields = self
+            .stored_fields::<T>(id)?
+            .ok_or_else(|| Error::not_found(T::TABLE, id))?;
+        fields.insert(field.to_owned(), value.clone());
+        let entity: T = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| Error::Corrupt(format!("{field}: {e}")))?;
+        self.put(&entity)?;
+        Ok(())
+    }
+
+    /// The clocks `fields` of `id` have now (a field without its own clock has the row's `*`).
+    fn field_clocks<'k, T: Record>(
+        &self,
+        id: Uuid,
+        fields: impl Iterator<Item = &'k String>,
+    ) -> Result<BTreeMap<String, String>> {
+        let text: String = self
+            .tx
+            .prepare_cached(&format!("SELECT field_hlc FROM {} WHERE id = ?1", T::TABLE))?
+            .query_row([id.to_string()], |r| r.get(0))?;
+        let clocks: BTreeMap<String, String> =
+            serde_json::from_str(&text).map_err(|e| Error::Corrupt(format!("field_hlc: {e}")))?;
+        Ok(fields
+            .filter_map(|f| {
+                clocks
+                    .get(f)
+                    .or_else(|| clocks.get("*"))
+                    .map(|c| (f.clone(), c.clone()))
+            })
+            .collect())
     }
 
     /// Archives (tombstones) an entity: it disappears from every query and the change log
@@ -440,30 +535,13 @@ impl<'a> Writer<'a> {
             id,
             BTreeMap::from([("archived".to_owned(), Value::Bool(true))]),
             hlc,
+            BTreeMap::new(),
         )?;
         Ok(true)
     }
 
     fn reindex<T: Record>(&self, id: Uuid) -> Result<()> {
-        if let Some(fts) = T::FTS {
-            self.tx
-                .prepare_cached(&format!(
-                    "DELETE FROM {} WHERE rowid = (SELECT rid FROM {} WHERE id = ?1)",
-                    fts.table,
-                    T::TABLE
-                ))?
-                .execute([id.to_string()])?;
-            self.tx
-                .prepare_cached(&format!(
-                    "INSERT INTO {} (rowid, {}) SELECT rid, {} FROM {} WHERE id = ?1 AND archived = 0",
-                    fts.table,
-                    fts.columns,
-                    fts.exprs,
-                    T::TABLE
-                ))?
-                .execute([id.to_string()])?;
-        }
-        Ok(())
+        reindex::<T>(&self.tx, id)
     }
 
     fn tick(&mut self) -> Hlc {
@@ -479,12 +557,16 @@ impl<'a> Writer<'a> {
         entity_id: Uuid,
         changed: BTreeMap<String, Value>,
         hlc: Hlc,
+        base: BTreeMap<String, String>,
     ) -> Result<()> {
         let fields = Value::Object(changed.into_iter().collect()).to_string();
+        let base = (!base.is_empty())
+            .then(|| serde_json::to_string(&base).map_err(|e| Error::Corrupt(e.to_string())))
+            .transpose()?;
         self.tx
             .prepare_cached(
-                "INSERT INTO change_log (seq, op_id, device_id, entity, entity_id, hlc, fields)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO change_log (seq, op_id, device_id, entity, entity_id, hlc, fields, base)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 self.next_seq,
@@ -493,7 +575,8 @@ impl<'a> Writer<'a> {
                 entity.as_str(),
                 entity_id.to_string(),
                 hlc.to_string(),
-                fields
+                fields,
+                base
             ])?;
         self.next_seq += 1;
         Ok(())

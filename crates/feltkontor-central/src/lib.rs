@@ -1,0 +1,26 @@
+//! The central service's library: storage on SQLite or PostgreSQL behind one interface,
+//! identity and devices, per-case authorization, the hash-chained audit log, and the API's
+//! operations. No HTTP framework types: the server binary (`feltkontor-server`) is a thin axum
+//! layer over [`service::Central`].
+
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod authz;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod identity;
+pub mod limits;
+pub mod migrate;
+pub mod records;
+pub mod service;
+pub mod sync;
+
+pub use error::{ErrorCode, Result, ServiceError};
+pub use service::{Central, Config};
+
+/// Wall-clock Unix milliseconds.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}

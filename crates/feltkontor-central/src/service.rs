@@ -1,0 +1,639 @@
+//! The API's operations, one function each, over a connection pool. The HTTP layer parses the
+//! request, calls one of these on a blocking thread, and renders the result or error.
+
+use crate::api::*;
+use crate::audit::{self, AuditEvent};
+use crate::authz::{self, Actor, CaseAccess, Scope};
+use crate::db::{read_transaction, Conn, DatabaseUrl, Engine, Pool};
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::identity::{self, EnrollInput, SigningKey};
+use crate::limits::RateLimiter;
+use crate::records::{self, Stored};
+use crate::{migrate, params};
+use feltkontor_core::domain::*;
+use feltkontor_wire::{EntityKind, NoteStatus};
+use std::collections::HashMap;
+use std::sync::Arc;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub pool_size: usize,
+    /// Requests per second per device, and the burst allowed.
+    pub device_rate: (f64, f64),
+    /// Requests per second per account (all its devices together).
+    pub account_rate: (f64, f64),
+}
+
+impl Config {
+    pub fn new(database: DatabaseUrl) -> Config {
+        Config {
+            database,
+            pool_size: 16,
+            device_rate: (50.0, 200.0),
+            account_rate: (100.0, 400.0),
+        }
+    }
+}
+
+pub struct Central {
+    pool: Arc<Pool>,
+    directory: std::sync::Mutex<Option<(std::time::Instant, Arc<DirectorySnapshot>)>>,
+    audit: audit::AuditWriter,
+    key: SigningKey,
+    device_limiter: RateLimiter,
+    account_limiter: RateLimiter,
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl Central {
+    /// Opens the database. SQLite is migrated on the spot (zero set-up). PostgreSQL must have
+    /// been migrated by its owner (`admin migrate`), and the service refuses to run as a role
+    /// that would bypass row-level security.
+    pub fn open(config: Config) -> Result<Central> {
+        let mut conn = config.database.connect()?;
+        match conn.engine() {
+            Engine::Sqlite => {
+                migrate::run(conn.as_mut())?;
+            }
+            Engine::Postgres => {
+                let version = migrate::current_version(conn.as_mut()).unwrap_or(0);
+                if version < migrate::LATEST {
+                    return Err(ServiceError::unavailable_because(format!(
+                        "the PostgreSQL schema is at version {version}, this server needs {}: run `feltkontor-server admin migrate` as the tables' owner",
+                        migrate::LATEST
+                    )));
+                }
+                let role = conn
+                    .query_one(
+                        "SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_tables t WHERE t.tablename = 'records' AND t.tableowner = current_user)
+                         FROM pg_roles r WHERE r.rolname = current_user",
+                        params![],
+                    )?
+                    .ok_or_else(|| ServiceError::internal("current role not found"))?;
+                if role.int(0)? != 0 || role.int(1)? != 0 || role.int(2)? != 0 {
+                    return Err(ServiceError::internal(
+                        "refusing to serve as a superuser, a BYPASSRLS role or the tables' owner: connect as feltkontor_app so that row-level security applies",
+                    ));
+                }
+            }
+        }
+        let key = SigningKey::load(conn.as_mut())?;
+        drop(conn);
+        let pool = Pool::new(config.database, config.pool_size);
+        Ok(Central {
+            audit: audit::AuditWriter::start(pool.clone()),
+            directory: std::sync::Mutex::new(None),
+            pool,
+            key,
+            device_limiter: RateLimiter::new(config.device_rate.0, config.device_rate.1),
+            account_limiter: RateLimiter::new(config.account_rate.0, config.account_rate.1),
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.pool.url().engine()
+    }
+
+    /// Readiness: the database answers.
+    pub fn ready(&self) -> Result<()> {
+        let mut conn = self.pool.get_timeout(std::time::Duration::from_secs(2))?;
+        conn.query("SELECT 1", params![])?;
+        Ok(())
+    }
+
+    pub fn enroll(&self, req: &EnrollRequest) -> Result<TokenResponse> {
+        let mut conn = self.pool.get()?;
+        let t = identity::enroll(
+            &mut *conn,
+            &self.key,
+            &EnrollInput {
+                username: &req.username,
+                password: &req.password,
+                code: &req.code,
+                device_name: &req.device_name,
+            },
+        )?;
+        Ok(tokens(t))
+    }
+
+    pub fn refresh(&self, req: &RefreshRequest) -> Result<TokenResponse> {
+        let mut conn = self.pool.get()?;
+        identity::refresh(&mut *conn, &self.key, &req.refresh_token).map(tokens)
+    }
+
+    /// Runs the read `f` for the worker behind `bearer`: the rate limits, then one read-only
+    /// transaction that checks the device and runs `f`, then `f`'s audit rows, committed before
+    /// anything is returned. `f` returns `Ok(Err(e))` for a refusal (which is audited too).
+    fn as_worker<T>(
+        &self,
+        bearer: &str,
+        f: impl FnOnce(&mut dyn Conn, &Actor, &mut Vec<AuditEvent>) -> Result<Result<T>>,
+    ) -> Result<T> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        let mut conn = self.pool.get()?;
+        let mut events = Vec::new();
+        let outcome = read_transaction(&mut *conn, Some(claims.sub), |conn| {
+            let actor = actor_of(conn, &claims)?;
+            f(conn, &actor, &mut events)
+        })?;
+        identity::touch_device(&mut *conn, &claims)?;
+        drop(conn);
+        self.audit.record(events)?;
+        outcome
+    }
+
+    pub fn whoami(&self, bearer: &str) -> Result<WhoAmI> {
+        self.as_worker(bearer, |conn, actor, _audit| {
+            let staff: Staff = records::get_as(conn, EntityKind::Staff, actor.staff_id)?
+                .ok_or_else(|| ServiceError::not_found("staff"))?;
+            let teams = conn
+                .query(
+                    "SELECT team_id FROM members_index WHERE staff_id = $1",
+                    params![actor.staff_id],
+                )?
+                .iter()
+                .map(|r| r.uuid(0))
+                .collect::<Result<Vec<_>>>()?;
+            let mut team_infos = Vec::new();
+            for t in teams {
+                if let Some(team) = records::get_as::<Team>(conn, EntityKind::Team, t)? {
+                    team_infos.push(team_info(&team));
+                }
+            }
+            team_infos.sort_by(|a, b| a.name.cmp(&b.name));
+            let device = conn
+                .query_one(
+                    "SELECT name, enrolled_at FROM devices WHERE id = $1",
+                    params![actor.device_id],
+                )?
+                .ok_or_else(|| ServiceError::not_found("device"))?;
+            Ok(Ok(WhoAmI {
+                staff: StaffInfo {
+                    id: staff.id.0,
+                    name: staff.name,
+                    initials: staff.initials,
+                    profession: staff.profession.as_str().into(),
+                    sector: staff.sector.as_str().into(),
+                },
+                teams: team_infos,
+                device: DeviceInfo {
+                    id: actor.device_id,
+                    name: device.text(0)?,
+                    enrolled_at: rfc3339_ms(device.int(1)?),
+                },
+            }))
+        })
+    }
+
+    pub fn my_cases(&self, bearer: &str) -> Result<CaseList> {
+        self.as_worker(bearer, |conn, actor, audit_rows| {
+            let today = OffsetDateTime::now_utc().date();
+            let mut directory = self.directory(conn)?;
+            let mut cases = Vec::new();
+            for case_id in authz::cases_in_scope(conn, actor.staff_id)? {
+                let Some(scope) = authz::scope(conn, actor, case_id)? else {
+                    continue;
+                };
+                let Some(case) = records::get_as::<Case>(conn, EntityKind::Case, case_id)? else {
+                    continue;
+                };
+                let consents = consents_of(conn, case_id)?;
+                let access = authz::access(actor, &scope, &consents, today);
+                cases.push(CaseListItem {
+                    id: case_id,
+                    child_name: case.child_name.clone(),
+                    status: case.status.as_str().into(),
+                    team: directory.team(conn, case.team_id.0)?,
+                    coordinator: directory.contact(conn, case.coordinator_id.0)?,
+                    my_role: role(&scope),
+                    access: level(access),
+                });
+            }
+            cases.sort_by(|a, b| {
+                (a.my_role as u8, &a.child_name).cmp(&(b.my_role as u8, &b.child_name))
+            });
+            audit_rows.push(AuditEvent {
+                staff_id: Some(actor.staff_id),
+                device_id: Some(actor.device_id),
+                action: "list_cases",
+                case_id: None,
+                person_id: None,
+                detail: format!("{} cases", cases.len()),
+                result: "ok",
+            });
+            Ok(Ok(CaseList { cases }))
+        })
+    }
+
+    pub fn case_overview(&self, bearer: &str, case_id: Uuid) -> Result<CaseOverview> {
+        self.as_worker(bearer, |conn, actor, audit_rows| {
+            let event = |result: &'static str, detail: &str| AuditEvent {
+                staff_id: Some(actor.staff_id),
+                device_id: Some(actor.device_id),
+                action: "read_case",
+                case_id: Some(case_id),
+                person_id: None,
+                detail: detail.into(),
+                result,
+            };
+            let Some(scope) = authz::scope(conn, actor, case_id)? else {
+                audit_rows.push(event("denied", "case overview: outside the worker's scope"));
+                return Ok(Err(ServiceError::not_found("case")));
+            };
+            let Some(case) = records::get_as::<Case>(conn, EntityKind::Case, case_id)? else {
+                return Ok(Err(ServiceError::not_found("case")));
+            };
+            let rows = records::of_case(conn, case_id)?;
+            let consents: Vec<Consent> = typed(&rows, EntityKind::Consent)?;
+            let today = OffsetDateTime::now_utc().date();
+            let access = authz::access(actor, &scope, &consents, today);
+            let mut directory = self.directory(conn)?;
+            let details = match access {
+                CaseAccess::Limited => None,
+                CaseAccess::Full { .. } => Some(details(
+                    conn,
+                    &mut directory,
+                    actor,
+                    access,
+                    &case,
+                    &rows,
+                    &consents,
+                    today,
+                )?),
+            };
+            audit_rows.push(event(
+                if details.is_some() { "ok" } else { "limited" },
+                if details.is_some() {
+                    "case overview"
+                } else {
+                    "case overview: existence and coordinator only (no consent covers the sector)"
+                },
+            ));
+            Ok(Ok(CaseOverview {
+                id: case_id,
+                child_name: case.child_name.clone(),
+                status: case.status.as_str().into(),
+                team: directory.team(conn, case.team_id.0)?,
+                coordinator: directory.contact(conn, case.coordinator_id.0)?,
+                access: level(access),
+                details,
+            }))
+        })
+    }
+}
+
+/// The worker behind verified `claims`, after checking that the device may still act.
+fn actor_of(conn: &mut dyn Conn, claims: &identity::Claims) -> Result<Actor> {
+    identity::check_device(conn, claims)?;
+    let staff: Staff = records::get_as(conn, EntityKind::Staff, claims.sub)?.ok_or_else(|| {
+        ServiceError::new(ErrorCode::Forbidden, "The account has no staff record.")
+    })?;
+    Ok(Actor {
+        staff_id: claims.sub,
+        device_id: claims.did,
+        name: staff.name,
+        profession: staff.profession,
+        sector: staff.sector,
+    })
+}
+
+impl Central {
+    fn limits(&self, claims: &identity::Claims) -> Result<()> {
+        if let Err(wait) = self.device_limiter.check(&claims.did.to_string()) {
+            return Err(rate_limited(wait));
+        }
+        if let Err(wait) = self.account_limiter.check(&claims.sub.to_string()) {
+            return Err(rate_limited(wait));
+        }
+        Ok(())
+    }
+
+    /// Applies a device's pushed changes in one transaction, with their audit rows.
+    pub fn push(
+        &self,
+        bearer: &str,
+        req: &feltkontor_wire::sync::PushRequest,
+    ) -> Result<feltkontor_wire::sync::PushResponse> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        let mut conn = self.pool.get()?;
+        let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
+            let actor = actor_of(conn, &claims)?;
+            crate::sync::push(conn, &actor, req, crate::now_ms())
+        })?;
+        identity::touch_device(&mut *conn, &claims)?;
+        Ok(answer)
+    }
+
+    /// One page of what the worker may see, after the device's cursors.
+    pub fn pull(
+        &self,
+        bearer: &str,
+        req: &feltkontor_wire::sync::PullRequest,
+    ) -> Result<feltkontor_wire::sync::PullResponse> {
+        self.as_worker(bearer, |conn, actor, audit_rows| {
+            let page = crate::sync::pull(conn, actor, req, crate::now_ms())?;
+            for b in page.buckets.iter().filter(|b| !b.records.is_empty()) {
+                audit_rows.push(AuditEvent {
+                    staff_id: Some(actor.staff_id),
+                    device_id: Some(actor.device_id),
+                    action: "sync_read",
+                    case_id: b.bucket.strip_prefix("case:").and_then(|c| c.parse().ok()),
+                    person_id: None,
+                    detail: format!("{} records of {}", b.records.len(), b.bucket),
+                    result: "ok",
+                });
+            }
+            Ok(Ok(page))
+        })
+    }
+}
+
+fn rate_limited(wait: u64) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::RateLimited,
+        "Too many requests from this device or account. Wait a moment.",
+    )
+    .with_retry_after(wait)
+}
+
+fn tokens(t: identity::Tokens) -> TokenResponse {
+    TokenResponse {
+        access_token: t.access_token,
+        token_type: "Bearer".into(),
+        expires_in: t.expires_in,
+        refresh_token: t.refresh_token,
+        device_id: t.device_id,
+        staff_id: t.staff_id,
+    }
+}
+
+fn role(scope: &Scope) -> MyRole {
+    if scope.coordinator {
+        MyRole::Coordinator
+    } else if scope.participant {
+        MyRole::Participant
+    } else {
+        MyRole::TeamMember
+    }
+}
+
+fn level(a: CaseAccess) -> AccessLevel {
+    match a {
+        CaseAccess::Full { .. } => AccessLevel::Full,
+        CaseAccess::Limited => AccessLevel::Limited,
+    }
+}
+
+fn team_info(t: &Team) -> TeamInfo {
+    TeamInfo {
+        id: t.id.0,
+        name: t.name.clone(),
+        district: t.district.clone(),
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(rows: &[Stored], kind: EntityKind) -> Result<Vec<T>> {
+    rows.iter()
+        .filter(|r| r.entity == kind)
+        .map(records::decode)
+        .collect()
+}
+
+fn consents_of(conn: &mut dyn Conn, case: Uuid) -> Result<Vec<Consent>> {
+    let rows = records::of_case_kind(conn, case, EntityKind::Consent)?;
+    typed(&rows, EntityKind::Consent)
+}
+
+/// The staff and team directory (reference data), shared by all requests and reloaded when
+/// older than [`DIRECTORY_TTL`]: a colleague's new name shows within seconds, and a case read
+/// does not look up each participant one by one.
+pub struct DirectorySnapshot {
+    staff: HashMap<Uuid, (Staff, Option<String>)>,
+    teams: HashMap<Uuid, TeamInfo>,
+}
+
+const DIRECTORY_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn load_directory(conn: &mut dyn Conn) -> Result<DirectorySnapshot> {
+    let mut staff = HashMap::new();
+    for r in conn.query(
+        "SELECT r.data, a.contact FROM records r LEFT JOIN accounts a ON a.staff_id = r.id
+         WHERE r.entity = 'staff' AND r.archived = 0",
+        params![],
+    )? {
+        let s: Staff = serde_json::from_str(&r.text(0)?)
+            .map_err(|e| ServiceError::internal(format!("staff record: {e}")))?;
+        staff.insert(s.id.0, (s, r.opt_text(1)?));
+    }
+    let mut teams = HashMap::new();
+    for t in records::all_of(conn, EntityKind::Team)? {
+        let t: Team = records::decode(&t)?;
+        teams.insert(t.id.0, team_info(&t));
+    }
+    Ok(DirectorySnapshot { staff, teams })
+}
+
+impl Central {
+    fn directory(&self, conn: &mut dyn Conn) -> Result<Directory> {
+        {
+            let cached = self.directory.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, snap)) = &*cached {
+                if at.elapsed() < DIRECTORY_TTL {
+                    return Ok(Directory { snap: snap.clone() });
+                }
+            }
+        }
+        let snap = Arc::new(load_directory(conn)?);
+        *self.directory.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((std::time::Instant::now(), snap.clone()));
+        Ok(Directory { snap })
+    }
+}
+
+/// One request's view of the directory; staff or teams newer than the snapshot are looked up.
+struct Directory {
+    snap: Arc<DirectorySnapshot>,
+}
+
+impl Directory {
+    fn staff(&mut self, conn: &mut dyn Conn, id: Uuid) -> Result<Option<(Staff, Option<String>)>> {
+        if let Some(s) = self.snap.staff.get(&id) {
+            return Ok(Some(s.clone()));
+        }
+        let staff: Option<Staff> = records::get_as(conn, EntityKind::Staff, id)?;
+        let contact = conn
+            .query_one(
+                "SELECT contact FROM accounts WHERE staff_id = $1",
+                params![id],
+            )?
+            .map(|r| r.text(0))
+            .transpose()?;
+        Ok(staff.map(|s| (s, contact)))
+    }
+
+    fn contact(&mut self, conn: &mut dyn Conn, id: Uuid) -> Result<StaffContact> {
+        Ok(match self.staff(conn, id)? {
+            Some((s, contact)) => StaffContact {
+                id,
+                name: s.name,
+                profession: s.profession.as_str().into(),
+                contact,
+            },
+            None => StaffContact {
+                id,
+                name: String::new(),
+                profession: String::new(),
+                contact: None,
+            },
+        })
+    }
+
+    fn team(&mut self, conn: &mut dyn Conn, id: Uuid) -> Result<Option<TeamInfo>> {
+        if let Some(t) = self.snap.teams.get(&id) {
+            return Ok(Some(t.clone()));
+        }
+        Ok(records::get_as::<Team>(conn, EntityKind::Team, id)?.map(|t| team_info(&t)))
+    }
+}
+
+fn date(d: time::Date) -> String {
+    d.to_string()
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; each is a distinct input"
+)]
+fn details(
+    conn: &mut dyn Conn,
+    directory: &mut Directory,
+    actor: &Actor,
+    access: CaseAccess,
+    case: &Case,
+    rows: &[Stored],
+    consents: &[Consent],
+    today: time::Date,
+) -> Result<CaseDetails> {
+    let mut participants = Vec::new();
+    for p in typed::<Participant>(rows, EntityKind::Participant)? {
+        participants.push(ParticipantInfo {
+            staff: directory.contact(conn, p.staff_id.0)?,
+            role: p.role,
+            legal_basis: p.legal_basis,
+        });
+    }
+    participants.sort_by(|a, b| a.staff.name.cmp(&b.staff.name));
+    let phones = typed::<Phone>(rows, EntityKind::Phone)?;
+    let show_protected = authz::may_see_protected_address(access);
+    let mut persons: Vec<PersonInfo> = typed::<Person>(rows, EntityKind::Person)?
+        .into_iter()
+        .map(|p| PersonInfo {
+            id: p.id.0,
+            phones: phones
+                .iter()
+                .filter(|ph| ph.person_id == p.id)
+                .map(|ph| ph.number.clone())
+                .collect(),
+            address: if p.protected_address && !show_protected {
+                None
+            } else {
+                p.address.map(|a| a.0)
+            },
+            name: p.name,
+            relation: p.relation.as_str().into(),
+            custody: p.custody,
+            protected_address: p.protected_address,
+            language: p.language,
+            interpreter_needed: p.interpreter_needed,
+            do_not_contact: p.do_not_contact,
+        })
+        .collect();
+    persons.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut consent_infos: Vec<ConsentInfo> = consents
+        .iter()
+        .map(|c| ConsentInfo {
+            id: c.id.0,
+            sectors: c.sectors.iter().map(|s| s.as_str().to_owned()).collect(),
+            valid_from: date(c.valid_from),
+            valid_to: c.valid_to.map(date),
+            withdrawn_at: c.withdrawn_at.and_then(|t| t.format(&Rfc3339).ok()),
+            valid_now: c.withdrawn_at.is_none_or(|w| today < w.date())
+                && c.valid_from <= today
+                && c.valid_to.is_none_or(|to| today <= to),
+        })
+        .collect();
+    consent_infos.sort_by(|a, b| b.valid_from.cmp(&a.valid_from));
+    let mut agreements: Vec<AgreementInfo> = typed::<Agreement>(rows, EntityKind::Agreement)?
+        .into_iter()
+        .map(|a| AgreementInfo {
+            id: a.id.0,
+            what: a.what,
+            due_on: a.due_on.map(date),
+            done: a.done_at.is_some(),
+        })
+        .collect();
+    agreements.sort_by(|a, b| (a.done, &a.due_on).cmp(&(b.done, &b.due_on)));
+    let mut notes: Vec<CaseNote> = typed::<CaseNote>(rows, EntityKind::Note)?;
+    notes.sort_by_key(|n| std::cmp::Reverse((n.occurred_at, n.id)));
+    let mut readable = Vec::new();
+    for n in notes {
+        let author = directory.staff(conn, n.author_id.0)?;
+        // A colleague's draft is theirs until signed.
+        if n.status == NoteStatus::Draft && n.author_id.0 != actor.staff_id {
+            continue;
+        }
+        if !authz::may_read_note(
+            actor,
+            access,
+            n.audience,
+            author.as_ref().map(|(s, _)| s.profession),
+        ) {
+            continue;
+        }
+        readable.push(NoteInfo {
+            id: n.id.0,
+            kind: n.kind.as_str().into(),
+            occurred_at: n.occurred_at.format(&Rfc3339).unwrap_or_default(),
+            author: author.map(|(s, _)| s.name),
+            status: n.status.as_str().into(),
+            statutory: n.statutory,
+            audience: n.audience.as_str().into(),
+            body: n.body.0,
+            child_words: n.child_words.0,
+            family_perspective: n.family_perspective.0,
+        });
+        if readable.len() >= 200 {
+            break;
+        }
+    }
+    let child_words = readable
+        .iter()
+        .filter(|n| !n.child_words.trim().is_empty())
+        .take(5)
+        .cloned()
+        .collect();
+    readable.truncate(20);
+    Ok(CaseDetails {
+        child_birth_date: date(case.child_birth_date),
+        child_cpr: case.child_cpr.as_ref().map(|c| c.expose().to_owned()),
+        child_institution: case.child_institution.clone(),
+        opened_on: date(case.opened_on),
+        participants,
+        persons,
+        consents: consent_infos,
+        agreements,
+        child_words,
+        latest_notes: readable,
+    })
+}

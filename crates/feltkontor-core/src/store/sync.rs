@@ -1,0 +1,545 @@
+//! The device's side of sync: the queue of changes to push, the service's acknowledgements,
+//! and applying pulled records field by field (the newer clock wins per field), bucket by
+//! bucket, with the cursors in the same transaction.
+
+use super::record::{reindex, row_fields, select_sql, to_sql, Record};
+use super::Store;
+use crate::domain::*;
+use crate::error::{Error, Result};
+use feltkontor_wire::sync::{PullResponse, PushResponse, RejectedChange, SyncRecord, TEAM_BUCKET};
+use feltkontor_wire::{CaseId, ChangeEntry, EntityKind, Hlc, RowId};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use uuid::Uuid;
+
+/// Runs `$body` with `$t` bound to the record type of `$kind`.
+macro_rules! with_record {
+    ($kind:expr, $t:ident => $body:expr) => {
+        match $kind {
+            EntityKind::Team => {
+                type $t = Team;
+                $body
+            }
+            EntityKind::Staff => {
+                type $t = Staff;
+                $body
+            }
+            EntityKind::TeamMember => {
+                type $t = TeamMember;
+                $body
+            }
+            EntityKind::Case => {
+                type $t = Case;
+                $body
+            }
+            EntityKind::Participant => {
+                type $t = Participant;
+                $body
+            }
+            EntityKind::Handover => {
+                type $t = Handover;
+                $body
+            }
+            EntityKind::Person => {
+                type $t = Person;
+                $body
+            }
+            EntityKind::Phone => {
+                type $t = Phone;
+                $body
+            }
+            EntityKind::Relation => {
+                type $t = Relation;
+                $body
+            }
+            EntityKind::Note => {
+                type $t = CaseNote;
+                $body
+            }
+            EntityKind::Consent => {
+                type $t = Consent;
+                $body
+            }
+            EntityKind::Agreement => {
+                type $t = Agreement;
+                $body
+            }
+            EntityKind::Conflict => {
+                type $t = Conflict;
+                $body
+            }
+        }
+    };
+}
+
+/// Tables of case data other than `cases` itself: each has a `case_id` column.
+const CASE_TABLES: &[&str] = &[
+    "participants",
+    "handovers",
+    "persons",
+    "phones",
+    "relations",
+    "notes",
+    "consents",
+    "agreements",
+    "conflicts",
+];
+
+/// What one pulled page did on this device.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PullApplied {
+    /// Records that changed at least one field here.
+    pub changed: usize,
+    /// Buckets (cases) deleted from this device because the worker may no longer see them.
+    pub dropped_buckets: Vec<String>,
+    /// Buckets deleted because the worker's view of them changed: pull again (their records
+    /// in this page were not applied).
+    pub reset_buckets: Vec<String>,
+}
+
+impl Store {
+    /// The changes not yet acknowledged by the service, oldest first.
+    pub fn pending_push(&self, limit: u32) -> Result<Vec<ChangeEntry>> {
+        self.log_entries("pushed = 0", limit)
+    }
+
+    /// How many changes wait to be pushed.
+    pub fn pending_count(&self) -> Result<u64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM change_log WHERE pushed = 0",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records the service's acknowledgement: everything up to `acked_seq` is pushed, and the
+    /// changes it refused for good are kept for the worker to see (the values stay in the
+    /// change log). A refused change is undone on the device: the record is forgotten here and
+    /// its bucket pulled again from the start, so the device holds the service's version, not
+    /// one nobody else will ever see.
+    pub fn ack_push(&mut self, resp: &PushResponse) -> Result<()> {
+        let now = self.clock().now();
+        let at = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE change_log SET pushed = 1 WHERE pushed = 0 AND seq <= ?1",
+            [resp.acked_seq],
+        )?;
+        for r in &resp.rejected {
+            tx.execute(
+                "INSERT OR REPLACE INTO sync_rejected (seq, entity, entity_id, code, reason, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    r.seq,
+                    r.entity.as_str(),
+                    r.entity_id.to_string(),
+                    r.code,
+                    r.reason,
+                    at
+                ],
+            )?;
+            let bucket = with_record!(r.entity, T => forget::<T>(&tx, r.entity_id))?;
+            tx.execute(
+                "UPDATE sync_buckets SET cursor = 0 WHERE bucket = ?1",
+                [bucket],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Changes the service refused for good, newest first.
+    pub fn rejected_changes(&self) -> Result<Vec<RejectedChange>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT seq, entity, entity_id, code, reason FROM sync_rejected ORDER BY seq DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, entity, id, code, reason) = row?;
+            out.push(RejectedChange {
+                seq,
+                entity: EntityKind::parse(&entity)
+                    .ok_or_else(|| Error::Corrupt(format!("rejected entity {entity}")))?,
+                entity_id: id
+                    .parse()
+                    .map_err(|_| Error::Corrupt("rejected entity id".into()))?,
+                code,
+                reason,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Conflicts nobody has resolved yet, newest first; of one case, or of all.
+    pub fn open_conflicts(&self, case: Option<CaseId>) -> Result<Vec<Conflict>> {
+        let sql = format!(
+            "{} WHERE resolved_at IS NULL AND archived = 0 AND (?1 IS NULL OR case_id = ?1) ORDER BY detected_at DESC",
+            select_sql::<Conflict>()
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map([case.map(|c| c.0.to_string())], |r| {
+            super::record::from_row::<Conflict>(r)
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Resolves a conflict with the value a person chose (either side's, or a merged value;
+    /// JSON as the record serialises the field): the record's field gets the value, a normal
+    /// change that syncs, and the conflict is marked resolved by the worker.
+    pub fn resolve_conflict(&mut self, id: RowId, value: &Value) -> Result<Conflict> {
+        self.write(|w| {
+            let mut c: Conflict = w.require(id.0)?;
+            with_record!(c.entity, T => w.set_field::<T>(c.entity_id, &c.field, value))?;
+            c.resolved_at = Some(w.now());
+            c.resolved_by = Some(w.worker());
+            w.put(&c)?;
+            Ok(c)
+        })
+    }
+
+    /// Every live record on this device, field by field: what convergence checks compare
+    /// with the service's answer for the worker.
+    pub fn live_records(&self) -> Result<BTreeMap<(EntityKind, Uuid), Map<String, Value>>> {
+        let mut out = BTreeMap::new();
+        for kind in EntityKind::ALL {
+            with_record!(*kind, T => {
+                let sql = format!("{} WHERE archived = 0", select_sql::<T>());
+                let mut stmt = self.conn().prepare(&sql)?;
+                let rows = stmt.query_map([], row_fields::<T>)?;
+                for row in rows {
+                    let mut fields = row?;
+                    let id: Uuid = fields
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| Error::Corrupt(format!("{} id", T::TABLE)))?;
+                    fields.remove("id");
+                    out.insert((*kind, id), fields);
+                }
+            })
+        }
+        Ok(out)
+    }
+
+    /// The cursor of every bucket this device holds.
+    pub fn sync_cursors(&self) -> Result<BTreeMap<String, u64>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT bucket, cursor FROM sync_buckets")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Applies one pulled page in one transaction: records merged field by field, each
+    /// bucket's cursor, and the deletion of buckets the worker may no longer see. Either all of
+    /// it is applied or none of it.
+    pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullApplied> {
+        let now_ms = self.clock().now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut applied = PullApplied::default();
+        let mut newest: Option<Hlc> = None;
+        // A bucket held for another view (e.g. as a participant, who sees protected addresses)
+        // is deleted first and pulled again from the start under the new view.
+        for (bucket, view) in &page.views {
+            let held: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT view FROM sync_buckets WHERE bucket = ?1",
+                    [bucket],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match held {
+                Some(Some(old)) if old != *view => {
+                    if let Some(case) = bucket_case(bucket) {
+                        drop_case(&tx, case)?;
+                    }
+                    tx.execute("DELETE FROM sync_buckets WHERE bucket = ?1", [bucket])?;
+                    applied.reset_buckets.push(bucket.clone());
+                }
+                Some(None) => {
+                    tx.execute(
+                        "UPDATE sync_buckets SET view = ?2 WHERE bucket = ?1",
+                        params![bucket, view],
+                    )?;
+                }
+                _ => {}
+            }
+        }
+        for bucket in &page.buckets {
+            if applied.reset_buckets.contains(&bucket.bucket) {
+                continue;
+            }
+            if bucket.bucket != TEAM_BUCKET && bucket_case(&bucket.bucket).is_none() {
+                return Err(Error::SyncData(format!("unknown bucket {}", bucket.bucket)));
+            }
+            for rec in &bucket.records {
+                if let Some(max) = rec.field_hlc.values().max() {
+                    newest = newest.max(Some(*max));
+                }
+                if with_record!(rec.entity, T => merge::<T>(&tx, rec))? {
+                    applied.changed += 1;
+                }
+            }
+            tx.execute(
+                "INSERT INTO sync_buckets (bucket, cursor, view) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (bucket) DO UPDATE SET cursor = excluded.cursor,
+                   view = COALESCE(excluded.view, sync_buckets.view)",
+                params![bucket.bucket, bucket.cursor, page.views.get(&bucket.bucket)],
+            )?;
+        }
+        let visible: BTreeSet<&str> = page.visible.iter().map(String::as_str).collect();
+        let held: Vec<String> = tx
+            .prepare("SELECT bucket FROM sync_buckets")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for bucket in held {
+            if visible.contains(bucket.as_str()) {
+                continue;
+            }
+            if let Some(case) = bucket_case(&bucket) {
+                drop_case(&tx, case)?;
+            }
+            tx.execute("DELETE FROM sync_buckets WHERE bucket = ?1", [&bucket])?;
+            applied.dropped_buckets.push(bucket);
+        }
+        // Later local writes are stamped after everything seen from the service.
+        if let Some(remote) = newest {
+            let current: String = tx.query_row(
+                "SELECT hlc FROM device_state WHERE singleton = 1",
+                [],
+                |r| r.get(0),
+            )?;
+            let current: Hlc = current
+                .parse()
+                .map_err(|e: feltkontor_wire::HlcParseError| Error::Corrupt(e.to_string()))?;
+            if remote > current {
+                tx.execute(
+                    "UPDATE device_state SET hlc = ?1 WHERE singleton = 1",
+                    [current.observe(remote, now_ms).to_string()],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(applied)
+    }
+}
+
+fn bucket_case(bucket: &str) -> Option<Uuid> {
+    bucket.strip_prefix("case:").and_then(|s| s.parse().ok())
+}
+
+fn parse_clocks(text: &str) -> Result<BTreeMap<String, Hlc>> {
+    let raw: BTreeMap<String, String> =
+        serde_json::from_str(text).map_err(|e| Error::Corrupt(format!("field_hlc: {e}")))?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            v.parse()
+                .map(|h| (k, h))
+                .map_err(|e: feltkontor_wire::HlcParseError| Error::Corrupt(e.to_string()))
+        })
+        .collect()
+}
+
+fn clock_of(clocks: &BTreeMap<String, Hlc>, field: &str) -> Option<Hlc> {
+    clocks.get(field).or_else(|| clocks.get("*")).copied()
+}
+
+/// Merges one pulled record into its table; returns whether anything changed.
+fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
+    if rec.entity != T::KIND {
+        return Err(Error::SyncData("entity kind mismatch".into()));
+    }
+    let bad = |what: String| Error::SyncData(format!("{} {}: {what}", T::TABLE, rec.id));
+    let mut data: Map<String, Value> = Map::new();
+    for col in T::COLUMNS {
+        let v = if *col == "id" {
+            Value::String(rec.id.to_string())
+        } else if rec.redacted.iter().any(|r| r == col) {
+            Value::Null
+        } else {
+            rec.data
+                .get(*col)
+                .cloned()
+                .ok_or_else(|| bad(format!("field {col} is missing")))?
+        };
+        data.insert((*col).to_owned(), v);
+    }
+    // The same validation as the record's own type: what cannot be read is not stored.
+    serde_json::from_value::<T>(Value::Object(data.clone())).map_err(|e| bad(e.to_string()))?;
+    if rec.field_hlc.is_empty() {
+        return Err(bad("no clocks".into()));
+    }
+    let sql_of = |col: &str| -> SqlValue {
+        let v = &data[col];
+        if T::JSON_COLUMNS.contains(&col) && !v.is_null() {
+            SqlValue::Text(v.to_string())
+        } else {
+            to_sql(v)
+        }
+    };
+    let local: Option<String> = conn
+        .prepare_cached(&format!("SELECT field_hlc FROM {} WHERE id = ?1", T::TABLE))?
+        .query_row([rec.id.to_string()], |r| r.get(0))
+        .optional()?;
+    // A field withheld from this worker is emptied here, with the lowest clock, so nothing of
+    // an earlier view stays and the real value wins again if the worker may see it later.
+    let mut remote_field_hlc = rec.field_hlc.clone();
+    for col in &rec.redacted {
+        remote_field_hlc.insert(
+            col.clone(),
+            Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())),
+        );
+    }
+    let remote_clocks = serde_json::to_string(&remote_field_hlc).map_err(|e| bad(e.to_string()))?;
+    match local {
+        None => {
+            let cols = T::COLUMNS.join(", ");
+            let marks = (1..=T::COLUMNS.len() + 2)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut values: Vec<SqlValue> = T::COLUMNS.iter().map(|c| sql_of(c)).collect();
+            values.push(SqlValue::Integer(i64::from(rec.archived)));
+            values.push(SqlValue::Text(remote_clocks));
+            conn.prepare_cached(&format!(
+                "INSERT INTO {} ({cols}, archived, field_hlc) VALUES ({marks})",
+                T::TABLE
+            ))?
+            .execute(rusqlite::params_from_iter(values))?;
+        }
+        Some(local) => {
+            let local = parse_clocks(&local)?;
+            let mut sets = Vec::new();
+            let mut values: Vec<SqlValue> = Vec::new();
+            let mut clocks = Map::new();
+            let fields = T::COLUMNS.iter().copied().filter(|c| *c != "id");
+            for col in fields.chain(std::iter::once("archived")) {
+                if rec.redacted.iter().any(|r| r == col) {
+                    values.push(SqlValue::Null);
+                    sets.push(format!("{col} = ?{}", values.len()));
+                    clocks.insert(
+                        col.to_owned(),
+                        Value::String(
+                            Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())).to_string(),
+                        ),
+                    );
+                    continue;
+                }
+                let (Some(theirs), ours) = (clock_of(&rec.field_hlc, col), clock_of(&local, col))
+                else {
+                    continue;
+                };
+                if ours.is_some_and(|o| theirs <= o) {
+                    continue;
+                }
+                values.push(if col == "archived" {
+                    SqlValue::Integer(i64::from(rec.archived))
+                } else {
+                    sql_of(col)
+                });
+                sets.push(format!("{col} = ?{}", values.len()));
+                clocks.insert(col.to_owned(), Value::String(theirs.to_string()));
+            }
+            if sets.is_empty() {
+                return Ok(false);
+            }
+            values.push(SqlValue::Text(Value::Object(clocks).to_string()));
+            let n = values.len();
+            values.push(SqlValue::Text(rec.id.to_string()));
+            conn.prepare_cached(&format!(
+                "UPDATE {} SET {}, field_hlc = json_patch(field_hlc, ?{n}) WHERE id = ?{}",
+                T::TABLE,
+                sets.join(", "),
+                n + 1
+            ))?
+            .execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    reindex::<T>(conn, rec.id)?;
+    Ok(true)
+}
+
+/// Deletes one record from this device (with its search entry); returns the bucket that holds
+/// it (its case's, or the team bucket), to be pulled again.
+fn forget<T: Record>(conn: &Connection, id: Uuid) -> Result<String> {
+    let case: Option<Option<String>> = if T::KIND == EntityKind::Case {
+        Some(Some(id.to_string()))
+    } else if T::COLUMNS.contains(&"case_id") {
+        conn.query_row(
+            &format!("SELECT case_id FROM {} WHERE id = ?1", T::TABLE),
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?
+    } else {
+        None
+    };
+    if let Some(fts) = T::FTS {
+        conn.execute(
+            &format!(
+                "DELETE FROM {} WHERE rowid = (SELECT rid FROM {} WHERE id = ?1)",
+                fts.table,
+                T::TABLE
+            ),
+            [id.to_string()],
+        )?;
+    }
+    conn.execute(
+        &format!("DELETE FROM {} WHERE id = ?1", T::TABLE),
+        [id.to_string()],
+    )?;
+    Ok(match case.flatten() {
+        Some(case) => format!("case:{case}"),
+        None => TEAM_BUCKET.to_owned(),
+    })
+}
+
+/// Deletes every row of a case from this device, with its search entries and the pushed
+/// change-log entries that carried its content.
+fn drop_case(conn: &Connection, case: Uuid) -> Result<()> {
+    let id = case.to_string();
+    let mut ids: Vec<String> = vec![id.clone()];
+    for table in CASE_TABLES {
+        let mut stmt = conn.prepare(&format!("SELECT id FROM {table} WHERE case_id = ?1"))?;
+        let found = stmt.query_map([&id], |r| r.get::<_, String>(0))?;
+        ids.extend(found.collect::<rusqlite::Result<Vec<_>>>()?);
+    }
+    conn.execute(
+        "DELETE FROM notes_fts WHERE rowid IN (SELECT rid FROM notes WHERE case_id = ?1)",
+        [&id],
+    )?;
+    conn.execute(
+        "DELETE FROM persons_fts WHERE rowid IN (SELECT rid FROM persons WHERE case_id = ?1)",
+        [&id],
+    )?;
+    for table in CASE_TABLES {
+        conn.execute(&format!("DELETE FROM {table} WHERE case_id = ?1"), [&id])?;
+    }
+    conn.execute("DELETE FROM cases WHERE id = ?1", [&id])?;
+    let mut del = conn.prepare("DELETE FROM change_log WHERE pushed = 1 AND entity_id = ?1")?;
+    for i in &ids {
+        del.execute([i])?;
+    }
+    conn.execute(
+        "DELETE FROM access_log WHERE case_id = ?1 AND uploaded = 1",
+        [&id],
+    )?;
+    Ok(())
+}

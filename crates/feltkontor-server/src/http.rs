@@ -1,0 +1,403 @@
+//! The HTTP layer: routes, extraction, problem-details errors, limits. Each handler parses its
+//! input, runs one `Central` operation on a blocking thread, and renders the result.
+
+use axum::body::Bytes;
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
+};
+use axum::http::{header, request::Parts, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use feltkontor_central::api::*;
+use feltkontor_central::limits::RateLimiter;
+use feltkontor_central::{Central, ErrorCode, ServiceError};
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::OpenApi;
+use uuid::Uuid;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A push carries up to 500 change-log entries; notes are long.
+pub const SYNC_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+pub struct AppState {
+    pub central: Central,
+    /// Unauthenticated endpoints (enrollment, refresh) per client address.
+    pub address_limiter: RateLimiter,
+    pub request_timeout: Duration,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// An error response: RFC 9457 problem details.
+pub struct ApiError(pub ServiceError);
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        if let Some(internal) = &e.internal {
+            // The cause goes to the log; the client gets the plain message only.
+            tracing::error!(code = e.code.as_str(), cause = %internal, "request failed");
+        } else if e.status() >= 500 {
+            tracing::warn!(code = e.code.as_str(), "request failed");
+        }
+        let problem = Problem::from(&e);
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, serde_json::to_vec(&problem).unwrap_or_default()).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(secs) = e.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"feltkontor\""),
+            );
+        }
+        resp
+    }
+}
+
+type ApiResult<T> = Result<axum::Json<T>, ApiError>;
+
+/// A JSON body: size-limited, unknown fields refused, every failure a problem response.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ServiceError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
+            } else {
+                ServiceError::invalid("body", "The request body could not be read.")
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            // serde's message names the field and what was wrong, never a value.
+            ApiError(ServiceError::invalid(
+                "body",
+                format!("The request body is not valid: {e}"),
+            ))
+        })
+    }
+}
+
+/// The bearer token of the `Authorization` header.
+pub struct Bearer(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| Bearer(t.trim().to_owned()))
+            .filter(|b| !b.0.is_empty() && b.0.len() <= 4096)
+            .ok_or_else(|| ApiError(ServiceError::unauthenticated()))
+    }
+}
+
+/// Runs a library call on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError),
+        Err(e) => Err(ApiError(ServiceError::internal(format!(
+            "task failed: {e}"
+        )))),
+    }
+}
+
+fn limit_address(state: &AppState, addr: &SocketAddr) -> Result<(), ApiError> {
+    state
+        .address_limiter
+        .check(&addr.ip().to_string())
+        .map_err(|wait| {
+            ApiError(
+                ServiceError::new(
+                    ErrorCode::RateLimited,
+                    "Too many requests from this address. Wait a moment.",
+                )
+                .with_retry_after(wait),
+            )
+        })
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Health)))]
+async fn health() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready: the database answers", body = Health),
+        (status = 503, description = "Not ready", body = Problem, content_type = PROBLEM),
+    ))]
+async fn ready(State(s): State<Shared>) -> ApiResult<Health> {
+    let s2 = s.clone();
+    blocking(move || s2.central.ready()).await?;
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/enroll", tag = "devices", request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "The device is enrolled", body = TokenResponse),
+        (status = 400, description = "Invalid input", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Wrong user name, password or code", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn enroll(
+    State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Body(req): Body<EnrollRequest>,
+) -> ApiResult<TokenResponse> {
+    limit_address(&s, &addr)?;
+    let s2 = s.clone();
+    Ok(axum::Json(blocking(move || s2.central.enroll(&req)).await?))
+}
+
+#[utoipa::path(post, path = "/v1/token", tag = "devices", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New access and refresh tokens (the old refresh token is used up)", body = TokenResponse),
+        (status = 400, description = "Invalid input", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Refresh token not valid, replayed, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn token(
+    State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Body(req): Body<RefreshRequest>,
+) -> ApiResult<TokenResponse> {
+    limit_address(&s, &addr)?;
+    let s2 = s.clone();
+    Ok(axum::Json(
+        blocking(move || s2.central.refresh(&req)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "workers", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The worker, their teams and this device", body = WhoAmI),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn whoami(State(s): State<Shared>, Bearer(token): Bearer) -> ApiResult<WhoAmI> {
+    Ok(axum::Json(
+        blocking(move || s.central.whoami(&token)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The cases the worker coordinates, takes part in, or whose team they are on", body = CaseList),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn my_cases(State(s): State<Shared>, Bearer(token): Bearer) -> ApiResult<CaseList> {
+    Ok(axum::Json(
+        blocking(move || s.central.my_cases(&token)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/cases/{case_id}", tag = "cases", security(("bearer" = [])),
+    params(("case_id" = Uuid, Path, description = "The case")),
+    responses(
+        (status = 200, description = "The case overview, as far as the worker may see it", body = CaseOverview),
+        (status = 400, description = "Malformed case id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case, or not visible to the worker", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn case_overview(
+    State(s): State<Shared>,
+    Path(case_id): Path<String>,
+    Bearer(token): Bearer,
+) -> ApiResult<CaseOverview> {
+    let case_id: Uuid = case_id.parse().map_err(|_| {
+        ApiError(ServiceError::invalid(
+            "case_id",
+            "The case id is not a UUID.",
+        ))
+    })?;
+    Ok(axum::Json(
+        blocking(move || s.central.case_overview(&token, case_id)).await?,
+    ))
+}
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`."),
+    paths(health, ready, enroll, token, whoami, my_cases, case_overview, push, pull),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "operations", description = "Health and readiness"),
+        (name = "devices", description = "Enrollment and tokens"),
+        (name = "workers", description = "The signed-in worker"),
+        (name = "cases", description = "Cases in the worker's scope"),
+        (name = "sync", description = "The device's change log up, what the worker may see down"),
+    )
+)]
+pub struct ApiDoc;
+
+#[utoipa::path(post, path = "/v1/sync/push", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "PushRequest: the device's change-log entries, oldest first, numbered 1, 2, 3, … per device"),
+    responses(
+        (status = 200, description = "PushResponse: done up to `acked_seq`; changes refused for good are listed", body = Object),
+        (status = 400, description = "Malformed push, or the device's clock too far ahead (`clock_skew`)", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Changes of another device, or account disabled", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Changes missing before these (`sequence_gap`): resend from the number given", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn push(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+    Body(req): Body<feltkontor_wire::sync::PushRequest>,
+) -> ApiResult<feltkontor_wire::sync::PushResponse> {
+    Ok(axum::Json(
+        blocking(move || s.central.push(&token, &req)).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "PullRequest: the device's cursor per bucket and a page size"),
+    responses(
+        (status = 200, description = "PullResponse: records after the cursors, the buckets visible now, and whether more wait", body = Object),
+        (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn pull(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+    Body(req): Body<feltkontor_wire::sync::PullRequest>,
+) -> ApiResult<feltkontor_wire::sync::PullResponse> {
+    Ok(axum::Json(
+        blocking(move || s.central.pull(&token, &req)).await?,
+    ))
+}
+
+async fn openapi() -> Response {
+    let json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// Stops a request that runs longer than the configured timeout with a clear 503.
+async fn timeout(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(s.request_timeout, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError(
+            ServiceError::new(
+                ErrorCode::Timeout,
+                "The request took too long and was stopped. Try again.",
+            )
+            .with_retry_after(2),
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError(ServiceError::new(ErrorCode::NotFound, "No such endpoint."))
+}
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/enroll", post(enroll))
+        .route("/v1/token", post(token))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/cases", get(my_cases))
+        .route("/v1/cases/{case_id}", get(case_overview))
+        .route(
+            "/v1/sync/push",
+            post(push).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/sync/pull",
+            post(pull).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // Method and route only: paths carry ids, never personal data; query
+                    // strings and bodies are not logged.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                ),
+        )
+        .with_state(state)
+}

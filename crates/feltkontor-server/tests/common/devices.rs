@@ -1,0 +1,127 @@
+//! Devices for the sync tests: each an enrolled device with its own encrypted store on disk
+//! and the sync client; the oracle is the service's own answer for the worker, asked from
+//! scratch.
+
+use super::{token, Db, Server};
+use feltkontor_core::domain::*;
+use feltkontor_core::store::KdfParams;
+use feltkontor_core::{Store, StoreLocation, SystemClock};
+use feltkontor_sync::{sync_once, Remote};
+use feltkontor_wire::sync::{PullRequest, MAX_PULL_RECORDS};
+use feltkontor_wire::*;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct Device {
+    pub store: Store,
+    pub remote: Remote,
+    pub token: String,
+    pub staff: Uuid,
+    pub device: Uuid,
+    pub _dir: tempfile::TempDir,
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn device(server: &Server, db: &Db, username: &str) -> Device {
+    let enrolled = server.client().enroll(db, username);
+    let staff: Uuid = enrolled["staff_id"].as_str().unwrap().parse().unwrap();
+    let device: Uuid = enrolled["device_id"].as_str().unwrap().parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create_with(
+        &StoreLocation::new(dir.path().join("profile")),
+        "en lang nok adgangssaetning",
+        StaffId(staff),
+        DeviceId(device),
+        KdfParams::default(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let token = token(&enrolled);
+    Device {
+        store,
+        remote: Remote::new(&server.base, &token).unwrap(),
+        token,
+        staff,
+        device,
+        _dir: dir,
+    }
+}
+
+impl Device {
+    pub fn sync(&mut self, rt: &tokio::runtime::Runtime) -> feltkontor_sync::SyncReport {
+        rt.block_on(sync_once(&self.remote, &mut self.store))
+            .unwrap()
+    }
+}
+
+/// What the service says the worker may see, asked from scratch: live records by kind and id.
+pub fn oracle(
+    rt: &tokio::runtime::Runtime,
+    remote: &Remote,
+) -> BTreeMap<(EntityKind, Uuid), Map<String, Value>> {
+    let mut cursors = BTreeMap::new();
+    let mut seen: BTreeMap<(EntityKind, Uuid), Option<Map<String, Value>>> = BTreeMap::new();
+    loop {
+        let page = rt
+            .block_on(remote.pull(&PullRequest {
+                cursors: cursors.clone(),
+                limit: MAX_PULL_RECORDS,
+            }))
+            .unwrap();
+        for b in &page.buckets {
+            for r in &b.records {
+                let mut data = r.data.clone();
+                for f in &r.redacted {
+                    data.insert(f.clone(), Value::Null);
+                }
+                seen.insert((r.entity, r.id), (!r.archived).then_some(data));
+            }
+            cursors.insert(b.bucket.clone(), b.cursor);
+        }
+        if !page.more {
+            break;
+        }
+    }
+    seen.into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+}
+
+pub fn assert_converged(rt: &tokio::runtime::Runtime, d: &Device, who: &str) {
+    let want = oracle(rt, &d.remote);
+    let have = d.store.live_records().unwrap();
+    let missing: Vec<_> = want.keys().filter(|k| !have.contains_key(k)).collect();
+    let extra: Vec<_> = have.keys().filter(|k| !want.contains_key(k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{who}: missing {missing:?}, extra {extra:?}"
+    );
+    for (k, v) in &want {
+        assert_eq!(&have[k], v, "{who}: {k:?} differs field by field");
+    }
+}
+
+pub fn new_person(case: Uuid, name: &str) -> Person {
+    Person {
+        id: PersonId::new(),
+        case_id: CaseId(case),
+        name: name.into(),
+        relation: RelationToChild::Grandparent,
+        custody: false,
+        email: None,
+        address: None,
+        protected_address: false,
+        language: None,
+        interpreter_needed: false,
+        do_not_contact: false,
+        do_not_contact_reason: None,
+    }
+}

@@ -1,0 +1,614 @@
+//! Sync against the real server process on SQLite and on PostgreSQL: devices with their own
+//! encrypted stores push their change logs and pull what their worker may see; the oracle is
+//! the service's own answer for the worker, asked from scratch.
+
+mod common;
+
+use common::devices::*;
+use common::world::{self, World, PROTECTED_ADDRESS};
+use common::{Db, Kind, Server};
+use feltkontor_core::domain::*;
+use feltkontor_core::{Store, SystemClock};
+use feltkontor_sync::sync_once;
+use feltkontor_wire::sync::PushResponse;
+use feltkontor_wire::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+fn draft(case: Uuid, author: Uuid, body: &str) -> CaseNote {
+    CaseNote {
+        id: NoteId::new(),
+        case_id: CaseId(case),
+        author_id: StaffId(author),
+        kind: NoteKind::HomeVisit,
+        occurred_at: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        body: body.into(),
+        child_words: "Jeg vil gerne bo hos mor".into(),
+        family_perspective: "".into(),
+        statutory: true,
+        audience: Audience::CaseTeam,
+        status: NoteStatus::Draft,
+        signed_at: None,
+        content_hash: None,
+        addendum_to: None,
+    }
+}
+
+fn count(store: &Store, sql: &str) -> i64 {
+    store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Two workers of one team edit the same case offline; after syncing in turn both hold
+/// exactly what the service says each may see, field by field, and a concurrent edit of one
+/// field ends with the same value on both.
+fn two_devices_converge(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w: World = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    let mut colleague = device(&server, &db, "teamcw");
+    coord.sync(&rt);
+    colleague.sync(&rt);
+    assert_converged(&rt, &coord, "coordinator, first sync");
+    assert_converged(&rt, &colleague, "colleague, first sync");
+    // The colleague is on the team but not a participant: the protected address is withheld.
+    let mother = colleague.store.get::<Person>(w.mother).unwrap().unwrap();
+    assert_eq!(mother.address, None);
+    let mother = coord.store.get::<Person>(w.mother).unwrap().unwrap();
+    assert_eq!(
+        mother.address.map(|a| a.0).as_deref(),
+        Some(PROTECTED_ADDRESS)
+    );
+    // A colleague's draft never leaves the service.
+    assert!(colleague
+        .store
+        .get::<CaseNote>(w.note_draft)
+        .unwrap()
+        .is_none());
+    assert!(coord.store.get::<CaseNote>(w.note_draft).unwrap().is_some());
+
+    // Offline on both devices.
+    let grandma = new_person(w.case1, "Inger Bedste");
+    let note = draft(w.case1, coord.staff, "Hjemmebesøg uden net");
+    coord
+        .store
+        .write(|wr| {
+            wr.put_person(&grandma)?;
+            wr.save_note(&note)?;
+            wr.sign_note(note.id)?;
+            Ok(())
+        })
+        .unwrap();
+    let mut father_a = coord.store.get::<Person>(w.father).unwrap().unwrap();
+    father_a.language = Some("dansk".into());
+    coord.store.write(|wr| wr.put_person(&father_a)).unwrap();
+    let mut father_b = colleague.store.get::<Person>(w.father).unwrap().unwrap();
+    father_b.language = Some("arabisk".into());
+    father_b.interpreter_needed = true;
+    colleague
+        .store
+        .write(|wr| wr.put_person(&father_b))
+        .unwrap();
+    let agreement = Agreement {
+        id: AgreementId::new(),
+        case_id: CaseId(w.case1),
+        what: "Mor ringer til skolen".into(),
+        responsible_staff_id: None,
+        responsible_person_id: Some(PersonId(w.mother)),
+        due_on: Some(time::macros::date!(2026 - 12 - 01)),
+        done_at: None,
+    };
+    colleague
+        .store
+        .write(|wr| wr.put_agreement(&agreement))
+        .unwrap();
+    assert!(coord.store.pending_count().unwrap() >= 3);
+
+    let r1 = coord.sync(&rt);
+    assert_eq!(
+        r1.rejected,
+        0,
+        "{:?}",
+        coord.store.rejected_changes().unwrap()
+    );
+    let r2 = colleague.sync(&rt);
+    assert_eq!(
+        r2.rejected,
+        0,
+        "{:?}",
+        colleague.store.rejected_changes().unwrap()
+    );
+    coord.sync(&rt);
+    assert_eq!(coord.store.pending_count().unwrap(), 0);
+    assert_eq!(colleague.store.pending_count().unwrap(), 0);
+    assert_converged(&rt, &coord, "coordinator after edits");
+    assert_converged(&rt, &colleague, "colleague after edits");
+
+    // Both hold each other's work, and one value for the field both changed.
+    let on_colleague = colleague.store.get::<CaseNote>(note.id.0).unwrap().unwrap();
+    assert_eq!(on_colleague.status, NoteStatus::Signed);
+    assert!(colleague
+        .store
+        .get::<Person>(grandma.id.0)
+        .unwrap()
+        .is_some());
+    assert!(coord
+        .store
+        .get::<Agreement>(agreement.id.0)
+        .unwrap()
+        .is_some());
+    let fa = coord.store.get::<Person>(w.father).unwrap().unwrap();
+    let fb = colleague.store.get::<Person>(w.father).unwrap().unwrap();
+    assert_eq!(fa.language, fb.language);
+    // The later write (the colleague's) wins the field; the other field is merged, not lost.
+    assert_eq!(fa.language.as_deref(), Some("arabisk"));
+    assert!(fa.interpreter_needed);
+
+    // The concurrent edit of one field is one conflict, the same on both devices, naming
+    // both values and who wrote them.
+    for (d, who) in [(&coord, "coordinator"), (&colleague, "colleague")] {
+        let open = d.store.open_conflicts(Some(CaseId(w.case1))).unwrap();
+        assert_eq!(open.len(), 1, "{who}: {open:?}");
+        let c = &open[0];
+        assert_eq!(
+            (c.entity, c.entity_id, c.field.as_str()),
+            (EntityKind::Person, w.father, "language")
+        );
+        assert_eq!(
+            (c.kept_value.as_str(), c.other_value.as_str()),
+            ("\"arabisk\"", "\"dansk\"")
+        );
+        assert_eq!(
+            (c.kept_by, c.other_by),
+            (Some(StaffId(colleague.staff)), Some(StaffId(coord.staff)))
+        );
+    }
+    let conflict = coord.store.open_conflicts(None).unwrap()[0].id;
+
+    // Every applied change is in the audit log.
+    let mut owner = db.owner();
+    let audited = owner
+        .query_one(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'sync_write' AND result = 'ok'",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .unwrap()
+        .int(0)
+        .unwrap();
+    assert_eq!(audited as u64, r1.pushed + r2.pushed);
+
+    // The coordinator picks the other value; the resolution is a change like any other.
+    coord
+        .store
+        .resolve_conflict(conflict, &json!("dansk"))
+        .unwrap();
+    coord.sync(&rt);
+    colleague.sync(&rt);
+    for (d, who) in [(&coord, "coordinator"), (&colleague, "colleague")] {
+        assert!(d.store.open_conflicts(None).unwrap().is_empty(), "{who}");
+        let f = d.store.get::<Person>(w.father).unwrap().unwrap();
+        assert_eq!(f.language.as_deref(), Some("dansk"), "{who}");
+        assert_converged(&rt, d, who);
+    }
+    let resolved: Conflict = colleague.store.get(conflict.0).unwrap().unwrap();
+    assert_eq!(resolved.resolved_by, Some(StaffId(coord.staff)));
+}
+backends!(two_devices_converge);
+
+/// Removed from the team, a worker's next sync deletes the team's cases from the device.
+fn scope_loss_deletes_the_case_from_the_device(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut colleague = device(&server, &db, "teamcw");
+    colleague.sync(&rt);
+    assert!(colleague.store.get::<Case>(w.case1).unwrap().is_some());
+    assert!(count(&colleague.store, "SELECT COUNT(*) FROM persons") >= 2);
+    db.admin(
+        &[
+            "remove-member",
+            "--username",
+            "teamcw",
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    let report = colleague.sync(&rt);
+    assert_eq!(report.dropped_buckets, vec![format!("case:{}", w.case1)]);
+    assert!(colleague.store.get::<Case>(w.case1).unwrap().is_none());
+    for table in [
+        "cases",
+        "persons",
+        "notes",
+        "consents",
+        "participants",
+        "notes_fts",
+        "persons_fts",
+    ] {
+        assert_eq!(
+            count(&colleague.store, &format!("SELECT COUNT(*) FROM {table}")),
+            0,
+            "{table} still holds rows of the case"
+        );
+    }
+    assert_converged(&rt, &colleague, "after removal");
+}
+backends!(scope_loss_deletes_the_case_from_the_device);
+
+fn push_raw(server: &Server, token: &str, body: &Value) -> common::Resp {
+    let r = server
+        .client()
+        .http
+        .post(format!("{}/v1/sync/push", server.base))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let text = r.text().unwrap();
+    common::Resp {
+        status,
+        headers,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+fn records_dump(db: &Db) -> Vec<(String, String, String, String, i64)> {
+    let mut owner = db.owner();
+    owner
+        .query(
+            "SELECT entity, id, data, field_hlc, seq FROM records ORDER BY entity, id",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.text(0).unwrap(),
+                r.text(1).unwrap(),
+                r.text(2).unwrap(),
+                r.text(3).unwrap(),
+                r.int(4).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Delivers one push `times` times: the first delivery has the effect `(applied, duplicates)`
+/// given, every later one applies nothing and leaves the service's records as they were.
+/// Returns the records after the deliveries.
+fn deliver_repeatedly(
+    server: &Server,
+    db: &Db,
+    token: &str,
+    entries: &[ChangeEntry],
+    times: usize,
+    acked: u64,
+    first: (u32, u32),
+) -> Vec<(String, String, String, String, i64)> {
+    let mut after_first = None;
+    for n in 0..times {
+        let r = push_raw(server, token, &json!({ "entries": entries }));
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let resp: PushResponse = serde_json::from_value(r.body).unwrap();
+        assert_eq!(resp.acked_seq, acked);
+        let total = first.0 + first.1;
+        assert_eq!(
+            (resp.applied, resp.duplicates),
+            if n == 0 { first } else { (0, total) }
+        );
+        let dump = records_dump(db);
+        match &after_first {
+            None => after_first = Some(dump),
+            Some(d) => assert_eq!(&dump, d, "a repeated delivery changed the service's data"),
+        }
+    }
+    after_first.expect("at least one delivery")
+}
+
+/// A batch delivered 1–5 times, in any order, has the effect of one delivery; a batch after a
+/// gap is refused and changes nothing.
+fn redelivery_has_one_effect(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    for i in 0..6 {
+        let p = new_person(w.case1, &format!("Person {i}"));
+        coord.store.write(|wr| wr.put_person(&p)).unwrap();
+    }
+    let entries = coord.store.pending_push(100).unwrap();
+    assert_eq!(entries.len(), 6);
+    let before = records_dump(&db);
+
+    // Entries 4–6 before 1–3: a gap, refused whole.
+    let late = push_raw(&server, &coord.token, &json!({ "entries": &entries[3..] }));
+    assert_eq!(late.status, 409, "{:?}", late.body);
+    assert_eq!(late.code(), "sequence_gap");
+    assert_eq!(records_dump(&db), before, "a refused push changed nothing");
+
+    // 1–3 reversed, delivered again and again; then everything, shuffled, several times.
+    let mut first: Vec<_> = entries[..3].to_vec();
+    first.reverse();
+    deliver_repeatedly(
+        &server,
+        &db,
+        &coord.token,
+        &first,
+        3,
+        entries[2].seq,
+        (3, 0),
+    );
+    let mut all = entries.clone();
+    all.swap(0, 5);
+    all.swap(1, 3);
+    let after_all = deliver_repeatedly(&server, &db, &coord.token, &all, 5, entries[5].seq, (3, 3));
+    // The device never heard the acknowledgements (killed before its checkpoint): its own
+    // round re-sends everything and nothing is duplicated.
+    let report = coord.sync(&rt);
+    assert_eq!(report.pushed, 6);
+    assert_eq!(records_dump(&db), after_all);
+    assert_converged(&rt, &coord, "after re-delivery");
+}
+backends!(redelivery_has_one_effect);
+
+/// Malformed, foreign, future-dated, out-of-scope and tampering pushes get clear answers;
+/// refused changes do not block the queue.
+fn bad_pushes_are_refused_clearly(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut outsider = device(&server, &db, "outsider");
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    outsider.sync(&rt);
+    let dev = DeviceId(outsider.device);
+    let hlc = |ms: u64| Hlc {
+        wall_ms: ms,
+        counter: 0,
+        device: dev,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64 * 1000;
+    let entry = |seq: u64, entity: EntityKind, id: Uuid, fields: Value, at: u64| {
+        let fields: BTreeMap<String, FieldChange> = fields
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    FieldChange {
+                        value: v.clone(),
+                        hlc: hlc(at),
+                        base: None,
+                    },
+                )
+            })
+            .collect();
+        ChangeEntry {
+            op_id: OpId::new(),
+            seq,
+            device: dev,
+            entity,
+            entity_id: id,
+            fields,
+        }
+    };
+    let before = records_dump(&db);
+
+    let malformed = push_raw(&server, &outsider.token, &json!({ "entries": "nej" }));
+    assert_eq!((malformed.status, malformed.code()), (400, "invalid_input"));
+    let unknown = push_raw(
+        &server,
+        &outsider.token,
+        &json!({ "entries": [], "sql": "1=1" }),
+    );
+    assert_eq!(unknown.status, 400);
+    let big = "x".repeat(5 * 1024 * 1024);
+    let oversize = push_raw(
+        &server,
+        &outsider.token,
+        &json!({ "entries": [], "pad": big }),
+    );
+    assert_eq!(
+        (oversize.status, oversize.code()),
+        (413, "payload_too_large")
+    );
+    let no_token = server
+        .client()
+        .post("/v1/sync/push", &json!({ "entries": [] }));
+    assert_eq!(no_token.status, 401);
+
+    // Another device's changes.
+    let mut foreign = entry(
+        1,
+        EntityKind::Person,
+        w.father,
+        json!({"language": "fransk"}),
+        now,
+    );
+    foreign.device = DeviceId(coord.device);
+    let r = push_raw(&server, &outsider.token, &json!({ "entries": [foreign] }));
+    assert_eq!((r.status, r.code()), (403, "forbidden"));
+    // A clock an hour ahead.
+    let future = entry(
+        1,
+        EntityKind::Person,
+        w.father,
+        json!({"language": "fransk"}),
+        now + 3_600_000,
+    );
+    let r = push_raw(&server, &outsider.token, &json!({ "entries": [future] }));
+    assert_eq!((r.status, r.code()), (400, "clock_skew"), "{:?}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("clock"));
+    assert_eq!(
+        records_dump(&db),
+        before,
+        "refused requests changed nothing"
+    );
+
+    // Out of scope, reference data and a forged note: refused one by one; the queue goes on.
+    let note_id = w.note_team;
+    let batch = vec![
+        entry(
+            1,
+            EntityKind::Person,
+            w.father,
+            json!({"language": "fransk"}),
+            now,
+        ),
+        entry(
+            2,
+            EntityKind::Team,
+            w.team_b,
+            json!({"name": "Omdøbt"}),
+            now,
+        ),
+        entry(
+            3,
+            EntityKind::Note,
+            note_id,
+            json!({"body": "omskrevet"}),
+            now,
+        ),
+        entry(
+            4,
+            EntityKind::Case,
+            Uuid::now_v7(),
+            json!({"child_name": "Ukendt"}),
+            now,
+        ),
+    ];
+    let r = push_raw(&server, &outsider.token, &json!({ "entries": batch }));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let resp: PushResponse = serde_json::from_value(r.body).unwrap();
+    assert_eq!(resp.acked_seq, 4);
+    assert_eq!(resp.applied, 0);
+    let codes: Vec<&str> = resp.rejected.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["forbidden", "forbidden", "forbidden", "invalid_input"]
+    );
+    assert!(resp.rejected.iter().all(|r| !r.reason.is_empty()));
+    assert_eq!(records_dump(&db), before, "refused changes changed nothing");
+
+    // A signed note changed by its own author is refused and logged as a security event.
+    let coord_dev = coord;
+    let signed: CaseNote = coord_dev.store.get(w.note_team).unwrap().unwrap();
+    assert_eq!(signed.status, NoteStatus::Signed);
+    let cdev = DeviceId(coord_dev.device);
+    let tamper = ChangeEntry {
+        op_id: OpId::new(),
+        seq: 1,
+        device: cdev,
+        entity: EntityKind::Note,
+        entity_id: w.note_team,
+        fields: BTreeMap::from([(
+            "body".to_owned(),
+            FieldChange {
+                value: json!("omskrevet efter underskrift"),
+                hlc: Hlc {
+                    wall_ms: now,
+                    counter: 0,
+                    device: cdev,
+                },
+                base: None,
+            },
+        )]),
+    };
+    let r = push_raw(&server, &coord_dev.token, &json!({ "entries": [tamper] }));
+    let resp: PushResponse = serde_json::from_value(r.body).unwrap();
+    assert_eq!(resp.rejected.len(), 1);
+    assert_eq!(resp.rejected[0].code, "signed_note_changed");
+    assert_eq!(records_dump(&db), before);
+    let mut owner = db.owner();
+    let security = owner
+        .query_one(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'security' AND result = 'denied'",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .unwrap()
+        .int(0)
+        .unwrap();
+    assert_eq!(security, 1);
+}
+backends!(bad_pushes_are_refused_clearly);
+
+/// A revoked device learns it at its next contact and wipes its store: the key file and the
+/// database are gone from the disk.
+fn revoked_device_is_wiped(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    let p = new_person(w.case1, "Skrevet før tyveriet");
+    coord.store.write(|wr| wr.put_person(&p)).unwrap();
+    let location = coord.store.location().clone();
+    assert!(location.database().exists() && location.key_file().exists());
+    db.admin(
+        &["revoke-device", "--device", &coord.device.to_string()],
+        None,
+    )
+    .success();
+    let err = rt
+        .block_on(sync_once(&coord.remote, &mut coord.store))
+        .unwrap_err();
+    assert!(err.must_wipe(), "{err}");
+    assert!(!err.transient());
+    let Device { store, _dir, .. } = coord;
+    store.wipe().unwrap();
+    assert!(!location.key_file().exists(), "the key file is gone");
+    assert!(!location.database().exists(), "the database is gone");
+    assert!(
+        Store::open(
+            &location,
+            "en lang nok adgangssaetning",
+            Arc::new(SystemClock)
+        )
+        .is_err(),
+        "nothing is left to unlock"
+    );
+}
+backends!(revoked_device_is_wiped);
+
+/// The app's connect step: the sync client enrolls with a one-time code and refreshes its
+/// tokens; a wrong code is `enrollment_failed`.
+fn the_sync_client_enrolls_and_refreshes(kind: Kind) {
+    let db = Db::migrated(kind);
+    world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let remote = feltkontor_sync::Remote::new(&server.base, "").unwrap();
+    let wrong = rt
+        .block_on(remote.enroll("FORK-ERT1", "coord", common::PASSWORD, "Testmaskine"))
+        .unwrap_err();
+    assert!(
+        matches!(&wrong, feltkontor_sync::SyncError::Refused { code, .. } if code == "enrollment_failed"),
+        "{wrong}"
+    );
+    let code = db
+        .admin(&["enrollment-code", "--username", "coord"], None)
+        .success()
+        .stdout;
+    let tokens = rt
+        .block_on(remote.enroll(code.trim(), "coord", common::PASSWORD, "Testmaskine"))
+        .unwrap();
+    let again = rt.block_on(remote.refresh(&tokens.refresh_token)).unwrap();
+    assert_eq!(again.device_id, tokens.device_id);
+    assert_ne!(again.refresh_token, tokens.refresh_token);
+}
+backends!(the_sync_client_enrolls_and_refreshes);

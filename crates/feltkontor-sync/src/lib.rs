@@ -1,0 +1,285 @@
+//! The desktop app's sync client. One round ([`sync_once`]) pushes every pending change of the
+//! local change log, oldest first, in bounded batches, and then pulls what the worker may see
+//! until the service has nothing more. Each step is a complete checkpoint in the local store:
+//! a push is marked done only after the service acknowledged it, and a pulled page is applied
+//! with its cursors in one transaction. Interrupted anywhere, the next round continues where
+//! this one stopped; the service applies each change exactly once however often it arrives.
+
+use feltkontor_core::Store;
+use feltkontor_wire::sync::{PullRequest, PullResponse, PushRequest, PushResponse};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Most changes per push.
+pub const PUSH_BATCH: u32 = 200;
+/// Most bytes of JSON per push (the service accepts 4 MiB).
+pub const PUSH_BYTES: usize = 2 * 1024 * 1024;
+/// Records per pulled page.
+pub const PULL_PAGE: u32 = 2_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The service could not be reached or the connection broke: retry later.
+    #[error("the central service could not be reached: {0}")]
+    Network(String),
+    /// The service answered with a problem (`code` is its stable code).
+    #[error("the central service refused the request ({status} {code}): {detail}")]
+    Refused {
+        status: u16,
+        code: String,
+        detail: String,
+    },
+    #[error(transparent)]
+    Store(#[from] feltkontor_core::Error),
+    /// The worker locked the app: the store is closed until they unlock it again.
+    #[error("the local data is locked")]
+    Locked,
+}
+
+impl SyncError {
+    /// The service says the device was revoked (lost or stolen): the caller must wipe the
+    /// local store ([`feltkontor_core::Store::wipe`]) now.
+    pub fn must_wipe(&self) -> bool {
+        matches!(self, SyncError::Refused { code, .. } if code == "device_revoked")
+    }
+
+    /// Whether retrying later may succeed (network, busy, timeouts) rather than needing the
+    /// worker (signed out, device revoked, clock wrong).
+    pub fn transient(&self) -> bool {
+        match self {
+            SyncError::Network(_) => true,
+            SyncError::Refused { status, .. } => *status == 429 || *status >= 500,
+            SyncError::Store(_) | SyncError::Locked => false,
+        }
+    }
+
+    /// The access token ran out: refresh it and try again.
+    pub fn token_expired(&self) -> bool {
+        matches!(self, SyncError::Refused { code, .. } if code == "token_expired")
+    }
+}
+
+/// Where the sync client finds the local store: borrowed for the length of a test, or the
+/// app's shared slot, which is empty while the worker has locked the app. Each step holds the
+/// store only for its own local transaction, never across a network request.
+pub trait StoreAccess {
+    fn with<R>(&self, f: impl FnOnce(&mut Store) -> Result<R, SyncError>) -> Result<R, SyncError>;
+}
+
+impl StoreAccess for std::cell::RefCell<&mut Store> {
+    fn with<R>(&self, f: impl FnOnce(&mut Store) -> Result<R, SyncError>) -> Result<R, SyncError> {
+        f(&mut self.borrow_mut())
+    }
+}
+
+impl StoreAccess for std::sync::Mutex<Option<Store>> {
+    fn with<R>(&self, f: impl FnOnce(&mut Store) -> Result<R, SyncError>) -> Result<R, SyncError> {
+        let mut guard = self.lock().map_err(|_| SyncError::Locked)?;
+        f(guard.as_mut().ok_or(SyncError::Locked)?)
+    }
+}
+
+/// The service's answer to an enrollment or a refresh.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub device_id: uuid::Uuid,
+    pub staff_id: uuid::Uuid,
+}
+
+/// The central service as seen from one device.
+#[derive(Clone)]
+pub struct Remote {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Remote {
+    /// `base` is the service's address (`https://…`), `token` the device's access token.
+    pub fn new(base: &str, token: &str) -> Result<Remote, SyncError> {
+        // ring, the same TLS provider as the service's; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        Ok(Remote {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        })
+    }
+
+    /// A new access token (after a refresh).
+    pub fn set_token(&mut self, token: &str) {
+        self.token = token.to_owned();
+    }
+
+    async fn post<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Q,
+    ) -> Result<R, SyncError> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let status = r.status().as_u16();
+        let bytes = r
+            .bytes()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        if status != 200 {
+            let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            return Err(SyncError::Refused {
+                status,
+                code: problem["code"].as_str().unwrap_or("unknown").to_owned(),
+                detail: problem["detail"].as_str().unwrap_or("").to_owned(),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            // A cut-off body reads as malformed JSON: the connection broke.
+            SyncError::Network(format!("incomplete answer: {e}"))
+        })
+    }
+
+    /// Enrolls this device with a one-time code from the administrator and the worker's
+    /// password; the answer names the worker and the device.
+    pub async fn enroll(
+        &self,
+        code: &str,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<Tokens, SyncError> {
+        let body = serde_json::json!({
+            "code": code, "username": username, "password": password, "device_name": device_name,
+        });
+        self.post("/v1/enroll", &body).await
+    }
+
+    /// New tokens for the refresh token (which is used up).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, SyncError> {
+        self.post(
+            "/v1/token",
+            &serde_json::json!({ "refresh_token": refresh_token }),
+        )
+        .await
+    }
+
+    pub async fn push(&self, req: &PushRequest) -> Result<PushResponse, SyncError> {
+        self.post("/v1/sync/push", req).await
+    }
+
+    pub async fn pull(&self, req: &PullRequest) -> Result<PullResponse, SyncError> {
+        self.post("/v1/sync/pull", req).await
+    }
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub pushed: u64,
+    pub rejected: usize,
+    pub pulled_records: usize,
+    pub changed_records: usize,
+    pub dropped_buckets: Vec<String>,
+}
+
+/// The next batch to push: oldest first, bounded in count and bytes.
+pub fn next_batch(store: &Store) -> Result<Vec<feltkontor_wire::ChangeEntry>, SyncError> {
+    let mut entries = store.pending_push(PUSH_BATCH)?;
+    let mut bytes = 0;
+    let mut keep = 0;
+    for e in &entries {
+        let size = serde_json::to_vec(e).map(|v| v.len()).unwrap_or(usize::MAX);
+        if keep > 0 && bytes + size > PUSH_BYTES {
+            break;
+        }
+        bytes += size;
+        keep += 1;
+    }
+    entries.truncate(keep);
+    Ok(entries)
+}
+
+/// Pushes everything pending, then pulls until the service has nothing more.
+pub async fn sync_once(remote: &Remote, store: &mut Store) -> Result<SyncReport, SyncError> {
+    sync_observed(remote, &std::cell::RefCell::new(store), &mut |_, _| {}).await
+}
+
+/// [`sync_once`] on any [`StoreAccess`], showing `observe` every batch pushed with the
+/// service's answer (tests keep their own account of what the service applied).
+pub async fn sync_observed<L: StoreAccess>(
+    remote: &Remote,
+    local: &L,
+    observe: &mut (dyn FnMut(&[feltkontor_wire::ChangeEntry], &PushResponse) + Send),
+) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    push_all(remote, local, &mut report, observe).await?;
+    pull_all(remote, local, &mut report, &mut |_| {}).await?;
+    tracing::info!(
+        pushed = report.pushed,
+        rejected = report.rejected,
+        pulled = report.pulled_records,
+        "sync round done"
+    );
+    Ok(report)
+}
+
+/// Pushes every pending change, batch by batch; each acknowledgement is a checkpoint.
+pub async fn push_all<L: StoreAccess>(
+    remote: &Remote,
+    local: &L,
+    report: &mut SyncReport,
+    observe: &mut (dyn FnMut(&[feltkontor_wire::ChangeEntry], &PushResponse) + Send),
+) -> Result<(), SyncError> {
+    loop {
+        let entries = local.with(|s| next_batch(s))?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let req = PushRequest { entries };
+        let resp = remote.push(&req).await?;
+        observe(&req.entries, &resp);
+        local.with(|s| Ok(s.ack_push(&resp)?))?;
+        report.pushed += u64::from(resp.applied + resp.duplicates);
+        report.rejected += resp.rejected.len();
+    }
+}
+
+/// Pulls page after page until the service has nothing more; each page is applied with its
+/// cursors in one transaction. `on_page` sees the report after each page (progress).
+pub async fn pull_all<L: StoreAccess>(
+    remote: &Remote,
+    local: &L,
+    report: &mut SyncReport,
+    on_page: &mut (dyn FnMut(&SyncReport) + Send),
+) -> Result<(), SyncError> {
+    loop {
+        let req = PullRequest {
+            cursors: local.with(|s| Ok(s.sync_cursors()?))?,
+            limit: PULL_PAGE,
+        };
+        let page = remote.pull(&req).await?;
+        let applied = local.with(|s| Ok(s.apply_pull(&page)?))?;
+        report.pulled_records += page.buckets.iter().map(|b| b.records.len()).sum::<usize>();
+        report.changed_records += applied.changed;
+        report.dropped_buckets.extend(applied.dropped_buckets);
+        on_page(report);
+        // A bucket reset for a new view is pulled again from the start.
+        if !page.more && applied.reset_buckets.is_empty() {
+            return Ok(());
+        }
+    }
+}

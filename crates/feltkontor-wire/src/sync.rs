@@ -1,0 +1,99 @@
+//! The sync protocol's messages: a device pushes its change log and pulls what its worker may
+//! see, bucket by bucket.
+use crate::{ChangeEntry, EntityKind, Hlc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Most change-log entries in one push.
+pub const MAX_PUSH_ENTRIES: usize = 500;
+/// Most records in one pull page.
+pub const MAX_PULL_RECORDS: u32 = 5_000;
+/// How far ahead of the service's clock a change may be stamped before it is refused.
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// A batch of the device's change log, oldest first, numbered 1, 2, 3, … per device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub entries: Vec<ChangeEntry>,
+}
+
+/// The service's answer to a push: everything up to `acked_seq` is done (applied, already
+/// had, or refused for good and listed in `rejected`); the device may mark it pushed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub acked_seq: u64,
+    pub applied: u32,
+    /// Entries the service had already applied (a retried request).
+    pub duplicates: u32,
+    pub rejected: Vec<RejectedChange>,
+}
+
+/// A change the service refused for good: it does not block the queue; the worker is told why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectedChange {
+    pub seq: u64,
+    pub entity: EntityKind,
+    pub entity_id: Uuid,
+    /// Stable code, e.g. `forbidden`, `invalid_input`, `signed_note_changed`.
+    pub code: String,
+    pub reason: String,
+}
+
+/// What a device asks for: its cursor per bucket (`case:<uuid>`, `team`); a bucket it has not
+/// seen is absent (cursor 0).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    pub cursors: BTreeMap<String, u64>,
+    /// Most records in the answer; capped by [`MAX_PULL_RECORDS`].
+    pub limit: u32,
+}
+
+/// One page of the worker's data. `visible` lists every bucket the worker may see now: a
+/// bucket the device holds that is not listed must be deleted from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub buckets: Vec<BucketPage>,
+    pub visible: Vec<String>,
+    /// Per visible case bucket, how much of it the worker sees (participant or not, …). When a
+    /// bucket's view changes, what the device holds of it was cut for another view: the device
+    /// deletes the bucket and pulls it again from the start.
+    #[serde(default)]
+    pub views: std::collections::BTreeMap<String, String>,
+    /// More records are waiting: pull again with the new cursors.
+    pub more: bool,
+}
+
+/// Records of one bucket changed after the device's cursor, in the service's order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BucketPage {
+    pub bucket: String,
+    pub records: Vec<SyncRecord>,
+    /// The cursor to store once these records are applied (a complete checkpoint).
+    pub cursor: u64,
+}
+
+/// A record as the worker may see it: every field with the clock that set it (`*` stands for
+/// every field not listed). Fields the worker may not see (a protected address) are absent and
+/// `redacted` names them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    pub entity: EntityKind,
+    pub id: Uuid,
+    pub data: Map<String, Value>,
+    pub field_hlc: BTreeMap<String, Hlc>,
+    pub archived: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
+}
+
+/// The bucket of a case's records.
+pub fn case_bucket(case: Uuid) -> String {
+    format!("case:{case}")
+}
+
+/// The bucket of team reference data (teams, staff, memberships).
+pub const TEAM_BUCKET: &str = "team";

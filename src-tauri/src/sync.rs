@@ -1,0 +1,315 @@
+//! The background sync task: one tokio task for the app's lifetime. It syncs a few seconds
+//! after a local change (debounced), every minute while all is well, and after a failure again
+//! after an exponentially growing, jittered delay (2 s … 5 min) that runs on its own timer, so
+//! a worker back on network does not have to write something first. It holds the store only
+//! for each local step (`StoreAccess`), never across a network request, and never blocks a
+//! command. The UI reads the status (`sync_status`) and never waits for the network.
+
+use crate::session::Session;
+use feltkontor_core::store::account::SyncAccount;
+use feltkontor_sync::{pull_all, push_all, Remote, StoreAccess, SyncError, SyncReport};
+use rand::Rng;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// After a local change, wait this long for more before syncing.
+const DEBOUNCE: Duration = Duration::from_secs(2);
+/// Between syncs while everything works.
+const INTERVAL: Duration = Duration::from_secs(60);
+const BACKOFF_FIRST: Duration = Duration::from_secs(2);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// What the status bar shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// This device has no connection to the central service: local data only.
+    LocalOnly,
+    /// The app is locked: nothing syncs until the worker unlocks.
+    Locked,
+    Syncing,
+    Online,
+    /// The service could not be reached; the next attempt is scheduled.
+    Offline,
+    /// The service refused in a way that needs the worker (code in `error`).
+    Error,
+    /// The device was revoked and its data wiped.
+    Revoked,
+}
+
+#[derive(Clone, Debug, Serialize, specta::Type)]
+pub struct SyncStatus {
+    pub state: SyncState,
+    pub server_url: Option<String>,
+    /// Changes saved here that the service has not acknowledged yet.
+    pub pending: u32,
+    /// RFC 3339.
+    pub last_sync_at: Option<String>,
+    /// A stable code when `state` is `error` or `offline`.
+    pub error: Option<String>,
+    pub open_conflicts: u32,
+    pub rejected: u32,
+    /// During a sync: records received so far in this round.
+    pub received: u32,
+    /// Goes up whenever a sync changed data on this device: the UI reloads what it shows.
+    pub data_version: u32,
+}
+
+impl Default for SyncStatus {
+    fn default() -> Self {
+        SyncStatus {
+            state: SyncState::Locked,
+            server_url: None,
+            pending: 0,
+            last_sync_at: None,
+            error: None,
+            open_conflicts: 0,
+            rejected: 0,
+            received: 0,
+            data_version: 0,
+        }
+    }
+}
+
+/// The task's shared state: the status, and the bell that local changes ring.
+#[derive(Default)]
+pub struct Sync {
+    status: Mutex<SyncStatus>,
+    wake: tokio::sync::Notify,
+    access_token: Mutex<Option<String>>,
+}
+
+impl Sync {
+    /// A local change was saved, or the worker asked: sync soon.
+    pub fn poke(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SyncStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// The access token from an enrollment, so the first sync need not refresh.
+    pub fn set_access_token(&self, token: String) {
+        if let Ok(mut t) = self.access_token.lock() {
+            *t = Some(token);
+        }
+    }
+
+    fn access_token(&self) -> Option<String> {
+        self.access_token.lock().ok().and_then(|t| t.clone())
+    }
+
+    fn forget_access_token(&self) {
+        if let Ok(mut t) = self.access_token.lock() {
+            *t = None;
+        }
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> Option<String> {
+    t.format(&Rfc3339).ok()
+}
+
+/// Reads the local part of the status (pending changes, conflicts, refusals) from the store.
+pub fn refresh_local(session: &Session) {
+    let local = session.store.with(|s| {
+        let account = s.sync_account()?;
+        Ok((
+            account,
+            s.pending_count()?,
+            s.open_conflicts(None)?.len(),
+            s.rejected_changes()?.len(),
+        ))
+    });
+    session.sync.update(|st| match local {
+        Ok((account, pending, conflicts, rejected)) => {
+            st.pending = u32::try_from(pending).unwrap_or(u32::MAX);
+            st.open_conflicts = u32::try_from(conflicts).unwrap_or(u32::MAX);
+            st.rejected = u32::try_from(rejected).unwrap_or(u32::MAX);
+            st.server_url = account.as_ref().map(|a| a.server_url.clone());
+            st.last_sync_at = account.and_then(|a| a.last_sync_at).and_then(rfc3339);
+            if st.server_url.is_none() {
+                st.state = SyncState::LocalOnly;
+            } else if st.state == SyncState::Locked || st.state == SyncState::LocalOnly {
+                st.state = SyncState::Offline;
+            }
+        }
+        Err(SyncError::Locked) => {
+            if st.state != SyncState::Revoked {
+                st.state = SyncState::Locked;
+            }
+        }
+        Err(e) => {
+            st.state = SyncState::Error;
+            st.error = Some(code_of(&e));
+        }
+    });
+}
+
+fn code_of(e: &SyncError) -> String {
+    match e {
+        SyncError::Network(_) => "network".into(),
+        SyncError::Refused { code, .. } => code.clone(),
+        SyncError::Store(e) => e.code().into(),
+        SyncError::Locked => "session.locked".into(),
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    let base = BACKOFF_FIRST
+        .saturating_mul(1u32 << failures.min(10))
+        .min(BACKOFF_MAX);
+    // Full jitter between half and all of it: devices that lost the network together do not
+    // come back together.
+    let ms = base.as_millis() as u64;
+    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms.max(1)))
+}
+
+/// One round for the connected account: a fresh access token when needed, push, pull.
+async fn round(session: &Arc<Session>, account: &SyncAccount) -> Result<(), SyncError> {
+    let sync = &session.sync;
+    let token = match sync.access_token() {
+        Some(t) => t,
+        None => refresh(session, account).await?,
+    };
+    let mut remote = Remote::new(&account.server_url, &token)?;
+    let result = run(session, &remote).await;
+    match result {
+        Err(e)
+            if e.token_expired()
+                || matches!(&e, SyncError::Refused { status: 401, code, .. } if code == "unauthenticated") =>
+        {
+            sync.forget_access_token();
+            let token = refresh(session, account).await?;
+            remote.set_token(&token);
+            run(session, &remote).await
+        }
+        other => other,
+    }
+}
+
+async fn run(session: &Arc<Session>, remote: &Remote) -> Result<(), SyncError> {
+    let sync = &session.sync;
+    let mut report = SyncReport::default();
+    push_all(remote, &session.store, &mut report, &mut |_, _| {}).await?;
+    pull_all(remote, &session.store, &mut report, &mut |r| {
+        let received = u32::try_from(r.pulled_records).unwrap_or(u32::MAX);
+        sync.update(|s| s.received = received);
+    })
+    .await?;
+    if report.changed_records > 0 || !report.dropped_buckets.is_empty() {
+        sync.update(|s| s.data_version = s.data_version.wrapping_add(1));
+    }
+    Ok(())
+}
+
+/// Exchanges the refresh token for new tokens; the new refresh token is saved before it is
+/// used (the old one is spent).
+async fn refresh(session: &Arc<Session>, account: &SyncAccount) -> Result<String, SyncError> {
+    let remote = Remote::new(&account.server_url, "")?;
+    let current = session
+        .store
+        .with(|s| Ok(s.sync_account()?.map(|a| a.refresh_token)))?
+        .unwrap_or_else(|| account.refresh_token.clone());
+    let tokens = remote.refresh(&current).await?;
+    session
+        .store
+        .with(|s| Ok(s.set_refresh_token(&tokens.refresh_token)?))?;
+    session.sync.set_access_token(tokens.access_token.clone());
+    Ok(tokens.access_token)
+}
+
+/// The task. Runs for the app's lifetime.
+pub async fn background(session: Arc<Session>) {
+    let mut failures: u32 = 0;
+    loop {
+        refresh_local(&session);
+        let status = session.sync.status();
+        let wait = match status.state {
+            SyncState::Offline | SyncState::Error if failures > 0 => backoff(failures),
+            _ => INTERVAL,
+        };
+        tokio::select! {
+            _ = session.sync.wake.notified() => {
+                // More changes usually follow the first (autosave): wait for a quiet moment.
+                tokio::time::sleep(DEBOUNCE).await;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let account = match session.store.with(|s| Ok(s.sync_account()?)) {
+            Ok(Some(a)) => a,
+            Ok(None) | Err(SyncError::Locked) => {
+                failures = 0;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("sync: reading the account: {e}");
+                continue;
+            }
+        };
+        session.sync.update(|s| {
+            s.state = SyncState::Syncing;
+            s.received = 0;
+        });
+        match round(&session, &account).await {
+            Ok(()) => {
+                failures = 0;
+                let now = OffsetDateTime::now_utc();
+                let _ = session.store.with(|s| Ok(s.mark_synced(now)?));
+                session.sync.update(|s| {
+                    s.state = SyncState::Online;
+                    s.error = None;
+                });
+            }
+            Err(e) if e.must_wipe() => {
+                tracing::warn!("sync: this device was revoked; wiping local data");
+                wipe(&session);
+                session.sync.update(|s| {
+                    *s = SyncStatus {
+                        state: SyncState::Revoked,
+                        ..SyncStatus::default()
+                    }
+                });
+                return;
+            }
+            Err(SyncError::Locked) => {
+                session.sync.update(|s| s.state = SyncState::Locked);
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let transient = e.transient();
+                tracing::info!(failures, transient, "sync failed: {}", code_of(&e));
+                session.sync.update(|s| {
+                    s.state = if transient {
+                        SyncState::Offline
+                    } else {
+                        SyncState::Error
+                    };
+                    s.error = Some(code_of(&e));
+                });
+            }
+        }
+    }
+}
+
+fn wipe(session: &Session) {
+    let store = match session.store.lock() {
+        Ok(mut guard) => guard.take(),
+        Err(_) => None,
+    };
+    if let Some(store) = store {
+        if let Err(e) = store.wipe() {
+            tracing::error!("wiping the revoked device's data failed: {e}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+// Connecting a new computer in the real window: first run against a real central service on
+// loopback (server URL, user name, one-time code, password, passphrase), the first sync brings
+// the worker's cases, the status bar says online; with the service stopped, a saved change
+// waits and the bar says offline; with the service back, the change is sent by itself.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, openSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+
+const app = process.env.FELTKONTOR_APP;
+const shots = process.env.FELTKONTOR_SCREENSHOTS;
+const serverBin = join(app, "..", "feltkontor-server");
+const password = "e2e-server-kodeord";
+let driver;
+let session;
+let server;
+
+after(async () => {
+  await session?.end().catch(() => {});
+  driver?.kill();
+  server?.kill();
+});
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function startServer(db, port, log) {
+  const out = openSync(log, "a");
+  const child = spawn(serverBin, ["--database-url", `sqlite:${db}`, "serve", "--listen", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "ignore", out],
+  });
+  return child;
+}
+
+async function waitHealthy(port) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the central service did not start");
+}
+
+async function waitText(css, re, timeoutMs = 30000) {
+  const until = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    const [el] = await session.waitFor(css, { timeoutMs });
+    last = await session.text(el).catch(() => "");
+    if (re.test(last)) return last;
+    if (Date.now() > until) throw new Error(`${css}: waited for ${re}, last saw "${last}"`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test("connect a new computer, sync, go offline and come back", async () => {
+  const dir = mkdtempSync(join(process.env.FELTKONTOR_WORK ?? "/tmp", "connect-"));
+  const db = join(dir, "central.db");
+  const accounts = execFileSync(serverBin, ["--database-url", `sqlite:${db}`, "admin", "demo", "--cases", "12"], {
+    input: `${password}\n`,
+    stdio: ["pipe", "pipe", "ignore"],
+  }).toString();
+  const [username, staffName] = accounts.split("\n")[0].split("\t");
+  const code = execFileSync(serverBin, ["--database-url", `sqlite:${db}`, "admin", "enrollment-code", "--username", username])
+    .toString()
+    .trim();
+  const port = await freePort();
+  const log = join(process.cwd(), "target", "server-logs", "e2e-connect.log");
+  server = startServer(db, port, log);
+  await waitHealthy(port);
+
+  const d = await startDriver(4444, {
+    ...process.env,
+    FELTKONTOR_DATA_DIR: join(dir, "profile"),
+    FELTKONTOR_SERVER_URL: `http://127.0.0.1:${port}`,
+  });
+  driver = d.driver;
+  session = await Session.start(d.base, app);
+
+  const [url] = await session.waitFor("#connect-url");
+  assert.equal(await session.cmd("GET", `/element/${url}/property/value`), `http://127.0.0.1:${port}`);
+  await session.type(await session.find("#connect-username"), username);
+  await session.type(await session.find("#connect-code"), "12");
+  await session.type(await session.find("#connect-password"), password);
+  await session.type(await session.find("#first-passphrase"), "blåbær tromle fyrtårn 42");
+  await session.type(await session.find("#first-repeat"), "blåbær tromle fyrtårn 42");
+  await session.click(await session.find("[data-testid=first-run-submit]"));
+  await waitText("[role=alert]", /Engangskoden skrives som fire plus fire tegn/);
+  const wrongCode = await session.find("#connect-code");
+  await session.clear(wrongCode);
+  await session.type(wrongCode, "K7QM-3XPT");
+  await session.click(await session.find("[data-testid=first-run-submit]"));
+  await waitText("[role=alert]", /engangskode er forkert/);
+  await assertAccessible(session, "connect, wrong code");
+  const codeField = await session.find("#connect-code");
+  await session.clear(codeField);
+  await session.type(codeField, code);
+  await session.click(await session.find("[data-testid=first-run-submit]"));
+
+  // The first sync brings the worker's cases; the bar says online and nothing waits.
+  await waitText("[data-testid=sync-state]", /^Online$/, 60000);
+  await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
+  // The header names the worker as the service knows them, once the first sync brought it.
+  await waitText("header .who", new RegExp(staffName));
+  assert.match(await session.text(await session.find("[data-testid=sync-pending]")), /Alt er sendt/);
+  assert.match(await session.text(await session.find("[data-testid=sync-last]")), /Sidst synkroniseret/);
+  await session.screenshot(`${shots}/60-connected.png`);
+  await assertAccessible(session, "connected, case list with sync bar");
+
+  // The service goes away: a sync attempt fails quietly and the bar says offline.
+  server.kill("SIGKILL");
+  await session.click(await session.find("[data-testid=sync-now]"));
+  await waitText("[data-testid=sync-state]", /^Offline$/, 30000);
+
+  // Back on network: the next attempt runs by itself (backoff timer) and the bar says online.
+  server = startServer(db, port, log);
+  await waitHealthy(port);
+  await waitText("[data-testid=sync-state]", /^Online$/, 30000);
+  await session.click(await session.find("[data-testid=sync-details]"));
+  await session.waitFor("[data-testid=no-conflicts]");
+  await session.screenshot(`${shots}/61-sync-view.png`);
+  await assertAccessible(session, "sync view");
+  assert.equal(readFileSync(log, "utf8").includes(password), false);
+});

@@ -1,0 +1,37 @@
+// The submit cycle every form shares: one call at a time, the error in the worker's language,
+// and the field the core named marked as invalid.
+import type { IpcError } from "./bindings";
+import { errorText, t } from "./i18n.svelte";
+
+type Result<T> = { status: "ok"; data: T } | { status: "error"; error: IpcError };
+
+export class FormStatus {
+  working = $state(false);
+  error = $state("");
+  field: string | null = $state(null);
+
+  /** Runs `call` unless one is under way; `onok` gets its data. */
+  async run<T>(call: () => Promise<Result<T>>, onok: (data: T) => void): Promise<void> {
+    if (this.working) return;
+    this.working = true;
+    this.error = "";
+    this.field = null;
+    try {
+      const r = await call();
+      if (r.status === "ok") onok(r.data);
+      else {
+        this.error = errorText(r.error.code, { n: r.error.retry_after_secs ?? 0 });
+        this.field = r.error.field ?? null;
+      }
+    } catch {
+      this.error = t("error.unknown");
+    } finally {
+      this.working = false;
+    }
+  }
+
+  /** `aria-invalid` for an input bound to `name`. */
+  invalid(name: string): "true" | undefined {
+    return this.field === name ? "true" : undefined;
+  }
+}
