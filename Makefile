@@ -6,10 +6,11 @@ DEMO_DIR ?= target/demo/profile
 DEMO_PASSPHRASE ?= demo-kodeord-feltkontor
 export FELTKONTOR_DEMO_PASSPHRASE := $(DEMO_PASSPHRASE)
 
-.PHONY: help deps ui build run test test-rust test-server test-ui test-e2e check check-deps fmt bench bench-app bench-server bindings openapi demo clean test-sync-long
+.PHONY: help deps ui build run test test-rust test-server test-ui test-e2e check check-deps fmt bench bench-app bench-server bindings openapi demo clean test-sync-long run-connected
 
 help:
 	@echo "make run    install what is missing, build, open the app on demo data"
+	@echo "make run-connected  the app as a new computer connecting to the local central service"
 	@echo "make test   install what is missing and run every test"
 	@echo "make check  formatting, clippy -D warnings, UI type check"
 	@echo "make bench  benchmarks on the bench-size data set (writes target/bench/store.md)"
@@ -34,6 +35,10 @@ demo: build
 run: demo
 	@echo "Demo data: $(DEMO_DIR) (passphrase: $(DEMO_PASSPHRASE))"
 	scripts/run-app.sh $(DEMO_DIR)
+
+# A new computer connecting to the local central service: first run, enrollment, first sync.
+run-connected: demo
+	scripts/run-app.sh --connect target/demo/connected
 
 test: ui
 	$(MAKE) test-rust test-server test-ui test-e2e

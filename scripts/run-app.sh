@@ -2,6 +2,15 @@
 # Opens the desktop app on the local data in $1, with the central service running locally on
 # the demo database (target/demo/central.db). Without a display, runs under Xvfb.
 set -euo pipefail
+# With --connect, $1 is a new, empty profile: the app opens at first run with the local service
+# filled in, and the account and one-time code to connect with are printed here.
+connect=
+if [ "${1:-}" = "--connect" ]; then
+  connect=1
+  shift
+  rm -rf "$1"
+  mkdir -p "$1"
+fi
 dir=$(realpath "$1")
 export FELTKONTOR_DATA_DIR="$dir"
 export FELTKONTOR_SERVER_URL="http://127.0.0.1:8443"
@@ -10,6 +19,11 @@ export FELTKONTOR_SERVER_URL="http://127.0.0.1:8443"
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 echo "run-app: central service on $FELTKONTOR_SERVER_URL (log: target/demo/central.log; accounts: target/demo/accounts.tsv)"
+if [ -n "$connect" ]; then
+  user=$(head -1 target/demo/accounts.tsv | cut -f1)
+  code=$(./target/debug/feltkontor-server --database-url sqlite:target/demo/central.db admin enrollment-code --username "$user")
+  echo "run-app: connect with user name: $user  one-time code: $code  password: ${FELTKONTOR_DEMO_PASSPHRASE:-demo-kodeord-feltkontor}"
+fi
 app=./target/debug/feltkontor
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "run-app: no display found; starting the app under Xvfb (headless)"

@@ -138,9 +138,13 @@ pub fn refresh_local(session: &Session) {
             st.rejected = u32::try_from(rejected).unwrap_or(u32::MAX);
             st.server_url = account.as_ref().map(|a| a.server_url.clone());
             st.last_sync_at = account.and_then(|a| a.last_sync_at).and_then(rfc3339);
+            // A store is open: whatever was revoked is gone, and this is a new start.
             if st.server_url.is_none() {
                 st.state = SyncState::LocalOnly;
-            } else if st.state == SyncState::Locked || st.state == SyncState::LocalOnly {
+            } else if matches!(
+                st.state,
+                SyncState::Locked | SyncState::LocalOnly | SyncState::Revoked
+            ) {
                 st.state = SyncState::Offline;
             }
         }
@@ -280,7 +284,8 @@ pub async fn background(session: Arc<Session>) {
                         ..SyncStatus::default()
                     }
                 });
-                return;
+                failures = 0;
+                // The task stays: the worker may connect this computer again.
             }
             Err(SyncError::Locked) => {
                 session.sync.update(|s| s.state = SyncState::Locked);
