@@ -114,45 +114,36 @@ pub fn apply_detecting(
         }
         clocks.insert(field.clone(), *hlc);
     }
-    if !changed {
-        let case_id = case_of(entity, entry.entity_id, &data)?;
-        let stored = Stored {
-            entity,
-            id: entry.entity_id,
-            case_id,
-            data,
-            archived,
-        };
-        return Ok((false, concurrent, stored));
-    }
-    compact(&mut clocks);
     data.insert("id".into(), Value::String(entry.entity_id.to_string()));
     let case_id = case_of(entity, entry.entity_id, &data)?;
-    // On PostgreSQL, row-level security checks the record against the projections: a new
-    // case must be in `case_index` before its record goes in, and an existing record is
-    // written while the projections still show the scope the write was checked against (a
-    // coordinator outside the team hands the case over, and then no longer sees it).
-    let new = existing.is_none();
-    if new {
-        project(conn, entity, entry.entity_id, &data, archived)?;
-    }
-    let seq = next_seq(conn)?;
-    conn.execute(
-        "INSERT INTO records (entity, id, case_id, data, field_hlc, archived, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (entity, id) DO UPDATE SET case_id = excluded.case_id, data = excluded.data,
-           field_hlc = excluded.field_hlc, archived = excluded.archived, seq = excluded.seq",
-        params![
-            entity.as_str(),
-            entry.entity_id,
-            case_id,
-            Value::Object(data.clone()).to_string(),
-            serde_json::to_string(&clocks).expect("clocks serialise"),
-            archived,
-            seq
-        ],
-    )?;
-    if !new {
-        project(conn, entity, entry.entity_id, &data, archived)?;
+    if changed {
+        compact(&mut clocks);
+        // On PostgreSQL, row-level security checks the record against the projections: a new
+        // case must be in `case_index` before its record goes in, and an existing record is
+        // written while the projections still show the scope the write was checked against
+        // (a coordinator outside the team hands the case over, and then no longer sees it).
+        let new = existing.is_none();
+        if new {
+            project(conn, entity, entry.entity_id, &data, archived)?;
+        }
+        let seq = next_seq(conn)?;
+        conn.execute(
+            "INSERT INTO records (entity, id, case_id, data, field_hlc, archived, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (entity, id) DO UPDATE SET case_id = excluded.case_id, data = excluded.data,
+               field_hlc = excluded.field_hlc, archived = excluded.archived, seq = excluded.seq",
+            params![
+                entity.as_str(),
+                entry.entity_id,
+                case_id,
+                Value::Object(data.clone()).to_string(),
+                serde_json::to_string(&clocks).expect("clocks serialise"),
+                archived,
+                seq
+            ],
+        )?;
+        if !new {
+            project(conn, entity, entry.entity_id, &data, archived)?;
+        }
     }
     let stored = Stored {
         entity,
@@ -161,7 +152,7 @@ pub fn apply_detecting(
         data,
         archived,
     };
-    Ok((true, concurrent, stored))
+    Ok((changed, concurrent, stored))
 }
 
 /// A record whose every field has its own clock stores the most common clock once, as "*".

@@ -17,25 +17,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-fn draft(case: Uuid, author: Uuid, body: &str) -> CaseNote {
-    CaseNote {
-        id: NoteId::new(),
-        case_id: CaseId(case),
-        author_id: StaffId(author),
-        kind: NoteKind::HomeVisit,
-        occurred_at: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
-        body: body.into(),
-        child_words: "Jeg vil gerne bo hos mor".into(),
-        family_perspective: "".into(),
-        statutory: true,
-        audience: Audience::CaseTeam,
-        status: NoteStatus::Draft,
-        signed_at: None,
-        content_hash: None,
-        addendum_to: None,
-    }
-}
-
 fn count(store: &Store, sql: &str) -> i64 {
     store.conn().query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -72,7 +53,10 @@ fn two_devices_converge(kind: Kind) {
 
     // Offline on both devices.
     let grandma = new_person(w.case1, "Inger Bedste");
-    let note = draft(w.case1, coord.staff, "Hjemmebesøg uden net");
+    let note = CaseNote {
+        child_words: "Jeg vil gerne bo hos mor".into(),
+        ..draft_note(w.case1, StaffId(coord.staff), "Hjemmebesøg uden net")
+    };
     coord
         .store
         .write(|wr| {

@@ -606,25 +606,6 @@ impl Sim {
     }
 }
 
-fn draft_note(case: Uuid, author: StaffId, body: &str) -> CaseNote {
-    CaseNote {
-        id: NoteId::new(),
-        case_id: CaseId(case),
-        author_id: author,
-        kind: NoteKind::HomeVisit,
-        occurred_at: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
-        body: body.into(),
-        child_words: "".into(),
-        family_perspective: "".into(),
-        statutory: true,
-        audience: Audience::CaseTeam,
-        status: NoteStatus::Draft,
-        signed_at: None,
-        content_hash: None,
-        addendum_to: None,
-    }
-}
-
 fn ppr_consent(case: Uuid, mother: Uuid) -> Consent {
     Consent {
         id: ConsentId::new(),

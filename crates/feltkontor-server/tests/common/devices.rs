@@ -125,3 +125,23 @@ pub fn new_person(case: Uuid, name: &str) -> Person {
         do_not_contact_reason: None,
     }
 }
+
+/// A new draft case note by `author`, written an hour ago.
+pub fn draft_note(case: Uuid, author: StaffId, body: &str) -> CaseNote {
+    CaseNote {
+        id: NoteId::new(),
+        case_id: CaseId(case),
+        author_id: author,
+        kind: NoteKind::HomeVisit,
+        occurred_at: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        body: body.into(),
+        child_words: "".into(),
+        family_perspective: "".into(),
+        statutory: true,
+        audience: Audience::CaseTeam,
+        status: NoteStatus::Draft,
+        signed_at: None,
+        content_hash: None,
+        addendum_to: None,
+    }
+}
