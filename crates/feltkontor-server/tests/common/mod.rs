@@ -169,8 +169,12 @@ pub fn tls_provider() {
 
 impl Server {
     pub fn start(db: &Db, extra: &[&str]) -> Server {
+        Server::start_on(db, free_port(), extra)
+    }
+
+    /// On a given port (a restart after [`Server::kill`] comes back where clients expect it).
+    pub fn start_on(db: &Db, port: u16, extra: &[&str]) -> Server {
         tls_provider();
-        let port = free_port();
         let log = log_dir().join(format!("{}-{port}.log", uuid::Uuid::now_v7().simple()));
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(BIN)
@@ -222,6 +226,16 @@ impl Server {
                 reqwest::blocking::Client::new()
             },
         }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, and the exit status.
@@ -337,4 +351,5 @@ macro_rules! backends {
 }
 
 pub mod devices;
+pub mod proxy;
 pub mod world;
