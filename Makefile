@@ -6,7 +6,7 @@ DEMO_DIR ?= target/demo/profile
 DEMO_PASSPHRASE ?= demo-kodeord-feltkontor
 export FELTKONTOR_DEMO_PASSPHRASE := $(DEMO_PASSPHRASE)
 
-.PHONY: help deps ui build run test test-rust test-server test-ui test-e2e check check-deps fmt bench bench-app bench-server bindings openapi demo clean test-sync-long run-connected
+.PHONY: help deps ui build run test test-rust test-server test-ui test-e2e check check-deps fmt bench bench-app bench-server bench-sync bindings openapi demo clean test-sync-long run-connected
 
 help:
 	@echo "make run    install what is missing, build, open the app on demo data"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench  benchmarks on the bench-size data set (writes target/bench/store.md)"
 	@echo "make bench-app  the app in the real window on the bench-size data set (target/bench/app.md)"
 	@echo "make bench-server  200 concurrent clients against the central service, SQLite and PostgreSQL"
+	@echo "make bench-sync  first sync, resume, incremental, drain, live propagation, 200 syncing devices (target/bench/sync.md)"
 	@echo "make test-sync-long  the multi-device sync property test, 1,000 schedules per engine"
 
 deps:
@@ -83,6 +84,10 @@ bindings: ui
 # Rewrites crates/feltkontor-server/openapi.json from the served document (a test fails while they differ).
 openapi:
 	FELTKONTOR_WRITE_OPENAPI=1 cargo nextest run -p feltkontor-server openapi_document
+
+bench-sync: deps
+	cargo bench -p feltkontor-server --bench sync
+	@echo "results: target/bench/sync.md"
 
 bench-server: deps
 	cargo bench -p feltkontor-server --bench load

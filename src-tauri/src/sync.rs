@@ -1,7 +1,8 @@
 //! The background sync task: one tokio task for the app's lifetime. It syncs a few seconds
 //! after a local change (debounced), every minute while all is well, and after a failure again
 //! after an exponentially growing, jittered delay (2 s … 5 min) that runs on its own timer, so
-//! a worker back on network does not have to write something first. It holds the store only
+//! a worker back on network does not have to write something first. While online, a long-poll
+//! at the service (`listen`) learns within a second that a colleague's change was applied. It holds the store only
 //! for each local step (`StoreAccess`), never across a network request, and never blocks a
 //! command. The UI reads the status (`sync_status`) and never waits for the network.
 
@@ -16,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// After a local change, wait this long for more before syncing.
-const DEBOUNCE: Duration = Duration::from_secs(2);
+const DEBOUNCE: Duration = feltkontor_sync::PUSH_DEBOUNCE;
 /// Between syncs while everything works.
 const INTERVAL: Duration = Duration::from_secs(60);
 const BACKOFF_FIRST: Duration = Duration::from_secs(2);
@@ -79,6 +80,8 @@ impl Default for SyncStatus {
 pub struct Sync {
     status: Mutex<SyncStatus>,
     wake: tokio::sync::Notify,
+    /// The service applied a colleague's change (live updates): pull now, no debounce.
+    remote_wake: tokio::sync::Notify,
     access_token: Mutex<Option<String>>,
 }
 
@@ -233,8 +236,42 @@ async fn refresh(session: &Arc<Session>, account: &SyncAccount) -> Result<String
     Ok(tokens.access_token)
 }
 
+/// Live updates: while online, one request at a time waits at the service (long-poll) until
+/// it applied a change, and then rings the sync task, which pulls at once. Costs one idle
+/// connection, no polling.
+async fn listen(session: Arc<Session>) {
+    let mut heard: u64 = 0;
+    loop {
+        let status = session.sync.status();
+        let online = matches!(status.state, SyncState::Online | SyncState::Syncing);
+        let remote = match (status.server_url, session.sync.access_token()) {
+            (Some(url), Some(token)) if online => Remote::new(&url, &token).ok(),
+            _ => None,
+        };
+        let Some(remote) = remote else {
+            heard = 0;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        };
+        match remote.wait(heard).await {
+            Ok(generation) => {
+                if heard != 0 && generation != heard {
+                    session.sync.remote_wake.notify_one();
+                }
+                heard = generation;
+            }
+            Err(_) => {
+                // The sync task deals with the network and the tokens; try again later.
+                heard = 0;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
 /// The task. Runs for the app's lifetime.
 pub async fn background(session: Arc<Session>) {
+    tokio::spawn(listen(session.clone()));
     let mut failures: u32 = 0;
     loop {
         refresh_local(&session);
@@ -248,6 +285,7 @@ pub async fn background(session: Arc<Session>) {
                 // More changes usually follow the first (autosave): wait for a quiet moment.
                 tokio::time::sleep(DEBOUNCE).await;
             }
+            _ = session.sync.remote_wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
         let account = match session.store.with(|s| Ok(s.sync_account()?)) {

@@ -318,6 +318,13 @@ impl Central {
         Ok(())
     }
 
+    /// Checks an access token (signature, expiry, rate) without touching the database: for
+    /// live updates, whose answer carries no data.
+    pub fn check_token(&self, bearer: &str) -> Result<()> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)
+    }
+
     /// Applies a device's pushed changes in one transaction, with their audit rows.
     pub fn push(
         &self,

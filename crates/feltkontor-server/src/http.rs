@@ -30,6 +30,16 @@ pub struct AppState {
     /// Unauthenticated endpoints (enrollment, refresh) per client address.
     pub address_limiter: RateLimiter,
     pub request_timeout: Duration,
+    /// Goes up whenever a push applied a change (live updates wait on it). Starts at the
+    /// server's start time in milliseconds, so a restarted server never repeats a generation.
+    pub changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl AppState {
+    /// Wakes every device waiting for live updates (a change was applied, or shutting down).
+    pub fn bump(&self) {
+        self.changes.send_modify(|g| *g = g.wrapping_add(1));
+    }
 }
 
 pub type Shared = Arc<AppState>;
@@ -288,7 +298,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`."),
-    paths(health, ready, enroll, token, whoami, my_cases, case_overview, push, pull),
+    paths(health, ready, enroll, token, whoami, my_cases, case_overview, push, pull, wait),
     modifiers(&BearerScheme),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -317,9 +327,12 @@ async fn push(
     Bearer(token): Bearer,
     Body(req): Body<feltkontor_wire::sync::PushRequest>,
 ) -> ApiResult<feltkontor_wire::sync::PushResponse> {
-    Ok(axum::Json(
-        blocking(move || s.central.push(&token, &req)).await?,
-    ))
+    let state = s.clone();
+    let answer = blocking(move || s.central.push(&token, &req)).await?;
+    if answer.applied > 0 {
+        state.bump();
+    }
+    Ok(axum::Json(answer))
 }
 
 #[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", security(("bearer" = [])),
@@ -342,6 +355,37 @@ async fn pull(
         blocking(move || s.central.pull(&token, &req)).await?,
     ))
 }
+
+#[utoipa::path(post, path = "/v1/sync/wait", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "WaitRequest: the generation the device last heard (0: answer at once)"),
+    responses(
+        (status = 200, description = "WaitResponse: the current generation; different from `since` when a change was applied (then pull), the same when the hold time ended", body = Object),
+        (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in or token expired", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+    ))]
+async fn wait(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+    Body(req): Body<feltkontor_wire::sync::WaitRequest>,
+) -> ApiResult<feltkontor_wire::sync::WaitResponse> {
+    s.central.check_token(&token)?;
+    let mut rx = s.changes.subscribe();
+    // Held a little shorter than the request timeout, so the answer is a normal one.
+    let hold = s
+        .request_timeout
+        .saturating_sub(Duration::from_secs(5))
+        .clamp(Duration::from_secs(1), WAIT_HOLD);
+    let since = req.since;
+    let _ = tokio::time::timeout(hold, rx.wait_for(|g| *g != since)).await;
+    let generation = *rx.borrow();
+    Ok(axum::Json(feltkontor_wire::sync::WaitResponse {
+        generation,
+    }))
+}
+
+/// The longest a live-update request is held open.
+pub const WAIT_HOLD: Duration = Duration::from_secs(25);
 
 async fn openapi() -> Response {
     let json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
@@ -385,6 +429,7 @@ pub fn router(state: Shared) -> Router {
             "/v1/sync/pull",
             post(pull).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
         )
+        .route("/v1/sync/wait", post(wait))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -345,6 +345,13 @@ fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
         central,
         address_limiter: RateLimiter::new(s.address_rate, s.address_rate * 2.0),
         request_timeout: Duration::from_secs(s.request_timeout.max(1)),
+        changes: tokio::sync::watch::channel(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(1),
+        )
+        .0,
     });
     // The last reference stays out here: PostgreSQL connections own a runtime of their own and
     // must not be dropped inside this one.
@@ -353,6 +360,7 @@ fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
         .enable_all()
         .max_blocking_threads(256)
         .build()?;
+    let live = state.clone();
     let result = runtime.block_on(async move {
         let grace = Duration::from_secs(s.shutdown_grace);
         match tls {
@@ -369,8 +377,11 @@ fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
                     })?;
                 let handle = axum_server::Handle::new();
                 let h = handle.clone();
+                let st = live.clone();
                 tokio::spawn(async move {
                     shutdown_signal().await;
+                    // Live-update requests answer now instead of holding the shutdown.
+                    st.bump();
                     h.graceful_shutdown(Some(grace));
                 });
                 let server = axum_server::bind_rustls(s.listen, config).handle(handle.clone());
@@ -387,8 +398,10 @@ fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot listen on {}", s.listen))?;
                 tracing::info!(addr = %listener.local_addr()?, tls = false, "listening");
                 let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let st = live.clone();
                 let server = axum::serve(listener, app).with_graceful_shutdown(async move {
                     shutdown_signal().await;
+                    st.bump();
                     let _ = tx.send(());
                 });
                 // In-flight requests get `grace` to finish; then the process stops anyway.

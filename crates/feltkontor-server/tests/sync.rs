@@ -596,3 +596,52 @@ fn the_sync_client_enrolls_and_refreshes(kind: Kind) {
     assert_ne!(again.refresh_token, tokens.refresh_token);
 }
 backends!(the_sync_client_enrolls_and_refreshes);
+
+/// Live updates: a device waiting at the service hears within a second that a colleague's
+/// push was applied; without a change the wait holds; a bad token is refused.
+fn live_wait_wakes_on_a_change(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    let mut colleague = device(&server, &db, "teamcw");
+    coord.sync(&rt);
+    colleague.sync(&rt);
+    let generation = rt.block_on(coord.remote.wait(0)).unwrap();
+    assert_ne!(generation, 0);
+    // Nothing changes: still waiting after a second.
+    let quiet = rt.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            coord.remote.wait(generation),
+        )
+        .await
+    });
+    assert!(quiet.is_err(), "the wait answered without a change");
+    // A colleague's change wakes it.
+    let p = new_person(w.case1, "Ny kontakt");
+    colleague.store.write(|wr| wr.put_person(&p)).unwrap();
+    let remote = coord.remote.clone();
+    let started = std::time::Instant::now();
+    let (woke, _) = rt.block_on(async {
+        tokio::join!(remote.wait(generation), async {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            sync_once(&colleague.remote, &mut colleague.store)
+                .await
+                .unwrap()
+        })
+    });
+    let woke = woke.unwrap();
+    assert_ne!(woke, generation);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    coord.sync(&rt);
+    assert!(coord.store.get::<Person>(p.id.0).unwrap().is_some());
+    let bad = feltkontor_sync::Remote::new(&server.base, "not-a-token").unwrap();
+    let err = rt.block_on(bad.wait(0)).unwrap_err();
+    assert!(
+        matches!(err, feltkontor_sync::SyncError::Refused { status: 401, .. }),
+        "{err}"
+    );
+}
+backends!(live_wait_wakes_on_a_change);

@@ -6,7 +6,9 @@
 //! this one stopped; the service applies each change exactly once however often it arrives.
 
 use feltkontor_core::Store;
-use feltkontor_wire::sync::{PullRequest, PullResponse, PushRequest, PushResponse};
+use feltkontor_wire::sync::{
+    PullRequest, PullResponse, PushRequest, PushResponse, WaitRequest, WaitResponse,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -17,6 +19,9 @@ pub const PUSH_BATCH: u32 = 200;
 pub const PUSH_BYTES: usize = 2 * 1024 * 1024;
 /// Records per pulled page.
 pub const PULL_PAGE: u32 = 2_000;
+/// After a local change, the app waits this long for more (autosave, a form with several
+/// fields) before pushing.
+pub const PUSH_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -183,6 +188,14 @@ impl Remote {
 
     pub async fn pull(&self, req: &PullRequest) -> Result<PullResponse, SyncError> {
         self.post("/v1/sync/pull", req).await
+    }
+
+    /// Live updates: waits until the service applied a change after generation `since` (0:
+    /// answers at once), at most about half a minute; returns the generation now. A different
+    /// generation than `since` means: pull.
+    pub async fn wait(&self, since: u64) -> Result<u64, SyncError> {
+        let r: WaitResponse = self.post("/v1/sync/wait", &WaitRequest { since }).await?;
+        Ok(r.generation)
     }
 }
 

@@ -97,3 +97,18 @@ pub fn case_bucket(case: Uuid) -> String {
 
 /// The bucket of team reference data (teams, staff, memberships).
 pub const TEAM_BUCKET: &str = "team";
+
+/// Live updates: the device waits (long-poll) until the service has applied a change since
+/// `generation` it last heard, or until the service's hold time ends. The answer carries no
+/// data, only the new generation: the device then pulls as usual. `since: 0` answers at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitRequest {
+    pub since: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WaitResponse {
+    /// Changes when the service applies a change, and differs after a restart.
+    pub generation: u64,
+}

@@ -290,6 +290,13 @@ pub(crate) fn reindex<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Resul
             T::TABLE
         ))?
         .execute([id.to_string()])?;
+    }
+    index_new::<T>(conn, id)
+}
+
+/// The search entry of a record just inserted (it has none to replace).
+pub(crate) fn index_new<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Result<()> {
+    if let Some(fts) = T::FTS {
         conn.prepare_cached(&format!(
             "INSERT INTO {} (rowid, {}) SELECT rid, {} FROM {} WHERE id = ?1 AND archived = 0",
             fts.table,

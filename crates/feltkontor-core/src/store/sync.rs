@@ -2,7 +2,7 @@
 //! and applying pulled records field by field (the newer clock wins per field), bucket by
 //! bucket, with the cursors in the same transaction.
 
-use super::record::{reindex, row_fields, select_sql, to_sql, Record};
+use super::record::{index_new, reindex, row_fields, select_sql, to_sql, Record};
 use super::Store;
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -423,6 +423,9 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
                 T::TABLE
             ))?
             .execute(rusqlite::params_from_iter(values))?;
+            // A new record has no search entry to replace.
+            index_new::<T>(conn, rec.id)?;
+            return Ok(true);
         }
         Some(local) => {
             let local = parse_clocks(&local)?;

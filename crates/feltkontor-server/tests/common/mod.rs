@@ -186,7 +186,10 @@ impl Server {
             .args(extra)
             .env(
                 "RUST_LOG",
-                "debug,hyper=info,tokio_postgres=info,postgres=info",
+                // Benchmarks ask for less.
+                std::env::var("FELTKONTOR_TEST_SERVER_LOG").unwrap_or_else(|_| {
+                    "debug,hyper=info,tokio_postgres=info,postgres=info".into()
+                }),
             )
             .stdout(Stdio::null())
             .stderr(file)

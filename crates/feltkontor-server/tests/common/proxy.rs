@@ -33,6 +33,8 @@ pub struct Proxy {
     /// Connections per fate while faulty.
     pub fates: Arc<Mutex<std::collections::BTreeMap<Fate, u64>>>,
     pub connections: Arc<AtomicU64>,
+    /// Bytes passed from the server to clients.
+    pub bytes_down: Arc<AtomicU64>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -48,9 +50,15 @@ impl Proxy {
         let faulty = Arc::new(AtomicBool::new(false));
         let fates: Arc<Mutex<std::collections::BTreeMap<Fate, u64>>> = Arc::default();
         let connections = Arc::new(AtomicU64::new(0));
+        let bytes_down = Arc::new(AtomicU64::new(0));
         let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(seed)));
         {
-            let (faulty, fates, connections) = (faulty.clone(), fates.clone(), connections.clone());
+            let (faulty, fates, connections, down) = (
+                faulty.clone(),
+                fates.clone(),
+                connections.clone(),
+                bytes_down.clone(),
+            );
             runtime.spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
                     connections.fetch_add(1, Ordering::Relaxed);
@@ -77,7 +85,7 @@ impl Proxy {
                     if faulty.load(Ordering::Relaxed) {
                         *fates.lock().unwrap().entry(fate).or_default() += 1;
                     }
-                    tokio::spawn(relay(client, target, fate, cut, pause));
+                    tokio::spawn(relay(client, target, fate, cut, pause, down.clone()));
                 }
             });
         }
@@ -86,6 +94,7 @@ impl Proxy {
             faulty,
             fates,
             connections,
+            bytes_down,
             _runtime: runtime,
         }
     }
@@ -97,7 +106,14 @@ impl Proxy {
 
 // Linger zero makes the close a reset and does not block.
 #[allow(deprecated)]
-async fn relay(client: TcpStream, target: SocketAddr, fate: Fate, cut: usize, pause: u64) {
+async fn relay(
+    client: TcpStream,
+    target: SocketAddr,
+    fate: Fate,
+    cut: usize,
+    pause: u64,
+    counted: Arc<AtomicU64>,
+) {
     if matches!(fate, Fate::Refuse | Fate::Reset) {
         // Closing with linger zero sends a reset instead of an orderly close.
         let _ = client.set_linger(Some(Duration::ZERO));
@@ -126,7 +142,7 @@ async fn relay(client: TcpStream, target: SocketAddr, fate: Fate, cut: usize, pa
         usize::MAX
     };
     let mut up = tokio::spawn(async move {
-        copy_limited(&mut cr, &mut sw, up_limit).await;
+        copy_limited(&mut cr, &mut sw, up_limit, None).await;
         if up_limit == usize::MAX {
             // The client finished sending: pass the close on.
             let _ = sw.shutdown().await;
@@ -134,7 +150,7 @@ async fn relay(client: TcpStream, target: SocketAddr, fate: Fate, cut: usize, pa
         }
         // A cut-off request: the connection ends here (the halves drop with the task).
     });
-    let down = copy_limited(&mut sr, &mut cw, down_limit);
+    let down = copy_limited(&mut sr, &mut cw, down_limit, Some(&counted));
     tokio::select! {
         _ = down => {}
         _ = &mut up => {}
@@ -150,6 +166,7 @@ async fn copy_limited(
     from: &mut (impl AsyncReadExt + Unpin),
     to: &mut (impl AsyncWriteExt + Unpin),
     limit: usize,
+    counted: Option<&AtomicU64>,
 ) {
     let mut left = limit;
     let mut buf = vec![0u8; 16 * 1024];
@@ -162,6 +179,9 @@ async fn copy_limited(
                     return;
                 }
                 left -= n;
+                if let Some(c) = counted {
+                    c.fetch_add(n as u64, Ordering::Relaxed);
+                }
             }
         }
     }

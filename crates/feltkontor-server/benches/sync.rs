@@ -1,0 +1,577 @@
+//! `make bench-sync`: the sync client against the release server binary on loopback, each
+//! device with its own encrypted store on disk. Writes target/bench/sync.md.
+//!
+//! 1. A coordinator's caseload (200 cases, 2,000 people, 10,000 signed notes) is written on one
+//!    device and pushed (the drain rate of a large queue).
+//! 2. First sync of a new device for that worker: wall time and records/s, against the raw
+//!    bulk insert of the same rows into an encrypted SQLite file in one transaction, measured
+//!    in the same run.
+//! 3. Resume: a first sync broken off after half its pages, then resumed: bytes downloaded by
+//!    the resumed sync against the bytes still missing (counted by a loopback proxy).
+//! 4. Incremental sync of 100 pending changes (push and pull, one round): 15 rounds, p50/p95.
+//! 5. Draining 1,000 queued changes after reconnect: 5 rounds.
+//! 6. Load: 200 devices (40 per worker, five workers) each making a change and syncing in a
+//!    loop for 15 s after a 3 s warm-up, on SQLite and on PostgreSQL.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::devices::*;
+use common::proxy::Proxy;
+use common::world;
+use common::{Db, Kind, Server};
+use feltkontor_core::domain::*;
+use feltkontor_core::store::{KdfParams, StoreLocation};
+use feltkontor_core::{Store, SystemClock};
+use feltkontor_sync::{pull_all, sync_once, Remote, SyncReport};
+use feltkontor_wire::*;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use time::macros::date;
+
+const CASES: usize = 200;
+const PEOPLE_PER_CASE: usize = 10;
+const NOTES_PER_CASE: usize = 50;
+const LOAD_DEVICES: usize = 200;
+const WARMUP: Duration = Duration::from_secs(3);
+const RUN: Duration = Duration::from_secs(15);
+const FAST_LIMITS: [&str; 6] = [
+    "--device-rate",
+    "1000000",
+    "--account-rate",
+    "1000000",
+    "--address-rate",
+    "1000000",
+];
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn body(i: usize) -> String {
+    format!(
+        "Hjemmebesøg nr. {i}. Mor fortæller, at morgenerne er blevet lettere, siden skolen og \
+         sundhedsplejen begyndte at mødes med familien hver anden uge. Barnet siger selv, at det \
+         bedste er frikvarteret og det værste er bussen. Vi aftalte at tale med klasselæreren \
+         om en fast voksen i ydertimerne og at følge op ved næste netværksmøde."
+    )
+}
+
+/// The coordinator's caseload, written on `d` (not yet pushed).
+fn write_caseload(d: &mut Device, team: uuid::Uuid) {
+    let me = StaffId(d.staff);
+    for c in 0..CASES {
+        let case = Case {
+            id: CaseId::new(),
+            team_id: TeamId(team),
+            child_name: format!("Barn {c}"),
+            child_birth_date: date!(2016 - 05 - 01),
+            child_cpr: None,
+            child_institution: Some("Tovshøjskolen".into()),
+            status: CaseStatus::Open,
+            closed_reason: None,
+            coordinator_id: me,
+            opened_on: date!(2025 - 01 - 10),
+            first_concern_on: None,
+            first_meeting_on: None,
+        };
+        d.store
+            .write(|wr| {
+                wr.open_case(&case)?;
+                for p in 0..PEOPLE_PER_CASE {
+                    wr.put_person(&new_person(case.id.0, &format!("Person {c}-{p}")))?;
+                }
+                for n in 0..NOTES_PER_CASE {
+                    let note = draft_note(case.id.0, me, &body(c * NOTES_PER_CASE + n));
+                    wr.save_note(&note)?;
+                    wr.sign_note(note.id)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}
+
+/// Raw bulk insert of `rows` into a new encrypted SQLite file, in one transaction: the
+/// baseline for the first sync.
+fn bulk_insert(rows: &[(String, String, String)]) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("bulk.db")).unwrap();
+    conn.pragma_update(
+        None,
+        "key",
+        "x'2DD29CA851E7B56E4697B0E1F08507293D761A05CE4D1B628663F411A8086D99'",
+    )
+    .unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE records (entity TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
+                               PRIMARY KEY (entity, id));",
+    )
+    .unwrap();
+    let start = Instant::now();
+    let tx = conn.unchecked_transaction().unwrap();
+    {
+        let mut stmt = tx
+            .prepare("INSERT INTO records (entity, id, data) VALUES (?1, ?2, ?3)")
+            .unwrap();
+        for (e, id, data) in rows {
+            stmt.execute((e, id, data)).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    start.elapsed()
+}
+
+struct Single {
+    records: usize,
+    seed_changes: u64,
+    seed_push: Duration,
+    first_sync: Duration,
+    pull_only: Duration,
+    bulk: Duration,
+    resume_ratio: f64,
+    resume_bytes: u64,
+    missing_bytes: u64,
+    full_bytes: u64,
+    incremental: Vec<f64>,
+    drain: Vec<f64>,
+}
+
+fn single_device(rt: &tokio::runtime::Runtime) -> Single {
+    let db = Db::migrated(Kind::Sqlite);
+    let w = world::build(&db);
+    let server = Server::start(&db, &FAST_LIMITS);
+    let mut writer = device(&server, &db, "coord");
+    writer.sync(rt);
+    write_caseload(&mut writer, w.team_a);
+    let seed_changes = writer.store.pending_count().unwrap();
+    let t = Instant::now();
+    writer.sync(rt);
+    let seed_push = t.elapsed();
+    eprintln!("caseload pushed: {seed_changes} changes in {seed_push:?}");
+
+    // First sync of a new device, through a (clean) proxy that counts the bytes.
+    let proxy = Proxy::start(server.addr(), 1);
+    let mut fresh = device(&server, &db, "coord");
+    fresh.remote = Remote::new(&proxy.base, &fresh.token).unwrap();
+    let before = proxy.bytes_down.load(Ordering::Relaxed);
+    let t = Instant::now();
+    let report = fresh.sync(rt);
+    let first_sync = t.elapsed();
+    let full_bytes = proxy.bytes_down.load(Ordering::Relaxed) - before;
+    let live = fresh.store.live_records().unwrap();
+    let rows: Vec<(String, String, String)> = live
+        .iter()
+        .map(|((e, id), data)| {
+            (
+                e.as_str().to_owned(),
+                id.to_string(),
+                serde_json::to_string(data).unwrap(),
+            )
+        })
+        .collect();
+    let bulk = bulk_insert(&rows);
+    // The same pages pulled again by a device that does not apply them: the service and the
+    // transfer alone.
+    let t = Instant::now();
+    let mut cursors = std::collections::BTreeMap::new();
+    loop {
+        let page = rt
+            .block_on(fresh.remote.pull(&feltkontor_wire::sync::PullRequest {
+                cursors: cursors.clone(),
+                limit: feltkontor_sync::PULL_PAGE,
+            }))
+            .unwrap();
+        for b in &page.buckets {
+            cursors.insert(b.bucket.clone(), b.cursor);
+        }
+        if !page.more {
+            break;
+        }
+    }
+    let pull_only = t.elapsed();
+    eprintln!(
+        "first sync: {} records pulled ({} live) in {first_sync:?}; bulk insert {bulk:?}",
+        report.pulled_records,
+        rows.len()
+    );
+
+    // Resume: break off after half the pages (the network goes), then sync again.
+    let Device {
+        store,
+        token,
+        staff,
+        device: id,
+        _dir,
+        ..
+    } = device(&server, &db, "coord");
+    let remote = Remote::new(&proxy.base, &token).unwrap();
+    let pages_total = report
+        .pulled_records
+        .div_ceil(feltkontor_sync::PULL_PAGE as usize);
+    let stop_after = (pages_total / 2).max(1);
+    let pages = Arc::new(AtomicUsize::new(0));
+    let page_bytes = Arc::new(Mutex::new(0u64));
+    let start_bytes = proxy.bytes_down.load(Ordering::Relaxed);
+    let local = Mutex::new(Some(store));
+    let notify = Arc::new(tokio::sync::Notify::new());
+    {
+        let notify = notify.clone();
+        let (p, pb, n, bytes) = (
+            pages.clone(),
+            page_bytes.clone(),
+            notify.clone(),
+            proxy.bytes_down.clone(),
+        );
+        rt.block_on(async {
+            let mut partial = SyncReport::default();
+            let mut on_page = move |_: &SyncReport| {
+                if p.fetch_add(1, Ordering::SeqCst) + 1 == stop_after {
+                    *pb.lock().unwrap() = bytes.load(Ordering::Relaxed) - start_bytes;
+                    n.notify_one();
+                }
+            };
+            // The network goes in the middle of the next page.
+            let bytes = proxy.bytes_down.clone();
+            let applied = page_bytes.clone();
+            let cut = async move {
+                notify.notified().await;
+                let at = start_bytes + *applied.lock().unwrap() + 300_000;
+                while bytes.load(Ordering::Relaxed) < at {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            tokio::select! {
+                _ = pull_all(&remote, &local, &mut partial, &mut on_page) => {}
+                _ = cut => {}
+            }
+        });
+    }
+    let mut resumed = Device {
+        store: local.into_inner().unwrap().unwrap(),
+        remote,
+        token,
+        staff,
+        device: id,
+        _dir,
+    };
+    let applied_bytes = *page_bytes.lock().unwrap();
+    let before = proxy.bytes_down.load(Ordering::Relaxed);
+    resumed.sync(rt);
+    let resume_bytes = proxy.bytes_down.load(Ordering::Relaxed) - before;
+    let missing_bytes = full_bytes.saturating_sub(applied_bytes);
+    assert_converged(rt, &resumed, "resumed");
+    eprintln!(
+        "resume after {stop_after}/{pages_total} pages: {resume_bytes} bytes, {missing_bytes} missing"
+    );
+
+    // Incremental: 100 changes, one round; and draining 1,000.
+    let mut incremental = Vec::new();
+    let mut drain = Vec::new();
+    let mut father = writer.store.get::<Person>(w.father).unwrap().unwrap();
+    for (n, out) in [(100usize, &mut incremental), (1_000, &mut drain)] {
+        let rounds = if n == 100 { 15 } else { 5 };
+        for r in 0..rounds {
+            writer
+                .store
+                .write(|wr| {
+                    for i in 0..n {
+                        father.language = Some(format!("sprog {n}-{r}-{i}"));
+                        wr.put_person(&father)?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let t = Instant::now();
+            let rep = writer.sync(rt);
+            out.push(ms(t.elapsed()));
+            assert_eq!(rep.pushed, n as u64);
+        }
+        out.sort_by(|a, b| a.total_cmp(b));
+    }
+    Single {
+        records: report.pulled_records,
+        seed_changes,
+        seed_push,
+        first_sync,
+        pull_only,
+        bulk,
+        resume_ratio: resume_bytes as f64 / missing_bytes.max(1) as f64,
+        resume_bytes,
+        missing_bytes,
+        full_bytes,
+        incremental,
+        drain,
+    }
+}
+
+/// A change saved on one online device, seen on another online device: the writer pushes
+/// after the app's debounce; the reader waits at the service (live updates) and pulls when
+/// woken. 20 changes, 0.3–0.7 s apart.
+fn propagation(rt: &tokio::runtime::Runtime) -> Vec<f64> {
+    let db = Db::migrated(Kind::Sqlite);
+    let w = world::build(&db);
+    let server = Server::start(&db, &FAST_LIMITS);
+    let mut writer = device(&server, &db, "coord");
+    let mut reader = device(&server, &db, "teamcw");
+    writer.sync(rt);
+    reader.sync(rt);
+    const N: usize = 20;
+    let people: Vec<Person> = (0..N)
+        .map(|i| new_person(w.case1, &format!("Levende {i}")))
+        .collect();
+    let ids: Vec<uuid::Uuid> = people.iter().map(|p| p.id.0).collect();
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Instant)>();
+    let reader_thread = std::thread::spawn(move || {
+        let rt = rt_current();
+        let mut heard = rt.block_on(reader.remote.wait(0)).unwrap();
+        let mut seen = [false; N];
+        while seen.iter().any(|s| !s) {
+            let generation = rt.block_on(reader.remote.wait(heard)).unwrap();
+            if generation == heard {
+                continue;
+            }
+            heard = generation;
+            reader.sync(&rt);
+            let now = Instant::now();
+            for (i, id) in ids.iter().enumerate() {
+                if !seen[i] && reader.store.get::<Person>(*id).unwrap().is_some() {
+                    seen[i] = true;
+                    tx.send((i, now)).unwrap();
+                }
+            }
+        }
+    });
+    let mut saved = Vec::new();
+    let mut rng_state = 0x9E37_79B9_u64;
+    for p in &people {
+        let t0 = Instant::now();
+        writer.store.write(|wr| wr.put_person(p)).unwrap();
+        saved.push(t0);
+        std::thread::sleep(feltkontor_sync::PUSH_DEBOUNCE);
+        writer.sync(rt);
+        rng_state = rng_state.wrapping_mul(6364136223846793005).wrapping_add(1);
+        std::thread::sleep(Duration::from_millis(300 + (rng_state >> 33) % 400));
+    }
+    reader_thread.join().unwrap();
+    let mut lat: Vec<f64> = rx.try_iter().map(|(i, at)| ms(at - saved[i])).collect();
+    assert_eq!(lat.len(), N);
+    lat.sort_by(|a, b| a.total_cmp(b));
+    lat
+}
+
+fn rt_current() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+struct Load {
+    engine: &'static str,
+    syncs: usize,
+    errors: usize,
+    p50: f64,
+    p99: f64,
+    pulled: usize,
+}
+
+fn load(kind: Kind, rt: &tokio::runtime::Runtime) -> Load {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[&FAST_LIMITS[..], &["--pool-size", "16"]].concat());
+    let users = ["coord", "teamcw", "psyteam", "psy", "outsider"];
+    let mut devices = Vec::new();
+    for i in 0..LOAD_DEVICES {
+        let user = users[i % users.len()];
+        let enrolled = server.client().enroll(&db, user);
+        let staff: uuid::Uuid = enrolled["staff_id"].as_str().unwrap().parse().unwrap();
+        let id: uuid::Uuid = enrolled["device_id"].as_str().unwrap().parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create_with(
+            &StoreLocation::new(dir.path().join("profile")),
+            "en lang nok adgangssaetning",
+            StaffId(staff),
+            DeviceId(id),
+            KdfParams {
+                memory_kib: KdfParams::MIN_MEMORY_KIB,
+                iterations: 1,
+                parallelism: 1,
+            },
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let remote = Remote::new(&server.base, &common::token(&enrolled)).unwrap();
+        rt.block_on(sync_once(&remote, &mut store)).unwrap();
+        let case = if user == "outsider" { w.case2 } else { w.case1 };
+        devices.push((Mutex::new(Some(store)), remote, case, StaffId(staff), dir));
+    }
+    let devices = Arc::new(devices);
+    let start = Instant::now();
+    let (measure_from, end) = (start + WARMUP, start + WARMUP + RUN);
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..LOAD_DEVICES {
+            let devices = devices.clone();
+            tasks.push(tokio::spawn(async move {
+                let (local, remote, case, _, _) = &devices[i];
+                let (mut lat, mut errors, mut pulled, mut n) = (Vec::new(), 0, 0, 0);
+                loop {
+                    let t0 = Instant::now();
+                    if t0 >= end {
+                        break;
+                    }
+                    n += 1;
+                    let p = new_person(*case, &format!("Belastning {i}-{n}"));
+                    local
+                        .lock()
+                        .unwrap()
+                        .as_mut()
+                        .unwrap()
+                        .write(|wr| wr.put_person(&p))
+                        .unwrap();
+                    let r = feltkontor_sync::sync_observed(remote, local, &mut |_, _| {}).await;
+                    if t0 >= measure_from {
+                        match r {
+                            Ok(rep) => {
+                                lat.push(ms(t0.elapsed()));
+                                pulled += rep.pulled_records;
+                            }
+                            Err(_) => errors += 1,
+                        }
+                    }
+                }
+                (lat, errors, pulled)
+            }));
+        }
+        let mut all = Vec::new();
+        let (mut errors, mut pulled) = (0, 0);
+        for t in tasks {
+            let (l, e, p) = t.await.unwrap();
+            all.extend(l);
+            errors += e;
+            pulled += p;
+        }
+        all.sort_by(|a, b| a.total_cmp(b));
+        (all, errors, pulled)
+    });
+    let (all, errors, pulled) = results;
+    Load {
+        engine: if kind == Kind::Sqlite {
+            "SQLite"
+        } else {
+            "PostgreSQL"
+        },
+        syncs: all.len(),
+        errors,
+        p50: pct(&all, 0.5),
+        p99: pct(&all, 0.99),
+        pulled,
+    }
+}
+
+fn main() {
+    std::env::set_var("FELTKONTOR_TEST_SERVER_LOG", "warn");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = single_device(&rt);
+    let live = propagation(&rt);
+    let loads = [load(Kind::Sqlite, &rt), load(Kind::Postgres, &rt)];
+
+    let rate = s.records as f64 / s.first_sync.as_secs_f64();
+    let bulk_rate = s.records as f64 / s.bulk.as_secs_f64();
+    let mut out = String::new();
+    writeln!(out, "# Sync benchmarks\n").unwrap();
+    writeln!(out, "Command: `make bench-sync` (cargo bench -p feltkontor-server --bench sync); release server binary on loopback, SQLite, each device with its own SQLCipher store.\n").unwrap();
+    writeln!(out, "| Measure | Result | Target |\n|---|---|---|").unwrap();
+    writeln!(
+        out,
+        "| Caseload written on one device and pushed ({CASES} cases, {} people, {} signed notes) | {} changes in {:.0} ms = {:.0} changes/s | — |",
+        CASES * PEOPLE_PER_CASE,
+        CASES * NOTES_PER_CASE,
+        s.seed_changes,
+        ms(s.seed_push),
+        s.seed_changes as f64 / s.seed_push.as_secs_f64()
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| First sync of a new device: {} records ({:.1} MB) | {:.0} ms = **{:.0} records/s** | ≥ 25,000 records/s |",
+        s.records,
+        s.full_bytes as f64 / 1e6,
+        ms(s.first_sync),
+        rate
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| … of which the service and the transfer (the same pages pulled, not applied) | {:.0} ms | — |",
+        ms(s.pull_only)
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| Raw bulk insert of the same rows, one transaction, SQLCipher (baseline) | {:.0} ms = {:.0} records/s; first sync = **{:.0}%** of it | ≥ 30% |",
+        ms(s.bulk),
+        bulk_rate,
+        rate / bulk_rate * 100.0
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| Resume after a first sync broken off half-way | {} bytes for {} missing = **{:.3}×** | ≤ 1.1× |",
+        s.resume_bytes, s.missing_bytes, s.resume_ratio
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| Incremental sync of 100 pending changes (15 rounds) | p50 **{:.0} ms**, p95 {:.0} ms | ≤ 150 ms |",
+        pct(&s.incremental, 0.5),
+        pct(&s.incremental, 0.95)
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| Draining 1,000 queued changes (5 rounds) | p50 **{:.0} ms**, worst {:.0} ms | ≤ 2,000 ms |",
+        pct(&s.drain, 0.5),
+        pct(&s.drain, 1.0)
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "| A change saved on one online device, visible on another (20 changes; includes the app's {} ms push debounce) | p50 **{:.0} ms**, p95 {:.0} ms, worst {:.0} ms | p50 ≤ 1,000 ms |",
+        feltkontor_sync::PUSH_DEBOUNCE.as_millis(),
+        pct(&live, 0.5),
+        pct(&live, 0.95),
+        pct(&live, 1.0)
+    )
+    .unwrap();
+    for l in &loads {
+        writeln!(
+            out,
+            "| {LOAD_DEVICES} devices syncing one change each in a loop, {} ({}s) | {:.0} syncs/s, p50 {:.0} ms, p99 **{:.0} ms**, {} errors, {:.1} records pulled per sync | — |",
+            l.engine,
+            RUN.as_secs(),
+            l.syncs as f64 / RUN.as_secs_f64(),
+            l.p50,
+            l.p99,
+            l.errors,
+            l.pulled as f64 / l.syncs.max(1) as f64
+        )
+        .unwrap();
+    }
+    print!("{out}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("sync.md"), out).unwrap();
+}
