@@ -1,10 +1,11 @@
-//! The background sync task: one tokio task for the app's lifetime. It syncs a few seconds
+//! The background sync task: one tokio task for the app's lifetime. It syncs half a second
 //! after a local change (debounced), every minute while all is well, and after a failure again
 //! after an exponentially growing, jittered delay (2 s … 5 min) that runs on its own timer, so
 //! a worker back on network does not have to write something first. While online, a long-poll
-//! at the service (`listen`) learns within a second that a colleague's change was applied. It holds the store only
-//! for each local step (`StoreAccess`), never across a network request, and never blocks a
-//! command. The UI reads the status (`sync_status`) and never waits for the network.
+//! at the service (`listen`) learns within a second that a colleague's change was applied. It
+//! holds the store only for each local step (`StoreAccess`), never across a network request,
+//! and never blocks a command. The UI reads the status (`sync_status`) and never waits for the
+//! network.
 
 use crate::session::Session;
 use feltkontor_core::store::account::SyncAccount;

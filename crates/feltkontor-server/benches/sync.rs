@@ -232,9 +232,10 @@ fn single_device(rt: &tokio::runtime::Runtime) -> Single {
         );
         rt.block_on(async {
             let mut partial = SyncReport::default();
+            // Bytes received when each page was applied: what the device holds at the cut.
             let mut on_page = move |_: &SyncReport| {
+                *pb.lock().unwrap() = bytes.load(Ordering::Relaxed) - start_bytes;
                 if p.fetch_add(1, Ordering::SeqCst) + 1 == stop_after {
-                    *pb.lock().unwrap() = bytes.load(Ordering::Relaxed) - start_bytes;
                     n.notify_one();
                 }
             };
@@ -266,10 +267,11 @@ fn single_device(rt: &tokio::runtime::Runtime) -> Single {
     let before = proxy.bytes_down.load(Ordering::Relaxed);
     resumed.sync(rt);
     let resume_bytes = proxy.bytes_down.load(Ordering::Relaxed) - before;
+    let pages_applied = pages.load(Ordering::SeqCst);
     let missing_bytes = full_bytes.saturating_sub(applied_bytes);
     assert_converged(rt, &resumed, "resumed");
     eprintln!(
-        "resume after {stop_after}/{pages_total} pages: {resume_bytes} bytes, {missing_bytes} missing"
+        "resume after {pages_applied}/{pages_total} pages applied and part of the next: {resume_bytes} bytes, {missing_bytes} missing"
     );
 
     // Incremental: 100 changes, one round; and draining 1,000.
