@@ -35,6 +35,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::handover,
             commands::connect,
             commands::sync_status,
+            commands::renew_lease,
+            commands::retire_device,
             commands::sync_now,
             commands::conflicts,
             commands::resolve_conflict,

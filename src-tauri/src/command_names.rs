@@ -27,6 +27,8 @@ pub const COMMANDS: &[&str] = &[
     "handover",
     "connect",
     "sync_status",
+    "renew_lease",
+    "retire_device",
     "sync_now",
     "conflicts",
     "resolve_conflict",

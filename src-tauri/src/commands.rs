@@ -843,9 +843,12 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
     let username = input.username.trim().to_owned();
     let worker = blocking(&session, move |s| {
         let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
-        let store = feltkontor_core::Store::create_with(
+        let lease = tokens.lease().map_err(connect_error)?;
+        let store = feltkontor_core::Store::create_connected(
             &s.location,
             &input.passphrase,
+            &lease,
+            &url,
             StaffId(tokens.staff_id),
             feltkontor_wire::DeviceId(tokens.device_id),
             feltkontor_core::store::KdfParams::default(),
@@ -869,6 +872,77 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
     .await?;
     session.sync.poke();
     Ok(worker)
+}
+
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct RenewLeaseInput {
+    username: String,
+    password: String,
+}
+
+/// The lease ran out while the device was away (`unlock.lease_expired`): the worker signs in
+/// with their user name and password, the service hands the lease out again, and unlocking with
+/// the passphrase works again. A revoked device is wiped here instead.
+#[tauri::command]
+#[specta::specta]
+pub async fn renew_lease(
+    session: State<'_, Arc<Session>>,
+    input: RenewLeaseInput,
+) -> IpcResult<()> {
+    for (what, value) in [("username", &input.username), ("password", &input.password)] {
+        if value.len() > MAX_PASSPHRASE_BYTES {
+            return Err(IpcError::too_long(what));
+        }
+    }
+    let (url, device) = blocking(&session, |s| {
+        let lease = s.location.lease()?.ok_or_else(|| {
+            IpcError::new(
+                "lease.not_connected",
+                "this computer is not connected to a central service",
+            )
+        })?;
+        let url = lease.server_url.ok_or_else(|| {
+            IpcError::new(
+                "lease.not_connected",
+                "this computer is not connected to a central service",
+            )
+        })?;
+        Ok((url, s.location.device_id()?))
+    })
+    .await?;
+    let remote = feltkontor_sync::Remote::new(&url, "").map_err(connect_error)?;
+    match remote
+        .recover_lease(device.0, input.username.trim(), &input.password)
+        .await
+    {
+        Ok(lease) => {
+            blocking(&session, move |s| {
+                feltkontor_core::store::keys::write_lease(
+                    &s.location.lease_file(),
+                    &s.location.key_file(),
+                    &lease,
+                    None,
+                )?;
+                Ok(())
+            })
+            .await
+        }
+        Err(e) if e.must_wipe() => {
+            tracing::warn!("lease renewal: this device was revoked; wiping local data");
+            crate::sync::wipe(&session);
+            Err(IpcError::new(
+                "lease.device_revoked",
+                "this computer was revoked; its local data has been deleted",
+            ))
+        }
+        Err(e) => Err(match connect_error(e) {
+            err if err.code == "connect.enrollment_failed" => {
+                IpcError::new("lease.wrong_credentials", "user name or password is wrong")
+            }
+            err => err,
+        }),
+    }
 }
 
 #[tauri::command]
@@ -917,6 +991,150 @@ fn hlc_time(h: &feltkontor_wire::Hlc) -> Option<String> {
         .and_then(|t| t.format(&Rfc3339).ok())
 }
 
+/// What a record is, for people (a person's name, a note's first words, an agreement's
+/// text), and the case it belongs to, when the device holds it.
+fn record_label(
+    store: &Store,
+    entity: feltkontor_wire::EntityKind,
+    id: uuid::Uuid,
+) -> IpcResult<(String, Option<CaseId>)> {
+    use feltkontor_wire::EntityKind as K;
+    Ok(match entity {
+        K::Person => store
+            .get::<Person>(id)?
+            .map(|p| (p.name, Some(p.case_id)))
+            .unwrap_or_default(),
+        K::Agreement => store
+            .get::<Agreement>(id)?
+            .map(|a| (a.what, Some(a.case_id)))
+            .unwrap_or_default(),
+        K::Note => store
+            .get::<CaseNote>(id)?
+            .map(|n| {
+                let words: String = n.body.as_str().chars().take(60).collect();
+                (words, Some(n.case_id))
+            })
+            .unwrap_or_default(),
+        K::Case => (String::new(), Some(CaseId(id))),
+        _ => (String::new(), None),
+    })
+}
+
+/// A change saved here that the central service has not received.
+#[derive(Serialize, specta::Type)]
+pub struct UnsyncedChange {
+    entity: String,
+    record_label: String,
+    child_name: String,
+    /// RFC 3339.
+    at: Option<String>,
+}
+
+/// What retiring found.
+#[derive(Serialize, specta::Type)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RetireOutcome {
+    /// Everything was sent; the service retired the device and its local data is deleted.
+    Wiped,
+    /// Changes have not reached the service (offline, or a local-only profile): deleting now
+    /// would lose them. The newest 50, and how many in all.
+    Unsynced {
+        total: u32,
+        changes: Vec<UnsyncedChange>,
+    },
+}
+
+fn unsynced(store: &Store) -> IpcResult<RetireOutcome> {
+    let total = store.pending_count()?;
+    let mut entries = store.pending_push(u32::MAX)?;
+    entries.reverse();
+    entries.truncate(50);
+    let mut changes = Vec::new();
+    for e in entries {
+        let (record_label, case) = record_label(store, e.entity, e.entity_id)?;
+        let child_name = match case {
+            Some(c) => store
+                .get::<Case>(c.0)?
+                .map(|c| c.child_name)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        changes.push(UnsyncedChange {
+            entity: e.entity.as_str().to_owned(),
+            record_label,
+            child_name,
+            at: e
+                .fields
+                .values()
+                .map(|f| f.hlc)
+                .max()
+                .as_ref()
+                .and_then(hlc_time),
+        });
+    }
+    Ok(RetireOutcome::Unsynced {
+        total: u32::try_from(total).unwrap_or(u32::MAX),
+        changes,
+    })
+}
+
+/// Hands this computer back or signs the worker out of it: sends every change first, then
+/// the service retires the device and the local data is deleted. If changes could not be sent
+/// (offline, local only), nothing is deleted and the answer lists what would be lost; with
+/// `force` the worker has seen that list and deletes anyway.
+#[tauri::command]
+#[specta::specta]
+pub async fn retire_device(
+    session: State<'_, Arc<Session>>,
+    force: bool,
+) -> IpcResult<RetireOutcome> {
+    let account = blocking(&session, |s| {
+        with_store(s, |store| Ok(store.sync_account()?))
+    })
+    .await?;
+    if let Some(account) = &account {
+        // Send what is waiting now rather than after the next scheduled round.
+        if let Err(e) = crate::sync::round(&session, account).await {
+            tracing::info!("retire: the last sync failed: {e}");
+        }
+    }
+    if !force {
+        let pending = blocking(&session, |s| {
+            with_store(s, |store| Ok(store.pending_count()?))
+        })
+        .await?;
+        if pending > 0 {
+            return blocking(&session, |s| with_store(s, unsynced)).await;
+        }
+    }
+    if let Some(account) = &account {
+        let told = match crate::sync::access_token(&session, account).await {
+            Ok(token) => match feltkontor_sync::Remote::new(&account.server_url, &token) {
+                Ok(remote) => remote.retire().await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match told {
+            Ok(()) => {}
+            Err(e) if e.must_wipe() => {}
+            // Without `force` everything was sent: the service must hear it, or the device
+            // would keep a valid lease there. With `force` the worker chose to delete anyway.
+            Err(e) if !force => {
+                tracing::info!("retire: the service could not be told: {e}");
+                return Err(IpcError::new(
+                    "retire.unreachable",
+                    "the central service could not be reached; try again on the network",
+                ));
+            }
+            Err(e) => tracing::warn!("retire (forced): the service could not be told: {e}"),
+        }
+    }
+    crate::sync::wipe(&session);
+    session.sync.reset_after_wipe();
+    Ok(RetireOutcome::Wiped)
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn conflicts(session: State<'_, Arc<Session>>) -> IpcResult<Vec<ConflictView>> {
@@ -934,17 +1152,7 @@ pub async fn conflicts(session: State<'_, Arc<Session>>) -> IpcResult<Vec<Confli
                     .get::<Case>(c.case_id.0)?
                     .map(|c| c.child_name)
                     .unwrap_or_default();
-                let record_label = match c.entity {
-                    feltkontor_wire::EntityKind::Person => store
-                        .get::<Person>(c.entity_id)?
-                        .map(|p| p.name)
-                        .unwrap_or_default(),
-                    feltkontor_wire::EntityKind::Agreement => store
-                        .get::<Agreement>(c.entity_id)?
-                        .map(|a| a.what)
-                        .unwrap_or_default(),
-                    _ => String::new(),
-                };
+                let (record_label, _) = record_label(store, c.entity, c.entity_id)?;
                 out.push(ConflictView {
                     id: c.id,
                     case_id: c.case_id,

@@ -58,6 +58,9 @@ pub struct SyncStatus {
     pub received: u32,
     /// Goes up whenever a sync changed data on this device: the UI reloads what it shows.
     pub data_version: u32,
+    /// Until when this device may unlock its data without coming back online (RFC 3339; the
+    /// service renews it at every sync). The UI warns days ahead.
+    pub lease_expires_at: Option<String>,
 }
 
 impl Default for SyncStatus {
@@ -72,6 +75,7 @@ impl Default for SyncStatus {
             rejected: 0,
             received: 0,
             data_version: 0,
+            lease_expires_at: None,
         }
     }
 }
@@ -113,6 +117,12 @@ impl Sync {
         self.access_token.lock().ok().and_then(|t| t.clone())
     }
 
+    /// After the local data was deleted (retired, revoked): nothing of the old status stays.
+    pub fn reset_after_wipe(&self) {
+        self.forget_access_token();
+        self.update(|s| *s = SyncStatus::default());
+    }
+
     fn forget_access_token(&self) {
         if let Ok(mut t) = self.access_token.lock() {
             *t = None;
@@ -135,6 +145,16 @@ pub fn refresh_local(session: &Session) {
             s.rejected_changes()?.len(),
         ))
     });
+    let lease = session
+        .location
+        .lease()
+        .ok()
+        .flatten()
+        .and_then(|l| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(l.expires_at_ms) * 1_000_000).ok()
+        })
+        .and_then(rfc3339);
+    session.sync.update(|st| st.lease_expires_at = lease);
     session.sync.update(|st| match local {
         Ok((account, pending, conflicts, rejected)) => {
             st.pending = u32::try_from(pending).unwrap_or(u32::MAX);
@@ -184,12 +204,9 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// One round for the connected account: a fresh access token when needed, push, pull.
-async fn round(session: &Arc<Session>, account: &SyncAccount) -> Result<(), SyncError> {
+pub(crate) async fn round(session: &Arc<Session>, account: &SyncAccount) -> Result<(), SyncError> {
     let sync = &session.sync;
-    let token = match sync.access_token() {
-        Some(t) => t,
-        None => refresh(session, account).await?,
-    };
+    let token = access_token(session, account).await?;
     let mut remote = Remote::new(&account.server_url, &token)?;
     let result = run(session, &remote).await;
     match result {
@@ -221,6 +238,17 @@ async fn run(session: &Arc<Session>, remote: &Remote) -> Result<(), SyncError> {
     Ok(())
 }
 
+/// The access token in memory, or a fresh one.
+pub(crate) async fn access_token(
+    session: &Arc<Session>,
+    account: &SyncAccount,
+) -> Result<String, SyncError> {
+    match session.sync.access_token() {
+        Some(t) => Ok(t),
+        None => refresh(session, account).await,
+    }
+}
+
 /// Exchanges the refresh token for new tokens; the new refresh token is saved before it is
 /// used (the old one is spent).
 async fn refresh(session: &Arc<Session>, account: &SyncAccount) -> Result<String, SyncError> {
@@ -233,6 +261,9 @@ async fn refresh(session: &Arc<Session>, account: &SyncAccount) -> Result<String
     session
         .store
         .with(|s| Ok(s.set_refresh_token(&tokens.refresh_token)?))?;
+    // Every refresh renews the lease: the device may stay away for the service's lease period.
+    let lease = tokens.lease()?;
+    session.store.with(|s| Ok(s.renew_lease(&lease)?))?;
     session.sync.set_access_token(tokens.access_token.clone());
     Ok(tokens.access_token)
 }
@@ -346,14 +377,16 @@ pub async fn background(session: Arc<Session>) {
     }
 }
 
-fn wipe(session: &Session) {
+pub fn wipe(session: &Session) {
     let store = match session.store.lock() {
         Ok(mut guard) => guard.take(),
         Err(_) => None,
     };
-    if let Some(store) = store {
-        if let Err(e) = store.wipe() {
-            tracing::error!("wiping the revoked device's data failed: {e}");
-        }
+    let wiped = match store {
+        Some(store) => store.wipe(),
+        None => session.location.wipe(),
+    };
+    if let Err(e) = wiped {
+        tracing::error!("wiping the revoked device's data failed: {e}");
     }
 }

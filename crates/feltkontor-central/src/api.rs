@@ -39,6 +39,35 @@ pub struct TokenResponse {
     pub refresh_token: String,
     pub device_id: Uuid,
     pub staff_id: Uuid,
+    /// The device lease (64 hex characters): with the worker's passphrase it unlocks the
+    /// device's local store. The same for the device's lifetime; only the expiry moves.
+    pub lease_secret: String,
+    /// Until when the device may unlock its store without coming back (RFC 3339).
+    pub lease_expires_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// The device whose lease ran out.
+    pub device_id: Uuid,
+    #[schema(max_length = 200)]
+    pub username: String,
+    #[schema(max_length = 1024)]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RetireResponse {
+    /// RFC 3339. From now on the device gets no tokens and no lease.
+    pub retired_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LeaseResponse {
+    pub lease_secret: String,
+    /// RFC 3339.
+    pub lease_expires_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

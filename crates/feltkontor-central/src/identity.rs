@@ -246,6 +246,51 @@ pub struct Tokens {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: String,
+    pub lease: Lease,
+}
+
+/// The device lease: the secret the device needs (with the worker's passphrase) to unlock its
+/// local store, and until when (Unix ms) it may use it without coming back.
+#[derive(Clone)]
+pub struct Lease {
+    pub secret: String,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a device may stay away by default before its lease runs out: 72 hours.
+pub const DEFAULT_LEASE_MS: i64 = 72 * 3600 * 1000;
+
+/// The device's lease, renewed from `now` for `lease_ms`. The secret is made once per device
+/// (32 random bytes, hex) and stays the same: renewing moves only the expiry, which the device
+/// keeps. A revoked device never reaches this.
+fn renew_lease(conn: &mut dyn Conn, device: Uuid, now: i64, lease_ms: i64) -> Result<Lease> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    conn.execute(
+        "UPDATE devices SET lease_secret = $1 WHERE id = $2 AND lease_secret IS NULL",
+        params![hex::encode(bytes.as_ref()), device],
+    )?;
+    let secret = conn
+        .query_one(
+            "SELECT lease_secret FROM devices WHERE id = $1",
+            params![device],
+        )?
+        .map(|r| r.opt_text(0))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| ServiceError::internal("device without a lease secret"))?;
+    Ok(Lease {
+        secret,
+        expires_at: now.saturating_add(lease_ms),
+    })
 }
 
 /// Throttle state: `Some(seconds)` while the user name is locked.
@@ -320,7 +365,12 @@ pub struct EnrollInput<'a> {
 /// Registers a device for the account that the code was issued to. Every failure (unknown
 /// user, wrong password, wrong/expired/used code) gives the same answer and counts towards the
 /// user name's throttle; each is audited.
-pub fn enroll(conn: &mut dyn Conn, key: &SigningKey, input: &EnrollInput<'_>) -> Result<Tokens> {
+pub fn enroll(
+    conn: &mut dyn Conn,
+    key: &SigningKey,
+    input: &EnrollInput<'_>,
+    lease_ms: i64,
+) -> Result<Tokens> {
     let now = now_ms();
     let username = input.username.trim().to_lowercase();
     if username.is_empty() || username.len() > 200 {
@@ -389,6 +439,7 @@ pub fn enroll(conn: &mut dyn Conn, key: &SigningKey, input: &EnrollInput<'_>) ->
             params![device_id, account.staff_id, device_name, now],
         )?;
         let refresh_token = new_refresh_token(conn, device_id, 1, now)?;
+        let lease = renew_lease(conn, device_id, now, lease_ms)?;
         let (access_token, expires_in) = issue_access_token(key, account.staff_id, device_id, 1)?;
         audit::append(
             conn,
@@ -408,6 +459,7 @@ pub fn enroll(conn: &mut dyn Conn, key: &SigningKey, input: &EnrollInput<'_>) ->
             access_token,
             expires_in,
             refresh_token,
+            lease,
         }))
     })?;
     outcome
@@ -428,7 +480,12 @@ fn new_refresh_token(
 }
 
 /// Rotates a refresh token. A token used before revokes the device's whole token family.
-pub fn refresh(conn: &mut dyn Conn, key: &SigningKey, token: &str) -> Result<Tokens> {
+pub fn refresh(
+    conn: &mut dyn Conn,
+    key: &SigningKey,
+    token: &str,
+    lease_ms: i64,
+) -> Result<Tokens> {
     let now = now_ms();
     if token.len() > 200 || !token.starts_with("rt_") {
         return Err(ServiceError::new(
@@ -482,6 +539,7 @@ pub fn refresh(conn: &mut dyn Conn, key: &SigningKey, token: &str) -> Result<Tok
             params![now, device],
         )?;
         let refresh_token = new_refresh_token(conn, device, generation, now)?;
+        let lease = renew_lease(conn, device, now, lease_ms)?;
         let (access_token, expires_in) = issue_access_token(key, staff, device, generation)?;
         Ok(Ok(Tokens {
             device_id: device,
@@ -489,9 +547,104 @@ pub fn refresh(conn: &mut dyn Conn, key: &SigningKey, token: &str) -> Result<Tok
             access_token,
             expires_in,
             refresh_token,
+            lease,
         }))
     })?;
     outcome
+}
+
+/// Renews the lease of a device whose lease ran out while it was away (its refresh token is
+/// inside the store it can no longer open): the worker proves who they are with their password,
+/// as at enrollment. Failures count towards the user name's throttle and are audited; a revoked
+/// device gets `device_revoked`, so its store stays unreadable.
+pub fn recover_lease(
+    conn: &mut dyn Conn,
+    device: Uuid,
+    username: &str,
+    password: &str,
+    lease_ms: i64,
+) -> Result<Lease> {
+    let now = now_ms();
+    let username = username.trim().to_lowercase();
+    if username.is_empty() || username.len() > 200 {
+        return Err(ServiceError::invalid("username", "Enter your user name."));
+    }
+    if password.is_empty() || password.len() > 1024 {
+        return Err(ServiceError::invalid("password", "Enter your password."));
+    }
+    transaction(conn, None, |conn| {
+        if let Some(wait) = throttled(conn, &username, now)? {
+            return Ok(Err(ServiceError::new(
+                ErrorCode::LoginThrottled,
+                "Too many failed sign-ins. Wait before trying again.",
+            )
+            .with_retry_after(wait)));
+        }
+        let account = verify_credentials(conn, &username, password)?;
+        let device_row = conn.query_one(
+            "SELECT staff_id, revoked_at FROM devices WHERE id = $1",
+            params![device],
+        )?;
+        let owned = match (&account, &device_row) {
+            (Some(a), Some(d)) => d.uuid(0)? == a.staff_id,
+            _ => false,
+        };
+        let Some(account) = account.filter(|_| owned) else {
+            record_failure(conn, &username, now)?;
+            audit::append(
+                conn,
+                &AuditEvent::security(
+                    None,
+                    None,
+                    "lease_recover",
+                    "lease renewal failed: wrong user name, password or device",
+                ),
+            )?;
+            return Ok(Err(ServiceError::new(
+                ErrorCode::EnrollmentFailed,
+                "The user name or password is not right, or the device is not yours.",
+            )));
+        };
+        if device_row
+            .map(|d| d.opt_int(1))
+            .transpose()?
+            .flatten()
+            .is_some()
+        {
+            audit::append(
+                conn,
+                &AuditEvent::security(
+                    Some(account.staff_id),
+                    Some(device),
+                    "lease_recover",
+                    "lease renewal refused: the device is revoked",
+                ),
+            )?;
+            return Ok(Err(device_revoked()));
+        }
+        conn.execute(
+            "DELETE FROM login_throttle WHERE username = $1",
+            params![&username],
+        )?;
+        conn.execute(
+            "UPDATE devices SET last_seen_at = $1 WHERE id = $2",
+            params![now, device],
+        )?;
+        let lease = renew_lease(conn, device, now, lease_ms)?;
+        audit::append(
+            conn,
+            &AuditEvent {
+                staff_id: Some(account.staff_id),
+                device_id: Some(device),
+                action: "lease_recover",
+                case_id: None,
+                person_id: None,
+                detail: "an expired lease was renewed with the password".into(),
+                result: "ok",
+            },
+        )?;
+        Ok(Ok(lease))
+    })?
 }
 
 pub fn device_revoked() -> ServiceError {

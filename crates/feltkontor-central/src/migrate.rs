@@ -26,10 +26,15 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/server/sqlite/0003_quarantine.sql"),
         postgres: include_str!("../../../migrations/server/postgres/0003_quarantine.sql"),
     },
+    Migration {
+        version: 4,
+        sqlite: include_str!("../../../migrations/server/sqlite/0004_lease.sql"),
+        postgres: include_str!("../../../migrations/server/postgres/0004_lease.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
 /// advisory lock keeps two instances started at once from migrating together.

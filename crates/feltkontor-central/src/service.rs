@@ -25,6 +25,8 @@ pub struct Config {
     pub device_rate: (f64, f64),
     /// Requests per second per account (all its devices together).
     pub account_rate: (f64, f64),
+    /// How long a device may stay away before its lease runs out (ms; default 72 hours).
+    pub lease_ms: i64,
 }
 
 impl Config {
@@ -34,6 +36,7 @@ impl Config {
             pool_size: 16,
             device_rate: (50.0, 200.0),
             account_rate: (100.0, 400.0),
+            lease_ms: identity::DEFAULT_LEASE_MS,
         }
     }
 }
@@ -45,6 +48,7 @@ pub struct Central {
     key: SigningKey,
     device_limiter: RateLimiter,
     account_limiter: RateLimiter,
+    lease_ms: i64,
 }
 
 fn rfc3339_ms(ms: i64) -> String {
@@ -96,6 +100,7 @@ impl Central {
             key,
             device_limiter: RateLimiter::new(config.device_rate.0, config.device_rate.1),
             account_limiter: RateLimiter::new(config.account_rate.0, config.account_rate.1),
+            lease_ms: config.lease_ms,
         })
     }
 
@@ -121,13 +126,31 @@ impl Central {
                 code: &req.code,
                 device_name: &req.device_name,
             },
+            self.lease_ms,
         )?;
         Ok(tokens(t))
     }
 
     pub fn refresh(&self, req: &RefreshRequest) -> Result<TokenResponse> {
         let mut conn = self.pool.get()?;
-        identity::refresh(&mut *conn, &self.key, &req.refresh_token).map(tokens)
+        identity::refresh(&mut *conn, &self.key, &req.refresh_token, self.lease_ms).map(tokens)
+    }
+
+    /// A new lease for a device whose lease ran out while it was away (password, as at
+    /// enrollment).
+    pub fn recover_lease(&self, req: &LeaseRequest) -> Result<LeaseResponse> {
+        let mut conn = self.pool.get()?;
+        let lease = identity::recover_lease(
+            &mut *conn,
+            req.device_id,
+            &req.username,
+            &req.password,
+            self.lease_ms,
+        )?;
+        Ok(LeaseResponse {
+            lease_secret: lease.secret,
+            lease_expires_at: rfc3339_ms(lease.expires_at),
+        })
     }
 
     /// Runs the read `f` for the worker behind `bearer`: the rate limits, then one read-only
@@ -325,6 +348,38 @@ impl Central {
         self.limits(&claims)
     }
 
+    /// The worker hands the device back: after it pushed everything it retires itself (no more
+    /// tokens, no lease renewal, like a revoked device) and then wipes its local data.
+    pub fn retire(&self, bearer: &str) -> Result<RetireResponse> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        let mut conn = self.pool.get()?;
+        let now = crate::now_ms();
+        crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
+            identity::check_device(conn, &claims)?;
+            conn.execute(
+                "UPDATE devices SET revoked_at = $1, token_generation = token_generation + 1 WHERE id = $2 AND revoked_at IS NULL",
+                crate::params![now, claims.did],
+            )?;
+            crate::audit::append(
+                conn,
+                &AuditEvent {
+                    staff_id: Some(claims.sub),
+                    device_id: Some(claims.did),
+                    action: "device_retire",
+                    case_id: None,
+                    person_id: None,
+                    detail: "the device was handed back; its local data is wiped".into(),
+                    result: "ok",
+                },
+            )?;
+            Ok(())
+        })?;
+        Ok(RetireResponse {
+            retired_at: rfc3339_ms(now),
+        })
+    }
+
     /// Applies a device's pushed changes in one transaction, with their audit rows.
     pub fn push(
         &self,
@@ -382,6 +437,8 @@ fn tokens(t: identity::Tokens) -> TokenResponse {
         refresh_token: t.refresh_token,
         device_id: t.device_id,
         staff_id: t.staff_id,
+        lease_secret: t.lease.secret,
+        lease_expires_at: rfc3339_ms(t.lease.expires_at),
     }
 }
 

@@ -140,6 +140,10 @@ pub enum Error {
     WrongPassphrase,
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     Throttled { retry_after_secs: u64 },
+    /// The device's lease from the central service ran out (or its secret is gone): the store
+    /// cannot be unlocked until the service renews it.
+    #[error("this device's lease has run out: connect to the network and renew it")]
+    LeaseExpired,
     #[error("the passphrase is too weak: use at least {min} characters")]
     WeakPassphrase { min: usize },
     #[error("the local database was written by a newer version of Feltkontor (schema {found}, this version knows up to {known}); update the app")]
@@ -173,6 +177,7 @@ impl Error {
             Error::Invalid(v) => v.code(),
             Error::WrongPassphrase => "unlock.wrong_passphrase",
             Error::Throttled { .. } => "unlock.throttled",
+            Error::LeaseExpired => "unlock.lease_expired",
             Error::WeakPassphrase { .. } => "unlock.weak_passphrase",
             Error::SchemaTooNew { .. } => "store.schema_too_new",
             Error::EncryptionUnavailable => "store.encryption_unavailable",

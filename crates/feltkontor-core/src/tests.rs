@@ -1036,3 +1036,139 @@ fn a_participant_from_a_sector_without_consent_needs_a_legal_basis() {
         })
         .unwrap();
 }
+
+/// A lease as the central service hands it out: 72 hours from the sample clock's now.
+fn sample_lease(clock: &crate::clock::ManualClock, hours: i64) -> crate::store::keys::Lease {
+    use crate::clock::Clock;
+    let secret = "5a".repeat(32);
+    crate::store::keys::Lease::from_hex(&secret, clock.now_ms() as i64 + hours * 3_600_000).unwrap()
+}
+
+fn connected_store(
+    dir: &std::path::Path,
+    s: &Sample,
+) -> (Store, std::sync::Arc<crate::clock::ManualClock>) {
+    let clock = Sample::clock();
+    let lease = sample_lease(&clock, 72);
+    let store = Store::create_connected(
+        &StoreLocation::new(dir),
+        PASSPHRASE,
+        &lease,
+        "https://central.example",
+        s.staff.id,
+        DeviceId::new(),
+        crate::store::KdfParams::default(),
+        clock.clone(),
+    )
+    .unwrap();
+    (store, clock)
+}
+
+#[test]
+fn a_connected_store_needs_the_lease_and_an_expired_lease_cannot_unlock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, clock) = connected_store(tmp.path(), &s);
+    store.write(|w| w.put_team(&s.team)).unwrap();
+    store.lock();
+    let loc = StoreLocation::new(tmp.path());
+    let lease_file = std::fs::read(loc.lease_file()).unwrap();
+
+    // Within the lease: the passphrase opens it.
+    clock.advance(time::Duration::hours(71));
+    Store::open(&loc, PASSPHRASE, clock.clone()).unwrap().lock();
+
+    // Without the lease file, the right passphrase is not enough.
+    std::fs::remove_file(loc.lease_file()).unwrap();
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock.clone()),
+        Err(Error::LeaseExpired)
+    ));
+    // A forged lease (another secret, a later expiry) does not open it either.
+    std::fs::write(
+        loc.lease_file(),
+        serde_json::json!({"secret": "00".repeat(32), "expires_at_ms": i64::MAX, "server_url": null}).to_string(),
+    )
+    .unwrap();
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock.clone()),
+        Err(Error::WrongPassphrase)
+    ));
+    std::fs::write(loc.lease_file(), &lease_file).unwrap();
+    std::fs::remove_file(loc.attempts_file()).unwrap();
+
+    // Past the expiry: refused, and the secret is erased from the file before the passphrase
+    // is even tried, so putting the clock back does not help.
+    clock.advance(time::Duration::hours(2));
+    assert!(matches!(
+        Store::open(&loc, "not even the passphrase", clock.clone()),
+        Err(Error::LeaseExpired)
+    ));
+    let after = String::from_utf8(std::fs::read(loc.lease_file()).unwrap()).unwrap();
+    assert!(
+        !after.contains(&"5a".repeat(32)),
+        "the secret is erased: {after}"
+    );
+    assert!(after.contains("central.example"), "where to renew it stays");
+    clock.advance(time::Duration::hours(-10));
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock.clone()),
+        Err(Error::LeaseExpired)
+    ));
+
+    // The service hands the lease out again (the password path): it opens.
+    let renewed = sample_lease(&clock, 72);
+    crate::store::keys::write_lease(&loc.lease_file(), &loc.key_file(), &renewed, None).unwrap();
+    let store = Store::open(&loc, PASSPHRASE, clock.clone()).unwrap();
+    assert_eq!(count(&store, "SELECT count(*) FROM teams"), 1);
+    // A different secret from the service is refused rather than locking the worker out.
+    let other = crate::store::keys::Lease::from_hex(&"11".repeat(32), i64::MAX).unwrap();
+    assert!(store.renew_lease(&other).is_err());
+    store.renew_lease(&sample_lease(&clock, 100)).unwrap();
+    assert_eq!(
+        loc.lease().unwrap().unwrap().expires_at_ms,
+        sample_lease(&clock, 100).expires_at_ms
+    );
+    // The passphrase can change; the lease is still needed afterwards.
+    store
+        .change_passphrase(PASSPHRASE, "en helt ny lang sætning")
+        .unwrap();
+    store.lock();
+    std::fs::remove_file(loc.lease_file()).unwrap();
+    assert!(matches!(
+        Store::open(&loc, "en helt ny lang sætning", clock),
+        Err(Error::LeaseExpired)
+    ));
+}
+
+#[test]
+fn a_store_connected_before_leases_needs_the_lease_after_its_first_renewal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (store, clock) = s.sample_store(tmp.path());
+    let loc = StoreLocation::new(tmp.path());
+    store.renew_lease(&sample_lease(&clock, 72)).unwrap();
+    store.lock();
+    assert!(!crate::store::keys::requires_lease(&loc.key_file()).unwrap());
+    // The next unlock re-wraps the key to need the lease too.
+    Store::open(&loc, PASSPHRASE, clock.clone()).unwrap().lock();
+    assert!(crate::store::keys::requires_lease(&loc.key_file()).unwrap());
+    std::fs::remove_file(loc.lease_file()).unwrap();
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock),
+        Err(Error::LeaseExpired)
+    ));
+}
+
+#[test]
+fn wiping_removes_the_lease_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (store, _clock) = connected_store(tmp.path(), &s);
+    let loc = StoreLocation::new(tmp.path());
+    assert!(loc.lease_file().exists());
+    store.wipe().unwrap();
+    for f in [loc.key_file(), loc.lease_file(), loc.database()] {
+        assert!(!f.exists(), "{} is gone", f.display());
+    }
+}

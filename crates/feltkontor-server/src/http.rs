@@ -222,6 +222,27 @@ async fn token(
     ))
 }
 
+#[utoipa::path(post, path = "/v1/lease", tag = "devices", request_body = LeaseRequest,
+    responses(
+        (status = 200, description = "The device's lease, renewed (its lease ran out while it was away)", body = LeaseResponse),
+        (status = 400, description = "Invalid input", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Wrong user name or password, not the worker's device, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Throttled", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn lease(
+    State(s): State<Shared>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Body(req): Body<LeaseRequest>,
+) -> ApiResult<LeaseResponse> {
+    limit_address(&s, &addr)?;
+    let s2 = s.clone();
+    Ok(axum::Json(
+        blocking(move || s2.central.recover_lease(&req)).await?,
+    ))
+}
+
 #[utoipa::path(get, path = "/v1/whoami", tag = "workers", security(("bearer" = [])),
     responses(
         (status = 200, description = "The worker, their teams and this device", body = WhoAmI),
@@ -298,7 +319,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`."),
-    paths(health, ready, enroll, token, whoami, my_cases, case_overview, push, pull, wait),
+    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, wait),
     modifiers(&BearerScheme),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -353,6 +374,19 @@ async fn pull(
 ) -> ApiResult<feltkontor_wire::sync::PullResponse> {
     Ok(axum::Json(
         blocking(move || s.central.pull(&token, &req)).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/device/retire", tag = "devices", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The device is retired (handed back): no more tokens, no lease", body = RetireResponse),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn retire(State(s): State<Shared>, Bearer(token): Bearer) -> ApiResult<RetireResponse> {
+    Ok(axum::Json(
+        blocking(move || s.central.retire(&token)).await?,
     ))
 }
 
@@ -418,6 +452,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/enroll", post(enroll))
         .route("/v1/token", post(token))
+        .route("/v1/lease", post(lease))
+        .route("/v1/device/retire", post(retire))
         .route("/v1/whoami", get(whoami))
         .route("/v1/cases", get(my_cases))
         .route("/v1/cases/{case_id}", get(case_overview))

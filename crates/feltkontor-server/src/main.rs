@@ -69,6 +69,10 @@ struct Serve {
     /// Requests per second allowed per account.
     #[arg(long, env = "FELTKONTOR_ACCOUNT_RATE", default_value_t = 100.0)]
     account_rate: f64,
+    /// Hours a device may stay away before its lease runs out and its local store cannot be
+    /// unlocked until it comes back (renewed at every token refresh).
+    #[arg(long, env = "FELTKONTOR_LEASE_HOURS", default_value_t = 72.0)]
+    lease_hours: f64,
     /// Requests per second per client address on the unauthenticated endpoints.
     #[arg(long, env = "FELTKONTOR_ADDRESS_RATE", default_value_t = 10.0)]
     address_rate: f64,
@@ -339,6 +343,10 @@ fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
     config.pool_size = s.pool_size;
     config.device_rate = (s.device_rate, s.device_rate * 4.0);
     config.account_rate = (s.account_rate, s.account_rate * 4.0);
+    if !(s.lease_hours > 0.0 && s.lease_hours <= 24.0 * 365.0) {
+        bail!("--lease-hours must be more than 0 and at most a year");
+    }
+    config.lease_ms = (s.lease_hours * 3_600_000.0) as i64;
     let central = Central::open(config)?;
     tracing::info!(engine = %central.engine(), "database open");
     let state = Arc::new(http::AppState {

@@ -569,6 +569,173 @@ fn revoked_device_is_wiped(kind: Kind) {
 }
 backends!(revoked_device_is_wiped);
 
+/// The device lease: handed out at enrollment for the configured period, renewed at every
+/// refresh (the same secret, a later expiry). On the database file: within the lease the store
+/// opens; past it the store cannot be unlocked even with the right passphrase (and putting the
+/// clock back does not help); the worker's password renews it; a revoked device gets no lease,
+/// by refresh or by password.
+fn the_lease_bounds_offline_use(kind: Kind) {
+    use feltkontor_core::store::keys;
+    use feltkontor_core::{Error, ManualClock, StoreLocation};
+    let db = Db::migrated(kind);
+    world::build(&db);
+    let server = Server::start(&db, &["--lease-hours", "48"]);
+    let rt = rt();
+    let remote = feltkontor_sync::Remote::new(&server.base, "").unwrap();
+    let code = db
+        .admin(&["enrollment-code", "--username", "coord"], None)
+        .success()
+        .stdout;
+    let now_ms = || (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    const HOURS: i64 = 3_600_000;
+    let before = now_ms();
+    let tokens = rt
+        .block_on(remote.enroll(code.trim(), "coord", common::PASSWORD, "Testmaskine"))
+        .unwrap();
+    let lease = tokens.lease().unwrap();
+    // RFC 3339 with milliseconds: the expiry is 48 hours after the answer, to the ms.
+    assert!(
+        (before + 48 * HOURS..=now_ms() + 48 * HOURS).contains(&lease.expires_at_ms),
+        "the lease runs for the configured 48 hours: {lease:?}"
+    );
+    assert_eq!(tokens.lease_secret.len(), 64);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again = rt.block_on(remote.refresh(&tokens.refresh_token)).unwrap();
+    assert_eq!(
+        again.lease_secret, tokens.lease_secret,
+        "one secret per device"
+    );
+    let renewed = again.lease().unwrap();
+    assert!(
+        renewed.expires_at_ms > lease.expires_at_ms,
+        "a refresh renews the lease"
+    );
+
+    // The store on disk, as the app creates it at connect.
+    let dir = tempfile::tempdir().unwrap();
+    let loc = StoreLocation::new(dir.path().join("profile"));
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    const PASSPHRASE: &str = "en lang nok adgangssaetning";
+    let store = Store::create_connected(
+        &loc,
+        PASSPHRASE,
+        &renewed,
+        &server.base,
+        StaffId(tokens.staff_id),
+        DeviceId(tokens.device_id),
+        feltkontor_core::store::KdfParams::default(),
+        clock.clone(),
+    )
+    .unwrap();
+    store.lock();
+    clock.advance(time::Duration::hours(47));
+    Store::open(&loc, PASSPHRASE, clock.clone()).unwrap().lock();
+    clock.advance(time::Duration::hours(2));
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock.clone()),
+        Err(Error::LeaseExpired)
+    ));
+    let file = std::fs::read_to_string(loc.lease_file()).unwrap();
+    assert!(!file.contains(&tokens.lease_secret), "the secret is erased");
+    clock.set(time::OffsetDateTime::now_utc());
+    assert!(
+        matches!(
+            Store::open(&loc, PASSPHRASE, clock.clone()),
+            Err(Error::LeaseExpired)
+        ),
+        "a clock put back does not bring the lease back"
+    );
+
+    // The password renews it (the refresh token is inside the store that cannot be opened).
+    let refused = |e: feltkontor_sync::SyncError| match e {
+        feltkontor_sync::SyncError::Refused { code, .. } => code,
+        other => panic!("expected a refusal, got {other}"),
+    };
+    let wrong = rt.block_on(remote.recover_lease(tokens.device_id, "coord", "forkert kodeord"));
+    assert_eq!(refused(wrong.unwrap_err()), "enrollment_failed");
+    let not_theirs =
+        rt.block_on(remote.recover_lease(tokens.device_id, "teamcw", common::PASSWORD));
+    assert_eq!(refused(not_theirs.unwrap_err()), "enrollment_failed");
+    let back = rt
+        .block_on(remote.recover_lease(tokens.device_id, "coord", common::PASSWORD))
+        .unwrap();
+    keys::write_lease(&loc.lease_file(), &loc.key_file(), &back, None).unwrap();
+    Store::open(&loc, PASSPHRASE, clock.clone()).unwrap().lock();
+
+    // Revoked: no lease by refresh, none by password.
+    db.admin(
+        &["revoke-device", "--device", &tokens.device_id.to_string()],
+        None,
+    )
+    .success();
+    let by_refresh = rt
+        .block_on(remote.refresh(&again.refresh_token))
+        .unwrap_err();
+    assert!(by_refresh.must_wipe(), "{by_refresh}");
+    let by_password = rt
+        .block_on(remote.recover_lease(tokens.device_id, "coord", common::PASSWORD))
+        .unwrap_err();
+    assert!(by_password.must_wipe(), "{by_password}");
+    let audited = db
+        .owner()
+        .query(
+            "SELECT result FROM audit_log WHERE action = 'lease_recover' ORDER BY seq",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.text(0).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        audited.len(),
+        4,
+        "every renewal attempt is audited: {audited:?}"
+    );
+}
+backends!(the_lease_bounds_offline_use);
+
+/// Retiring (handing the laptop back): the device pushes everything, the service retires it
+/// (every later request and refresh is refused with `device_revoked`), and the local store is
+/// wiped; the changes made on it are on the service.
+fn retire_hands_the_device_back(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    let p = new_person(w.case1, "Skrevet før afleveringen");
+    coord.store.write(|wr| wr.put_person(&p)).unwrap();
+    coord.sync(&rt);
+    assert_eq!(coord.store.pending_count().unwrap(), 0);
+    rt.block_on(coord.remote.retire()).unwrap();
+    let after = rt
+        .block_on(sync_once(&coord.remote, &mut coord.store))
+        .unwrap_err();
+    assert!(after.must_wipe(), "a retired device is refused: {after}");
+    let location = coord.store.location().clone();
+    let Device { store, .. } = coord;
+    store.wipe().unwrap();
+    assert!(!location.key_file().exists() && !location.lease_file().exists());
+    let mut other = device(&server, &db, "coord");
+    other.sync(&rt);
+    assert!(
+        other.store.get::<Person>(p.id.0).unwrap().is_some(),
+        "what the retired device wrote is on the service"
+    );
+    let retired = db
+        .owner()
+        .query(
+            "SELECT count(*) FROM audit_log WHERE action = 'device_retire'",
+            feltkontor_central::params![],
+        )
+        .unwrap()[0]
+        .int(0)
+        .unwrap();
+    assert_eq!(retired, 1);
+}
+backends!(retire_hands_the_device_back);
+
 /// The app's connect step: the sync client enrolls with a one-time code and refreshes its
 /// tokens; a wrong code is `enrollment_failed`.
 fn the_sync_client_enrolls_and_refreshes(kind: Kind) {

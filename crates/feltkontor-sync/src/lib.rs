@@ -94,6 +94,39 @@ pub struct Tokens {
     pub expires_in: i64,
     pub device_id: uuid::Uuid,
     pub staff_id: uuid::Uuid,
+    /// The device lease (hex): with the passphrase it unlocks the local store.
+    pub lease_secret: String,
+    /// RFC 3339.
+    pub lease_expires_at: String,
+}
+
+impl Tokens {
+    /// The lease as the local store keeps it.
+    pub fn lease(&self) -> Result<feltkontor_core::store::keys::Lease, SyncError> {
+        lease_of(&self.lease_secret, &self.lease_expires_at)
+    }
+}
+
+/// The service's answer to a lease renewal with the password.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct LeaseAnswer {
+    pub lease_secret: String,
+    pub lease_expires_at: String,
+}
+
+fn lease_of(
+    secret: &str,
+    expires_at: &str,
+) -> Result<feltkontor_core::store::keys::Lease, SyncError> {
+    let expires =
+        time::OffsetDateTime::parse(expires_at, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                SyncError::Network(format!("the service sent a malformed lease expiry: {e}"))
+            })?;
+    let expires_at_ms = i64::try_from(expires.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| SyncError::Network("the service sent a lease expiry out of range".into()))?;
+    feltkontor_core::store::keys::Lease::from_hex(secret, expires_at_ms)
+        .map_err(|e| SyncError::Network(format!("the service sent a malformed lease: {e}")))
 }
 
 /// The central service as seen from one device.
@@ -180,6 +213,30 @@ impl Remote {
             &serde_json::json!({ "refresh_token": refresh_token }),
         )
         .await
+    }
+
+    /// Renews the lease of this device after it ran out (the worker's password, as at
+    /// enrollment; the refresh token is locked inside the store).
+    pub async fn recover_lease(
+        &self,
+        device_id: uuid::Uuid,
+        username: &str,
+        password: &str,
+    ) -> Result<feltkontor_core::store::keys::Lease, SyncError> {
+        let body = serde_json::json!({
+            "device_id": device_id, "username": username, "password": password,
+        });
+        let a: LeaseAnswer = self.post("/v1/lease", &body).await?;
+        lease_of(&a.lease_secret, &a.lease_expires_at)
+    }
+
+    /// Hands the device back: the service retires it (no more tokens, no lease). Call only
+    /// after everything was pushed; then wipe the local store.
+    pub async fn retire(&self) -> Result<(), SyncError> {
+        let _: serde_json::Value = self
+            .post("/v1/device/retire", &serde_json::json!({}))
+            .await?;
+        Ok(())
     }
 
     pub async fn push(&self, req: &PushRequest) -> Result<PushResponse, SyncError> {
@@ -273,26 +330,71 @@ pub async fn push_all<L: StoreAccess>(
 
 /// Pulls page after page until the service has nothing more; each page is applied with its
 /// cursors in one transaction. `on_page` sees the report after each page (progress).
+///
+/// While a page is being applied, the next one is already requested (with the cursors the
+/// page will leave behind), so the service and the network work while the device writes. The
+/// prefetched page is used only if applying left exactly those cursors (no bucket was reset or
+/// dropped); otherwise it is thrown away and asked for again. On a multi-threaded runtime (the
+/// app's) the two overlap; on a single-threaded one they simply take turns.
 pub async fn pull_all<L: StoreAccess>(
     remote: &Remote,
     local: &L,
     report: &mut SyncReport,
     on_page: &mut (dyn FnMut(&SyncReport) + Send),
 ) -> Result<(), SyncError> {
+    let mut cursors = local.with(|s| Ok(s.sync_cursors()?))?;
+    let mut pending = prefetch(remote, cursors.clone());
     loop {
-        let req = PullRequest {
-            cursors: local.with(|s| Ok(s.sync_cursors()?))?,
-            limit: PULL_PAGE,
-        };
-        let page = remote.pull(&req).await?;
+        let page = (&mut pending.0)
+            .await
+            .map_err(|e| SyncError::Network(format!("the pull task failed: {e}")))??;
+        let mut expected = cursors.clone();
+        for b in &page.buckets {
+            expected.insert(b.bucket.clone(), b.cursor);
+        }
+        expected.retain(|bucket, _| page.visible.iter().any(|v| v == bucket));
+        let next = page.more.then(|| prefetch(remote, expected.clone()));
         let applied = local.with(|s| Ok(s.apply_pull(&page)?))?;
         report.pulled_records += page.buckets.iter().map(|b| b.records.len()).sum::<usize>();
         report.changed_records += applied.changed;
         report.dropped_buckets.extend(applied.dropped_buckets);
         on_page(report);
+        // Applying held this task for a while: let others run (and a cancelled sync stop)
+        // even when the next page is already here.
+        tokio::task::yield_now().await;
+        cursors = local.with(|s| Ok(s.sync_cursors()?))?;
         // A bucket reset for a new view is pulled again from the start.
         if !page.more && applied.reset_buckets.is_empty() {
             return Ok(());
         }
+        pending = match next {
+            Some(next) if cursors == expected => next,
+            // Dropping the prefetch aborts it.
+            Some(_) => prefetch(remote, cursors.clone()),
+            None => prefetch(remote, cursors.clone()),
+        };
     }
+}
+
+/// A page being requested on its own task; aborted when dropped (a sync broken off, or a
+/// prefetch that turned out to use the wrong cursors), so nothing keeps downloading.
+struct Prefetch(tokio::task::JoinHandle<Result<PullResponse, SyncError>>);
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Requests one page on its own task, so it proceeds while this task applies the last one.
+fn prefetch(remote: &Remote, cursors: std::collections::BTreeMap<String, u64>) -> Prefetch {
+    let remote = remote.clone();
+    Prefetch(tokio::spawn(async move {
+        remote
+            .pull(&PullRequest {
+                cursors,
+                limit: PULL_PAGE,
+            })
+            .await
+    }))
 }

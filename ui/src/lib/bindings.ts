@@ -37,6 +37,19 @@ export const commands = {
 	handover: (caseId: CaseId, to: StaffId, note: string) => typedError<null, IpcError>(__TAURI_INVOKE("handover", { caseId, to, note })),
 	connect: (input: ConnectInput) => typedError<Worker, IpcError>(__TAURI_INVOKE("connect", { input })),
 	syncStatus: () => typedError<SyncStatus, IpcError>(__TAURI_INVOKE("sync_status")),
+	/**
+	 *  The lease ran out while the device was away (`unlock.lease_expired`): the worker signs in
+	 *  with their user name and password, the service hands the lease out again, and unlocking with
+	 *  the passphrase works again. A revoked device is wiped here instead.
+	 */
+	renewLease: (input: RenewLeaseInput) => typedError<null, IpcError>(__TAURI_INVOKE("renew_lease", { input })),
+	/**
+	 *  Hands this computer back or signs the worker out of it: sends every change first, then
+	 *  the service retires the device and the local data is deleted. If changes could not be sent
+	 *  (offline, local only), nothing is deleted and the answer lists what would be lost; with
+	 *  `force` the worker has seen that list and deletes anyway.
+	 */
+	retireDevice: (force: boolean) => typedError<RetireOutcome, IpcError>(__TAURI_INVOKE("retire_device", { force })),
 	/**  Sync now (the worker pressed the button): the task starts after its short debounce. */
 	syncNow: () => typedError<null, IpcError>(__TAURI_INVOKE("sync_now")),
 	conflicts: () => typedError<ConflictView[], IpcError>(__TAURI_INVOKE("conflicts")),
@@ -478,6 +491,21 @@ export type RelationQuality = "supportive" | "neutral" | "strained" | "broken";
 /**  How a person is related to the child. */
 export type RelationToChild = "mother" | "father" | "step_parent" | "foster_parent" | "sibling" | "grandparent" | "other_family" | "friend_neighbour" | "teacher" | "daycare_educator" | "other_professional";
 
+export type RenewLeaseInput = {
+	username: string,
+	password: string,
+};
+
+/**  What retiring found. */
+export type RetireOutcome = 
+/**  Everything was sent; the service retired the device and its local data is deleted. */
+{ outcome: "wiped" } | 
+/**
+ *  Changes have not reached the service (offline, or a local-only profile): deleting now
+ *  would lose them. The newest 50, and how many in all.
+ */
+{ outcome: "unsynced"; total: number; changes: UnsyncedChange[] };
+
 /**  Generic id of a set row (participant, phone, relation, membership, handover, access-log entry). */
 export type RowId = string;
 
@@ -550,6 +578,11 @@ export type SyncStatus = {
 	received: number,
 	/**  Goes up whenever a sync changed data on this device: the UI reloads what it shows. */
 	data_version: number,
+	/**
+	 *  Until when this device may unlock its data without coming back online (RFC 3339; the
+	 *  service renews it at every sync). The UI warns days ahead.
+	 */
+	lease_expires_at: string | null,
 };
 
 export type Team = {
@@ -571,6 +604,15 @@ export type TimelineCursor = {
 export type TimelinePage = {
 	notes: NoteSummary[],
 	next: TimelineCursor | null,
+};
+
+/**  A change saved here that the central service has not received. */
+export type UnsyncedChange = {
+	entity: string,
+	record_label: string,
+	child_name: string,
+	/**  RFC 3339. */
+	at: string | null,
 };
 
 export type Worker = {

@@ -9,6 +9,8 @@ export class FormStatus {
   working = $state(false);
   error = $state("");
   field: string | null = $state(null);
+  /** The stable code of the last error. */
+  code: string | null = $state(null);
 
   /** Runs `call` unless one is under way; `onok` gets its data. */
   async run<T>(call: () => Promise<Result<T>>, onok: (data: T) => void): Promise<void> {
@@ -16,12 +18,14 @@ export class FormStatus {
     this.working = true;
     this.error = "";
     this.field = null;
+    this.code = null;
     try {
       const r = await call();
       if (r.status === "ok") onok(r.data);
       else {
         this.error = errorText(r.error.code, { n: r.error.retry_after_secs ?? 0 });
         this.field = r.error.field ?? null;
+        this.code = r.error.code;
       }
     } catch {
       this.error = t("error.unknown");

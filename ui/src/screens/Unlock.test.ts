@@ -40,4 +40,35 @@ describe("Unlock", () => {
     await fireEvent.click(screen.getByRole("button", { name: "Lås op" }));
     await vi.waitFor(() => expect(onunlocked).toHaveBeenCalledWith({ name: "Mette Kjær", initials: "MK", profession: "caseworker" }));
   });
+
+  it("offers to renew an expired lease with the password, then unlocks", async () => {
+    invoke.mockRejectedValueOnce({ code: "unlock.lease_expired", message: "" });
+    const onunlocked = vi.fn();
+    render(Unlock, { props: { onunlocked } });
+    await fireEvent.input(screen.getByLabelText("Adgangssætning"), { target: { value: "rigtig lang sætning" } });
+    await fireEvent.click(screen.getByRole("button", { name: "Lås op" }));
+    expect((await screen.findByRole("alert")).textContent).toContain("Gå på netværket");
+    await fireEvent.input(screen.getByLabelText("Brugernavn"), { target: { value: "mette" } });
+    await fireEvent.input(screen.getByLabelText("Adgangskode"), { target: { value: "kommunens kodeord" } });
+    invoke.mockResolvedValueOnce(null);
+    invoke.mockResolvedValueOnce({ name: "Mette Kjær", initials: "MK", profession: "caseworker" });
+    await fireEvent.click(screen.getByRole("button", { name: "Forny og lås op" }));
+    await vi.waitFor(() => expect(onunlocked).toHaveBeenCalled());
+    expect(invoke).toHaveBeenCalledWith("renew_lease", { input: { username: "mette", password: "kommunens kodeord" } });
+    expect(invoke).toHaveBeenLastCalledWith("unlock", { passphrase: "rigtig lang sætning" });
+  });
+
+  it("says so when the computer was revoked while away", async () => {
+    invoke.mockRejectedValueOnce({ code: "unlock.lease_expired", message: "" });
+    const onwiped = vi.fn();
+    render(Unlock, { props: { onunlocked: vi.fn(), onwiped } });
+    await fireEvent.input(screen.getByLabelText("Adgangssætning"), { target: { value: "rigtig lang sætning" } });
+    await fireEvent.click(screen.getByRole("button", { name: "Lås op" }));
+    await screen.findByRole("alert");
+    await fireEvent.input(screen.getByLabelText("Brugernavn"), { target: { value: "mette" } });
+    await fireEvent.input(screen.getByLabelText("Adgangskode"), { target: { value: "kommunens kodeord" } });
+    invoke.mockRejectedValueOnce({ code: "lease.device_revoked", message: "" });
+    await fireEvent.click(screen.getByRole("button", { name: "Forny og lås op" }));
+    await vi.waitFor(() => expect(onwiped).toHaveBeenCalled());
+  });
 });

@@ -2,11 +2,19 @@
 //!
 //! The SQLCipher key is 32 random bytes, never derived from anything. It is stored only
 //! wrapped (XChaCha20-Poly1305) in a small key file next to the database. The wrapping key is
-//! built from *factors*: today the worker's passphrase through Argon2id; the central service's
-//! lease secret will be a second factor, combined with the first through BLAKE2b keyed hashing
-//! (`kek = BLAKE2b-256(key = argon2(passphrase), lease_secret)`), so that a key file records which
-//! factors it needs and an old file still opens with its own list. The header (format, ids, KDF
+//! built from *factors*: the worker's passphrase through Argon2id and, on a device connected to
+//! the central service, the service's **lease** secret, combined through BLAKE2b keyed hashing
+//! (`kek = BLAKE2b-256(key = argon2(passphrase), lease_secret)`). A key file records which
+//! factors it needs, so an old file still opens with its own list. The header (format, ids, KDF
 //! parameters, factors) is authenticated as associated data: editing any of it makes unwrapping fail.
+//!
+//! The lease secret is kept in the lease file next to the key file with its expiry. It is the
+//! same for the device's lifetime; the service moves the expiry forward at every token refresh.
+//! An unlock after the expiry (by this device's clock) erases the secret from the lease file
+//! *before* the passphrase is even tried, and fails: the store stays unreadable until the
+//! service hands the secret out again, which it never does for a revoked device. (Someone who
+//! copied the lease file before it ran out and knows the passphrase is not stopped by this; the
+//! lease bounds how long a lost laptop stays usable through the app.)
 //!
 //! Failed attempts are counted in a separate file; after [`FREE_ATTEMPTS`] failures each new
 //! attempt must wait twice as long as the last, up to [`MAX_DELAY_SECS`]. The database itself
@@ -57,6 +65,127 @@ impl Default for KdfParams {
 #[serde(rename_all = "snake_case")]
 pub enum Factor {
     Passphrase,
+    /// The central service's lease secret.
+    Lease,
+}
+
+/// The central service's lease as this device keeps it. The secret never appears in `Debug`.
+#[derive(Clone)]
+pub struct Lease {
+    secret: Zeroizing<[u8; 32]>,
+    /// Unix ms, by the service's clock.
+    pub expires_at_ms: i64,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lease {
+    /// From the service's answer: 64 hex characters and the expiry.
+    pub fn from_hex(secret: &str, expires_at_ms: i64) -> Result<Lease> {
+        let bytes = Zeroizing::new(
+            hex::decode(secret)
+                .map_err(|_| Error::KeyFileDamaged("lease secret is not hex".into()))?,
+        );
+        let mut out = Zeroizing::new([0u8; 32]);
+        if bytes.len() != 32 {
+            return Err(Error::KeyFileDamaged(
+                "lease secret must be 32 bytes".into(),
+            ));
+        }
+        out.copy_from_slice(&bytes);
+        Ok(Lease {
+            secret: out,
+            expires_at_ms,
+        })
+    }
+
+    fn same_secret(&self, other: &Lease) -> bool {
+        self.secret.as_ref() == other.secret.as_ref()
+    }
+}
+
+/// The lease file: the secret (erased when the lease runs out), its expiry, and where to renew
+/// it (the service's address), readable without the passphrase so that the unlock screen can
+/// offer to renew it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LeaseFile {
+    secret: Option<String>,
+    pub expires_at_ms: i64,
+    pub server_url: Option<String>,
+}
+
+impl LeaseFile {
+    fn lease(&self) -> Result<Option<Lease>> {
+        self.secret
+            .as_deref()
+            .map(|s| Lease::from_hex(s, self.expires_at_ms))
+            .transpose()
+    }
+}
+
+/// Reads the lease file; `None` when this device has none (a local-only profile).
+pub fn read_lease_file(path: &Path) -> Result<Option<LeaseFile>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::KeyFileDamaged(format!("lease file: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes the lease file (atomically). A lease whose secret differs from the one a key file
+/// already depends on is refused: it would lock the worker out of their own data.
+pub fn write_lease(
+    path: &Path,
+    key_path: &Path,
+    lease: &Lease,
+    server_url: Option<&str>,
+) -> Result<()> {
+    let old = read_lease_file(path)?;
+    if let Some(held) = old.as_ref().map(LeaseFile::lease).transpose()?.flatten() {
+        if !held.same_secret(lease) && requires_lease(key_path)? {
+            return Err(Error::KeyFileDamaged(
+                "the service sent a different lease secret than this device's".into(),
+            ));
+        }
+    }
+    let file = LeaseFile {
+        secret: Some(hex::encode(lease.secret.as_ref())),
+        expires_at_ms: lease.expires_at_ms,
+        server_url: server_url
+            .map(str::to_owned)
+            .or_else(|| old.and_then(|o| o.server_url)),
+    };
+    let json =
+        Zeroizing::new(serde_json::to_vec(&file).map_err(|e| Error::Corrupt(e.to_string()))?);
+    write_atomically(path, &json)
+}
+
+/// Erases the secret from the lease file (keeping the expiry and the service's address).
+fn erase_lease(path: &Path, mut file: LeaseFile) -> Result<()> {
+    file.secret = None;
+    let json = serde_json::to_vec(&file).map_err(|e| Error::Corrupt(e.to_string()))?;
+    write_atomically(path, &json)
+}
+
+/// The device named in the key file's header.
+pub fn device_of(key_path: &Path) -> Result<DeviceId> {
+    Ok(read_key_file(key_path)?.header.device_id)
+}
+
+/// Whether the key file needs the lease to open.
+pub fn requires_lease(key_path: &Path) -> Result<bool> {
+    Ok(read_key_file(key_path)?
+        .header
+        .factors
+        .contains(&Factor::Lease))
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -100,6 +229,27 @@ fn derive_kek(passphrase: &str, salt: &[u8], kdf: KdfParams) -> Result<Zeroizing
     Ok(out)
 }
 
+/// The wrapping key from the factors the header names.
+fn derive_wrapping_key(
+    passphrase: &str,
+    salt: &[u8],
+    header: &Header,
+    lease: Option<&Lease>,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let kek = derive_kek(passphrase, salt, header.kdf)?;
+    if !header.factors.contains(&Factor::Lease) {
+        return Ok(kek);
+    }
+    let lease = lease.ok_or(Error::LeaseExpired)?;
+    use blake2::digest::{consts::U32, Mac};
+    let mut mac = <blake2::Blake2bMac<U32> as Mac>::new_from_slice(kek.as_ref())
+        .map_err(|_| Error::KeyFileDamaged("could not combine the factors".into()))?;
+    mac.update(lease.secret.as_ref());
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    Ok(out)
+}
+
 fn aad(header: &Header) -> Vec<u8> {
     serde_json::to_vec(header).unwrap_or_default()
 }
@@ -135,6 +285,7 @@ fn wrap_to_file(
     key_path: &Path,
     mut header: Header,
     passphrase: &str,
+    lease: Option<&Lease>,
     key: &[u8; 32],
 ) -> Result<()> {
     let mut rng = rand::rngs::OsRng;
@@ -143,7 +294,7 @@ fn wrap_to_file(
     let mut nonce = [0u8; 24];
     rng.fill_bytes(&mut nonce);
     header.salt = hex::encode(salt);
-    let kek = derive_kek(passphrase, &salt, header.kdf)?;
+    let kek = derive_wrapping_key(passphrase, &salt, &header, lease)?;
     let wrapped = XChaCha20Poly1305::new(kek.as_ref().into())
         .encrypt(
             XNonce::from_slice(&nonce),
@@ -162,10 +313,12 @@ fn wrap_to_file(
     write_atomically(key_path, &json)
 }
 
-/// Makes a new random database key, writes it wrapped under `passphrase` to `key_path`.
+/// Makes a new random database key, writes it wrapped under `passphrase` (and the lease, when
+/// given) to `key_path`.
 pub fn create(
     key_path: &Path,
     passphrase: &str,
+    lease: Option<&Lease>,
     device_id: DeviceId,
     worker_id: StaffId,
     kdf: KdfParams,
@@ -184,9 +337,13 @@ pub fn create(
         worker_id,
         kdf,
         salt: String::new(),
-        factors: vec![Factor::Passphrase],
+        factors: if lease.is_some() {
+            vec![Factor::Passphrase, Factor::Lease]
+        } else {
+            vec![Factor::Passphrase]
+        },
     };
-    wrap_to_file(key_path, header, passphrase, &key)?;
+    wrap_to_file(key_path, header, passphrase, lease, &key)?;
     Ok(Unwrapped {
         key,
         device_id,
@@ -224,10 +381,14 @@ pub fn delay_after(failures: u32) -> u64 {
     }
 }
 
-/// Unwraps the database key with `passphrase`, enforcing the delay after repeated failures.
+/// Unwraps the database key with `passphrase` (and the lease in `lease_path` when the key file
+/// needs it), enforcing the delay after repeated failures. A lease past its expiry is erased
+/// before anything else is tried. A key file that needs only the passphrase on a device that
+/// now holds a lease is re-wrapped to need both (a device connected before leases existed).
 pub fn unwrap(
     key_path: &Path,
     attempts_path: &Path,
+    lease_path: &Path,
     passphrase: &str,
     clock: &dyn Clock,
 ) -> Result<Unwrapped> {
@@ -242,6 +403,20 @@ pub fn unwrap(
             retry_after_secs: (wait_until - now_ms).div_ceil(1000),
         });
     }
+    let lease_file = read_lease_file(lease_path)?;
+    let lease = match lease_file {
+        Some(lf) if lf.secret.is_some() && i128::from(lf.expires_at_ms) <= i128::from(now_ms) => {
+            tracing::warn!("the device lease has run out: its secret is erased");
+            erase_lease(lease_path, lf)?;
+            None
+        }
+        Some(lf) => lf.lease()?,
+        None => None,
+    };
+    let needs_lease = file.header.factors.contains(&Factor::Lease);
+    if needs_lease && lease.is_none() {
+        return Err(Error::LeaseExpired);
+    }
     let salt = hex::decode(&file.header.salt).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
     let nonce = hex::decode(&file.nonce).map_err(|e| Error::KeyFileDamaged(e.to_string()))?;
     let wrapped =
@@ -249,7 +424,7 @@ pub fn unwrap(
     if nonce.len() != 24 {
         return Err(Error::KeyFileDamaged("bad nonce length".into()));
     }
-    let kek = derive_kek(passphrase, &salt, file.header.kdf)?;
+    let kek = derive_wrapping_key(passphrase, &salt, &file.header, lease.as_ref())?;
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
     match cipher.decrypt(
         XNonce::from_slice(&nonce),
@@ -268,6 +443,11 @@ pub fn unwrap(
             if attempts.failures > 0 {
                 let _ = fs::remove_file(attempts_path);
             }
+            if let (false, Some(lease)) = (needs_lease, lease.as_ref()) {
+                let mut header = file.header.clone();
+                header.factors.push(Factor::Lease);
+                wrap_to_file(key_path, header, passphrase, Some(lease), &key)?;
+            }
             Ok(Unwrapped {
                 key,
                 device_id: file.header.device_id,
@@ -285,11 +465,27 @@ pub fn unwrap(
     }
 }
 
-/// Re-wraps the same database key under a new passphrase (the database is not re-encrypted).
-pub fn rewrap(key_path: &Path, unwrapped: &Unwrapped, new_passphrase: &str) -> Result<()> {
+/// Re-wraps the same database key under a new passphrase (the database is not re-encrypted);
+/// a key file that needs the lease keeps needing it.
+pub fn rewrap(
+    key_path: &Path,
+    lease_path: &Path,
+    unwrapped: &Unwrapped,
+    new_passphrase: &str,
+) -> Result<()> {
     check_passphrase_strength(new_passphrase)?;
     let old = read_key_file(key_path)?;
-    wrap_to_file(key_path, old.header, new_passphrase, &unwrapped.key)
+    let lease = read_lease_file(lease_path)?
+        .map(|l| l.lease())
+        .transpose()?
+        .flatten();
+    wrap_to_file(
+        key_path,
+        old.header,
+        new_passphrase,
+        lease.as_ref(),
+        &unwrapped.key,
+    )
 }
 
 #[cfg(test)]

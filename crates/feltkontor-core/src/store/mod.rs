@@ -58,6 +58,47 @@ impl StoreLocation {
         self.dir.join("unlock-attempts.json")
     }
 
+    /// The central service's lease (connected devices only): see [`keys`].
+    pub fn lease_file(&self) -> PathBuf {
+        self.dir.join("feltkontor.lease")
+    }
+
+    /// The lease as kept on disk (no passphrase needed): its expiry and where to renew it.
+    pub fn lease(&self) -> Result<Option<keys::LeaseFile>> {
+        keys::read_lease_file(&self.lease_file())
+    }
+
+    /// The device id in the key file's header (readable without the passphrase).
+    pub fn device_id(&self) -> Result<DeviceId> {
+        keys::device_of(&self.key_file())
+    }
+
+    /// Deletes the local data here for good (see [`Store::wipe`]): the key file and the lease
+    /// first, so an interrupted wipe leaves only unreadable ciphertext. Also for a store that
+    /// is locked (a revoked device found out at unlock).
+    pub fn wipe(&self) -> Result<()> {
+        let db = self.database();
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        let mut shm = db.clone().into_os_string();
+        shm.push("-shm");
+        for path in [
+            self.key_file(),
+            self.lease_file(),
+            db,
+            wal.into(),
+            shm.into(),
+            self.attempts_file(),
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether local data has been set up here.
     pub fn exists(&self) -> bool {
         self.key_file().exists()
@@ -111,6 +152,7 @@ impl Store {
         Self::create_at_schema(
             location,
             passphrase,
+            None,
             worker_id,
             device_id,
             kdf,
@@ -119,9 +161,36 @@ impl Store {
         )
     }
 
+    /// Sets up local data for a device the central service enrolled: the key file needs the
+    /// passphrase *and* the service's lease, kept in the lease file with its expiry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_connected(
+        location: &StoreLocation,
+        passphrase: &str,
+        lease: &keys::Lease,
+        server_url: &str,
+        worker_id: StaffId,
+        device_id: DeviceId,
+        kdf: KdfParams,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Store> {
+        Self::create_at_schema(
+            location,
+            passphrase,
+            Some((lease, server_url)),
+            worker_id,
+            device_id,
+            kdf,
+            clock,
+            migrate::latest(),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn create_at_schema(
         location: &StoreLocation,
         passphrase: &str,
+        lease: Option<(&keys::Lease, &str)>,
         worker_id: StaffId,
         device_id: DeviceId,
         kdf: KdfParams,
@@ -133,7 +202,23 @@ impl Store {
         }
         keys::check_passphrase_strength(passphrase)?;
         std::fs::create_dir_all(location.dir())?;
-        let unwrapped = keys::create(&location.key_file(), passphrase, device_id, worker_id, kdf)?;
+        // The lease first: a key file that needs it is never left without it.
+        if let Some((lease, server_url)) = lease {
+            keys::write_lease(
+                &location.lease_file(),
+                &location.key_file(),
+                lease,
+                Some(server_url),
+            )?;
+        }
+        let unwrapped = keys::create(
+            &location.key_file(),
+            passphrase,
+            lease.map(|(l, _)| l),
+            device_id,
+            worker_id,
+            kdf,
+        )?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let mut conn = Connection::open_with_flags(location.database(), flags)?;
         key_connection(&conn, &unwrapped.key)?;
@@ -154,7 +239,8 @@ impl Store {
         })
     }
 
-    /// Unlocks the store with the worker's passphrase.
+    /// Unlocks the store with the worker's passphrase (and, on a connected device, the lease:
+    /// `Error::LeaseExpired` once it ran out).
     pub fn open(
         location: &StoreLocation,
         passphrase: &str,
@@ -166,6 +252,7 @@ impl Store {
         let unwrapped = keys::unwrap(
             &location.key_file(),
             &location.attempts_file(),
+            &location.lease_file(),
             passphrase,
             clock.as_ref(),
         )?;
@@ -204,25 +291,7 @@ impl Store {
     pub fn wipe(self) -> Result<()> {
         let location = self.location.clone();
         drop(self);
-        let db = location.database();
-        let mut wal = db.clone().into_os_string();
-        wal.push("-wal");
-        let mut shm = db.clone().into_os_string();
-        shm.push("-shm");
-        for path in [
-            location.key_file(),
-            db,
-            wal.into(),
-            shm.into(),
-            location.attempts_file(),
-        ] {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        location.wipe()
     }
 
     /// Re-wraps the database key under a new passphrase after checking the old one.
@@ -231,10 +300,29 @@ impl Store {
         let unwrapped = keys::unwrap(
             &self.location.key_file(),
             &self.location.attempts_file(),
+            &self.location.lease_file(),
             old,
             self.clock.as_ref(),
         )?;
-        keys::rewrap(&self.location.key_file(), &unwrapped, new)
+        keys::rewrap(
+            &self.location.key_file(),
+            &self.location.lease_file(),
+            &unwrapped,
+            new,
+        )
+    }
+
+    /// Keeps the lease the central service just renewed (at a token refresh). A device
+    /// connected before leases existed gets it too; its key file is re-wrapped to need it at
+    /// the next unlock.
+    pub fn renew_lease(&self, lease: &keys::Lease) -> Result<()> {
+        let server_url = self.sync_account()?.map(|a| a.server_url);
+        keys::write_lease(
+            &self.location.lease_file(),
+            &self.location.key_file(),
+            lease,
+            server_url.as_deref(),
+        )
     }
 
     pub fn worker_id(&self) -> StaffId {
@@ -357,6 +445,7 @@ pub(crate) fn create_at_schema_for_tests(
     Store::create_at_schema(
         location,
         passphrase,
+        None,
         worker_id,
         DeviceId::new(),
         kdf,

@@ -382,7 +382,11 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
         data.insert((*col).to_owned(), v);
     }
     // The same validation as the record's own type: what cannot be read is not stored.
-    serde_json::from_value::<T>(Value::Object(data.clone())).map_err(|e| bad(e.to_string()))?;
+    let data = Value::Object(data);
+    T::deserialize(&data).map_err(|e| bad(e.to_string()))?;
+    let Value::Object(data) = data else {
+        unreachable!("built as an object above")
+    };
     if rec.field_hlc.is_empty() {
         return Err(bad("no clocks".into()));
     }
@@ -394,10 +398,6 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
             to_sql(v)
         }
     };
-    let local: Option<String> = conn
-        .prepare_cached(&format!("SELECT field_hlc FROM {} WHERE id = ?1", T::TABLE))?
-        .query_row([rec.id.to_string()], |r| r.get(0))
-        .optional()?;
     // A field withheld from this worker is emptied here, with the lowest clock, so nothing of
     // an earlier view stays and the real value wins again if the worker may see it later.
     let mut remote_field_hlc = rec.field_hlc.clone();
@@ -408,25 +408,33 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
         );
     }
     let remote_clocks = serde_json::to_string(&remote_field_hlc).map_err(|e| bad(e.to_string()))?;
+    // Most pulled records are new here (always on a first sync): insert unless the row exists,
+    // and merge field by field only when it does.
+    let cols = T::COLUMNS.join(", ");
+    let marks = (1..=T::COLUMNS.len() + 2)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values: Vec<SqlValue> = T::COLUMNS.iter().map(|c| sql_of(c)).collect();
+    values.push(SqlValue::Integer(i64::from(rec.archived)));
+    values.push(SqlValue::Text(remote_clocks));
+    let inserted = conn
+        .prepare_cached(&format!(
+            "INSERT INTO {} ({cols}, archived, field_hlc) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",
+            T::TABLE
+        ))?
+        .execute(rusqlite::params_from_iter(values))?;
+    if inserted == 1 {
+        // A new record has no search entry to replace.
+        index_new::<T>(conn, rec.id)?;
+        return Ok(true);
+    }
+    let local: Option<String> = conn
+        .prepare_cached(&format!("SELECT field_hlc FROM {} WHERE id = ?1", T::TABLE))?
+        .query_row([rec.id.to_string()], |r| r.get(0))
+        .optional()?;
     match local {
-        None => {
-            let cols = T::COLUMNS.join(", ");
-            let marks = (1..=T::COLUMNS.len() + 2)
-                .map(|i| format!("?{i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut values: Vec<SqlValue> = T::COLUMNS.iter().map(|c| sql_of(c)).collect();
-            values.push(SqlValue::Integer(i64::from(rec.archived)));
-            values.push(SqlValue::Text(remote_clocks));
-            conn.prepare_cached(&format!(
-                "INSERT INTO {} ({cols}, archived, field_hlc) VALUES ({marks})",
-                T::TABLE
-            ))?
-            .execute(rusqlite::params_from_iter(values))?;
-            // A new record has no search entry to replace.
-            index_new::<T>(conn, rec.id)?;
-            return Ok(true);
-        }
+        None => return Err(bad("record vanished while merging".into())),
         Some(local) => {
             let local = parse_clocks(&local)?;
             let mut sets = Vec::new();

@@ -35,9 +35,12 @@ pub fn device(server: &Server, db: &Db, username: &str) -> Device {
     let staff: Uuid = enrolled["staff_id"].as_str().unwrap().parse().unwrap();
     let device: Uuid = enrolled["device_id"].as_str().unwrap().parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::create_with(
+    // As the app does: the key file needs the passphrase and the service's lease.
+    let store = Store::create_connected(
         &StoreLocation::new(dir.path().join("profile")),
         "en lang nok adgangssaetning",
+        &lease_of(&enrolled),
+        &server.base,
         StaffId(staff),
         DeviceId(device),
         KdfParams::default(),
@@ -53,6 +56,20 @@ pub fn device(server: &Server, db: &Db, username: &str) -> Device {
         device,
         _dir: dir,
     }
+}
+
+/// The lease in an enrollment's or refresh's answer.
+pub fn lease_of(answer: &Value) -> feltkontor_core::store::keys::Lease {
+    let expires = time::OffsetDateTime::parse(
+        answer["lease_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    feltkontor_core::store::keys::Lease::from_hex(
+        answer["lease_secret"].as_str().unwrap(),
+        (expires.unix_timestamp_nanos() / 1_000_000) as i64,
+    )
+    .unwrap()
 }
 
 impl Device {

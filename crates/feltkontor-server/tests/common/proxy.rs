@@ -141,8 +141,14 @@ async fn relay(
     } else {
         usize::MAX
     };
+    // Set before the server can see the end of a cut-off request, so its answer to the part it
+    // got is never passed on: the connection died with the request.
+    let cut_off = Arc::new(AtomicBool::new(false));
+    let cut_flag = cut_off.clone();
     let mut up = tokio::spawn(async move {
-        copy_limited(&mut cr, &mut sw, up_limit, None).await;
+        if copy_limited(&mut cr, &mut sw, up_limit, None, None).await {
+            cut_flag.store(true, Ordering::SeqCst);
+        }
         if up_limit == usize::MAX {
             // The client finished sending: pass the close on.
             let _ = sw.shutdown().await;
@@ -150,7 +156,7 @@ async fn relay(
         }
         // A cut-off request: the connection ends here (the halves drop with the task).
     });
-    let down = copy_limited(&mut sr, &mut cw, down_limit, Some(&counted));
+    let down = copy_limited(&mut sr, &mut cw, down_limit, Some(&counted), Some(&cut_off));
     tokio::select! {
         _ = down => {}
         _ = &mut up => {}
@@ -161,22 +167,26 @@ async fn relay(
     }
 }
 
-/// Copies until end of stream or `limit` bytes.
+/// Copies until end of stream or `limit` bytes (then returns `true`), or until `stop` is set.
 async fn copy_limited(
     from: &mut (impl AsyncReadExt + Unpin),
     to: &mut (impl AsyncWriteExt + Unpin),
     limit: usize,
     counted: Option<&AtomicU64>,
-) {
+    stop: Option<&AtomicBool>,
+) -> bool {
     let mut left = limit;
     let mut buf = vec![0u8; 16 * 1024];
     while left > 0 {
         let want = buf.len().min(left);
         match from.read(&mut buf[..want]).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => {
+                if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    return false;
+                }
                 if to.write_all(&buf[..n]).await.is_err() {
-                    return;
+                    return false;
                 }
                 left -= n;
                 if let Some(c) = counted {
@@ -185,4 +195,5 @@ async fn copy_limited(
             }
         }
     }
+    true
 }

@@ -1,0 +1,41 @@
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+const invoke = vi.fn();
+vi.mock("@tauri-apps/api/core", () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
+
+import Settings from "./Settings.svelte";
+import { setLang } from "../lib/i18n.svelte";
+
+describe("Settings: handing the computer back", () => {
+  beforeEach(() => {
+    invoke.mockReset();
+    setLang("da");
+  });
+
+  it("shows what would be lost when changes were not sent, and deletes only when asked again", async () => {
+    invoke.mockImplementation(async (cmd: string, args: { force?: boolean }) => {
+      if (cmd === "device_info") throw { code: "session.locked", message: "" };
+      if (cmd === "retire_device" && !args.force) {
+        return {
+          outcome: "unsynced",
+          total: 2,
+          changes: [{ entity: "note", record_label: "Mor fortæller", child_name: "Søren Åberg", at: "2026-11-23T09:00:00Z" }],
+        };
+      }
+      if (cmd === "retire_device" && args.force) return { outcome: "wiped" };
+      throw new Error(`unexpected ${cmd}`);
+    });
+    const onwiped = vi.fn();
+    render(Settings, { props: { onback: vi.fn(), onchange: vi.fn(), onwiped } });
+    await fireEvent.click(screen.getByRole("button", { name: "Aflever computeren …" }));
+    await fireEvent.click(screen.getByRole("button", { name: "Send alt, og slet data" }));
+    const alert = await screen.findByTestId("retire-unsynced");
+    expect(alert.textContent).toContain("2 ændringer er ikke sendt");
+    expect(alert.textContent).toContain("Notat: Mor fortæller (Søren Åberg)");
+    expect(onwiped).not.toHaveBeenCalled();
+    await fireEvent.click(screen.getByRole("button", { name: "Slet alligevel, og mist ændringerne" }));
+    await vi.waitFor(() => expect(onwiped).toHaveBeenCalled());
+    expect(invoke).toHaveBeenCalledWith("retire_device", { force: true });
+  });
+});
