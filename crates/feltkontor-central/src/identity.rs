@@ -479,7 +479,38 @@ fn new_refresh_token(
     Ok(token)
 }
 
-/// Rotates a refresh token. A token used before revokes the device's whole token family.
+/// How long a refresh whose answer was lost may be retried with the same token.
+pub const REFRESH_RETRY_MS: i64 = 60_000;
+
+/// Whether a spent refresh token is presented again because the answer to its use was lost on
+/// the network (a laptop on a guest network): it was used at most [`REFRESH_RETRY_MS`] ago and
+/// the token issued for it has never been used. That successor is then spent in its place, so
+/// whoever might hold it cannot use it without revoking the family.
+fn lost_answer_retry(conn: &mut dyn Conn, hash: &str, now: i64) -> Result<bool> {
+    let Some(row) = conn.query_one(
+        "SELECT t.used_at, t.replaced_by, s.used_at FROM refresh_tokens t
+         LEFT JOIN refresh_tokens s ON s.token_hash = t.replaced_by WHERE t.token_hash = $1",
+        params![hash],
+    )?
+    else {
+        return Ok(false);
+    };
+    let (used_at, successor, successor_used) = (row.opt_int(0)?, row.opt_text(1)?, row.opt_int(2)?);
+    match successor {
+        Some(successor)
+            if successor_used.is_none() && used_at.is_some_and(|u| now - u <= REFRESH_RETRY_MS) =>
+        {
+            Ok(conn.execute(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+                params![now, &successor],
+            )? == 1)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Rotates a refresh token. A token used before revokes the device's whole token family,
+/// unless it is the retry of a refresh whose answer was lost ([`lost_answer_retry`]).
 pub fn refresh(
     conn: &mut dyn Conn,
     key: &SigningKey,
@@ -515,7 +546,7 @@ pub fn refresh(
             "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
             params![now, &hash],
         )?;
-        if claimed != 1 {
+        if claimed != 1 && !lost_answer_retry(conn, &hash, now)? {
             // Replayed: whoever holds a copy must not keep a session. Revoke the family.
             conn.execute(
                 "UPDATE devices SET token_generation = token_generation + 1 WHERE id = $1",
@@ -539,6 +570,10 @@ pub fn refresh(
             params![now, device],
         )?;
         let refresh_token = new_refresh_token(conn, device, generation, now)?;
+        conn.execute(
+            "UPDATE refresh_tokens SET replaced_by = $1 WHERE token_hash = $2",
+            params![sha256_hex(&refresh_token), &hash],
+        )?;
         let lease = renew_lease(conn, device, now, lease_ms)?;
         let (access_token, expires_in) = issue_access_token(key, staff, device, generation)?;
         Ok(Ok(Tokens {

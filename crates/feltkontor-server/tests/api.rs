@@ -297,6 +297,30 @@ fn enrollment_and_token_rotation(kind: Kind) {
     let report = feltkontor_central::audit::verify(owner.as_mut()).unwrap();
     assert_eq!(report.first_broken, None);
 
+    // A refresh whose answer was lost on the network is retried with the same token: it works
+    // (the successor nobody received is spent in its place), and presenting that lost
+    // successor later is a replay.
+    let again = c.enroll(&db, "coord");
+    let lost = c.post("/v1/token", &json!({"refresh_token": again["refresh_token"]}));
+    assert_eq!(lost.status, 200);
+    let retry = c.post("/v1/token", &json!({"refresh_token": again["refresh_token"]}));
+    assert_eq!(retry.status, 200, "{:?}", retry.body);
+    assert_ne!(retry.body["refresh_token"], lost.body["refresh_token"]);
+    assert_eq!(c.get("/v1/whoami", Some(&token(&retry.body))).status, 200);
+    let next = c.post("/v1/token", &json!({"refresh_token": retry.body["refresh_token"]}));
+    assert_eq!(next.status, 200);
+    // Once the retried token's successor was used, the old token is a plain replay.
+    assert_eq!(
+        c.post("/v1/token", &json!({"refresh_token": again["refresh_token"]}))
+            .code(),
+        "session_revoked"
+    );
+    assert_eq!(
+        c.post("/v1/token", &json!({"refresh_token": lost.body["refresh_token"]}))
+            .code(),
+        "session_revoked"
+    );
+
     // Unknown refresh token.
     assert_eq!(
         c.post("/v1/token", &json!({"refresh_token": "rt_nope"}))
@@ -782,6 +806,15 @@ fn two_stateless_instances_on_postgres() {
         &json!({"refresh_token": enrolled["refresh_token"]}),
     );
     assert_eq!(rotated.status, 200);
+    // The rotated token works on the other instance; the spent one is then a replay there.
+    assert_eq!(
+        ca.post(
+            "/v1/token",
+            &json!({"refresh_token": rotated.body["refresh_token"]})
+        )
+        .status,
+        200
+    );
     assert_eq!(
         ca.post(
             "/v1/token",
