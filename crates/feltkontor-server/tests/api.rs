@@ -301,23 +301,38 @@ fn enrollment_and_token_rotation(kind: Kind) {
     // (the successor nobody received is spent in its place), and presenting that lost
     // successor later is a replay.
     let again = c.enroll(&db, "coord");
-    let lost = c.post("/v1/token", &json!({"refresh_token": again["refresh_token"]}));
+    let lost = c.post(
+        "/v1/token",
+        &json!({"refresh_token": again["refresh_token"]}),
+    );
     assert_eq!(lost.status, 200);
-    let retry = c.post("/v1/token", &json!({"refresh_token": again["refresh_token"]}));
+    let retry = c.post(
+        "/v1/token",
+        &json!({"refresh_token": again["refresh_token"]}),
+    );
     assert_eq!(retry.status, 200, "{:?}", retry.body);
     assert_ne!(retry.body["refresh_token"], lost.body["refresh_token"]);
     assert_eq!(c.get("/v1/whoami", Some(&token(&retry.body))).status, 200);
-    let next = c.post("/v1/token", &json!({"refresh_token": retry.body["refresh_token"]}));
+    let next = c.post(
+        "/v1/token",
+        &json!({"refresh_token": retry.body["refresh_token"]}),
+    );
     assert_eq!(next.status, 200);
     // Once the retried token's successor was used, the old token is a plain replay.
     assert_eq!(
-        c.post("/v1/token", &json!({"refresh_token": again["refresh_token"]}))
-            .code(),
+        c.post(
+            "/v1/token",
+            &json!({"refresh_token": again["refresh_token"]})
+        )
+        .code(),
         "session_revoked"
     );
     assert_eq!(
-        c.post("/v1/token", &json!({"refresh_token": lost.body["refresh_token"]}))
-            .code(),
+        c.post(
+            "/v1/token",
+            &json!({"refresh_token": lost.body["refresh_token"]})
+        )
+        .code(),
         "session_revoked"
     );
 
