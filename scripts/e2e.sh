@@ -4,8 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-# A driver or app left over from an interrupted run holds WebKitWebDriver's only session.
-stop_leftovers() { pkill -f "WebKitWebDriver|tauri-driver" 2>/dev/null || true; }
+# A driver or app left over from an interrupted run holds WebKitWebDriver's only session. An app
+# whose driver died keeps running with the test's output pipe open (seen once in CI: the runner
+# then waited for it after all tests had passed); only the app started from this tree's absolute
+# path is stopped, never one opened by `make run`.
+stop_leftovers() {
+  pkill -f "WebKitWebDriver|tauri-driver" 2>/dev/null || true
+  pkill -f "^$PWD/target/debug/feltkontor( |$)" 2>/dev/null || true
+}
 stop_leftovers
 trap stop_leftovers EXIT
 for tool in tauri-driver WebKitWebDriver xvfb-run; do
@@ -26,4 +32,4 @@ export FELTKONTOR_WORK="$PWD/$work"
 # WebKitWebDriver's screenshot command can wait forever for a snapshot under Xvfb, so the
 # screenshot-taking tests run with compositing on; the keyboard test runs the app's default.
 export WEBKIT_DISABLE_COMPOSITING_MODE=0
-xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 ${FELTKONTOR_E2E_ONLY:-tests/e2e/}
+xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 --test-force-exit ${FELTKONTOR_E2E_ONLY:-tests/e2e/}
