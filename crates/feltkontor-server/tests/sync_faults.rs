@@ -15,7 +15,6 @@ use common::devices::*;
 use common::proxy::{Fate, Proxy};
 use common::world::{self, World};
 use common::{Db, Kind, Server};
-use feltkontor_central::params;
 use feltkontor_core::domain::*;
 use feltkontor_core::store::StoreLocation;
 use feltkontor_core::{Store, SystemClock};
@@ -35,18 +34,6 @@ fn changes_made(store: &Store) -> i64 {
     store
         .conn()
         .query_row("SELECT next_seq - 1 FROM device_state", [], |r| r.get(0))
-        .unwrap()
-}
-
-fn audited_writes(db: &Db) -> i64 {
-    db.owner()
-        .query_one(
-            "SELECT COUNT(*) FROM audit_log WHERE action = 'sync_write' AND result = 'ok'",
-            params![],
-        )
-        .unwrap()
-        .unwrap()
-        .int(0)
         .unwrap()
 }
 
@@ -120,7 +107,7 @@ fn check_converged(
         made += changes_made(&d.store);
     }
     assert_eq!(
-        audited_writes(db) - audited_before,
+        db.audited_writes() - audited_before,
         made,
         "every change applied exactly once (no duplicate, no loss)"
     );
@@ -141,7 +128,7 @@ fn faults_converge(kind: Kind) {
         d.remote = Remote::new(&proxy.base, &d.token).unwrap();
         d.sync(&rt);
     }
-    let audited_before = audited_writes(&db);
+    let audited_before = db.audited_writes();
     let mut rng = StdRng::seed_from_u64(7);
     proxy.set_faulty(true);
     let (mut failed, mut rounds, mut kills) = (0, 0, 0);
@@ -250,7 +237,7 @@ fn app_killed_mid_sync() {
     let w = world::build(&db);
     let server = Server::start(&db, &[]);
     let rt = rt();
-    let audited_before = audited_writes(&db);
+    let audited_before = db.audited_writes();
     // The coordinator's computer has synced once and goes offline.
     let mut coord = device(&server, &db, "coord");
     coord.sync(&rt);

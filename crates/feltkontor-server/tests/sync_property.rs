@@ -549,15 +549,7 @@ impl Sim {
             ctx("conflicts")
         );
         // Every applied change audited once.
-        let audited = owner
-            .query_one(
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'sync_write' AND result = 'ok'",
-                params![],
-            )
-            .unwrap()
-            .unwrap()
-            .int(0)
-            .unwrap();
+        let audited = self.db.audited_writes();
         assert_eq!(
             audited as usize,
             self.model.applied_entries,

@@ -85,6 +85,20 @@ impl Db {
         run(cmd, stdin)
     }
 
+    /// Changes applied by sync, as the audit log counts them (one `sync_write` each).
+    #[allow(dead_code)]
+    pub fn audited_writes(&self) -> i64 {
+        self.owner()
+            .query_one(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'sync_write' AND result = 'ok'",
+                feltkontor_central::params![],
+            )
+            .unwrap()
+            .unwrap()
+            .int(0)
+            .unwrap()
+    }
+
     pub fn dir(&self) -> &std::path::Path {
         self._dir.path()
     }
