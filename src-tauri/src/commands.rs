@@ -1037,15 +1037,23 @@ pub enum RetireOutcome {
     /// Everything was sent; the service retired the device and its local data is deleted.
     Wiped,
     /// Changes have not reached the service (offline, or a local-only profile): deleting now
-    /// would lose them. The newest 50, and how many in all.
+    /// would lose them. The newest 50, and how many in all; and how many access-log entries
+    /// (what was opened and searched here) the service has not recorded yet.
     Unsynced {
         total: u32,
         changes: Vec<UnsyncedChange>,
+        access_entries: u32,
     },
 }
 
-fn unsynced(store: &Store) -> IpcResult<RetireOutcome> {
+fn unsynced(store: &Store, connected: bool) -> IpcResult<RetireOutcome> {
     let total = store.pending_count()?;
+    // A local-only profile has no service to record its access log.
+    let access_entries = if connected {
+        store.pending_access_count()?
+    } else {
+        0
+    };
     let mut entries = store.pending_push(u32::MAX)?;
     entries.reverse();
     entries.truncate(50);
@@ -1075,6 +1083,7 @@ fn unsynced(store: &Store) -> IpcResult<RetireOutcome> {
     Ok(RetireOutcome::Unsynced {
         total: u32::try_from(total).unwrap_or(u32::MAX),
         changes,
+        access_entries: u32::try_from(access_entries).unwrap_or(u32::MAX),
     })
 }
 
@@ -1099,12 +1108,20 @@ pub async fn retire_device(
         }
     }
     if !force {
-        let pending = blocking(&session, |s| {
-            with_store(s, |store| Ok(store.pending_count()?))
+        let connected = account.is_some();
+        let outcome = blocking(&session, move |s| {
+            with_store(s, |store| unsynced(store, connected))
         })
         .await?;
-        if pending > 0 {
-            return blocking(&session, |s| with_store(s, unsynced)).await;
+        if let RetireOutcome::Unsynced {
+            total,
+            access_entries,
+            ..
+        } = &outcome
+        {
+            if *total > 0 || *access_entries > 0 {
+                return Ok(outcome);
+            }
         }
     }
     if let Some(account) = &account {

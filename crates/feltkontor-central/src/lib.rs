@@ -20,6 +20,17 @@ pub mod sync;
 pub use error::{ErrorCode, Result, ServiceError};
 pub use service::{Central, Config};
 
+/// Unix milliseconds as RFC 3339 (empty when out of range).
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// Wall-clock Unix milliseconds.
 pub fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64

@@ -31,10 +31,15 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/server/sqlite/0004_lease.sql"),
         postgres: include_str!("../../../migrations/server/postgres/0004_lease.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../../../migrations/server/sqlite/0005_access_upload.sql"),
+        postgres: include_str!("../../../migrations/server/postgres/0005_access_upload.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
 /// advisory lock keeps two instances started at once from migrating together.

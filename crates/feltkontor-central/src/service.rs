@@ -51,13 +51,6 @@ pub struct Central {
     lease_ms: i64,
 }
 
-fn rfc3339_ms(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 impl Central {
     /// Opens the database. SQLite is migrated on the spot (zero set-up). PostgreSQL must have
     /// been migrated by its owner (`admin migrate`), and the service refuses to run as a role
@@ -149,7 +142,7 @@ impl Central {
         )?;
         Ok(LeaseResponse {
             lease_secret: lease.secret,
-            lease_expires_at: rfc3339_ms(lease.expires_at),
+            lease_expires_at: crate::rfc3339_ms(lease.expires_at),
         })
     }
 
@@ -212,7 +205,7 @@ impl Central {
                 device: DeviceInfo {
                     id: actor.device_id,
                     name: device.text(0)?,
-                    enrolled_at: rfc3339_ms(device.int(1)?),
+                    enrolled_at: crate::rfc3339_ms(device.int(1)?),
                 },
             }))
         })
@@ -376,7 +369,7 @@ impl Central {
             Ok(())
         })?;
         Ok(RetireResponse {
-            retired_at: rfc3339_ms(now),
+            retired_at: crate::rfc3339_ms(now),
         })
     }
 
@@ -392,6 +385,23 @@ impl Central {
         let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
             let actor = actor_of(conn, &claims)?;
             crate::sync::push(conn, &actor, req, crate::now_ms())
+        })?;
+        identity::touch_device(&mut *conn, &claims)?;
+        Ok(answer)
+    }
+
+    /// Records the device's access-log entries in the audit log, each once.
+    pub fn upload_access(
+        &self,
+        bearer: &str,
+        req: &feltkontor_wire::sync::AccessUpload,
+    ) -> Result<feltkontor_wire::sync::AccessUploadResponse> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        let mut conn = self.pool.get()?;
+        let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
+            let actor = actor_of(conn, &claims)?;
+            crate::sync::upload_access(conn, &actor, req, crate::now_ms())
         })?;
         identity::touch_device(&mut *conn, &claims)?;
         Ok(answer)
@@ -438,7 +448,7 @@ fn tokens(t: identity::Tokens) -> TokenResponse {
         device_id: t.device_id,
         staff_id: t.staff_id,
         lease_secret: t.lease.secret,
-        lease_expires_at: rfc3339_ms(t.lease.expires_at),
+        lease_expires_at: crate::rfc3339_ms(t.lease.expires_at),
     }
 }
 

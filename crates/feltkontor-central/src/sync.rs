@@ -22,11 +22,12 @@ use crate::params;
 use crate::records::{self, Stored};
 use feltkontor_core::domain::{rules, *};
 use feltkontor_wire::sync::{
-    case_bucket, BucketPage, PullRequest, PullResponse, PushRequest, PushResponse, RejectedChange,
-    SyncRecord, MAX_CLOCK_SKEW_MS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES, TEAM_BUCKET,
+    case_bucket, AccessUpload, AccessUploadResponse, BucketPage, PullRequest, PullResponse,
+    PushRequest, PushResponse, RejectedChange, SyncRecord, MAX_ACCESS_ENTRIES, MAX_CLOCK_SKEW_MS,
+    MAX_CRITERION_CHARS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES, TEAM_BUCKET,
 };
 use feltkontor_wire::{
-    CaseId, ChangeEntry, EntityKind, Hlc, NoteStatus, Profession, RowId, StaffId,
+    AccessAction, CaseId, ChangeEntry, EntityKind, Hlc, NoteStatus, Profession, RowId, StaffId,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -211,6 +212,90 @@ pub fn push(
         applied,
         duplicates,
         rejected,
+    })
+}
+
+/// Records a device's uploaded access-log entries in the audit log, each once (by its id), in
+/// the caller's transaction. The entries must be this worker's on this device; a criterion is
+/// bounded; a time too far in the future is refused like a change's clock.
+pub fn upload_access(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    req: &AccessUpload,
+    now_ms: i64,
+) -> Result<AccessUploadResponse> {
+    if req.entries.len() > MAX_ACCESS_ENTRIES {
+        return Err(ServiceError::invalid(
+            "entries",
+            format!("At most {MAX_ACCESS_ENTRIES} access-log entries per upload."),
+        ));
+    }
+    let horizon = now_ms.saturating_add(MAX_CLOCK_SKEW_MS as i64);
+    for e in &req.entries {
+        if e.worker != actor.staff_id || e.device != actor.device_id {
+            return Err(ServiceError::new(
+                ErrorCode::Forbidden,
+                "A device uploads only its own worker's access log.",
+            ));
+        }
+        if e.at_ms > horizon {
+            return Err(ServiceError::new(
+                ErrorCode::ClockSkew,
+                "An access-log entry is stamped in the future: set the computer's clock; nothing was lost.",
+            ));
+        }
+        if e.at_ms < 0 {
+            return Err(ServiceError::invalid(
+                "at_ms",
+                "An access-log entry needs its time.",
+            ));
+        }
+        let criterion_len = e.criterion.as_deref().map_or(0, |c| c.chars().count());
+        if criterion_len > MAX_CRITERION_CHARS {
+            return Err(ServiceError::invalid(
+                "criterion",
+                format!("A search criterion has at most {MAX_CRITERION_CHARS} characters."),
+            ));
+        }
+    }
+    let mut events = Vec::new();
+    let mut duplicates = 0;
+    for e in &req.entries {
+        let fresh = conn.execute(
+            "INSERT INTO device_access (id, device_id, at) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO NOTHING",
+            params![e.id, actor.device_id, now_ms],
+        )?;
+        if fresh == 0 {
+            duplicates += 1;
+            continue;
+        }
+        let when = crate::rfc3339_ms(e.at_ms);
+        let detail = match e.criterion.as_deref() {
+            Some(c) => format!("on the device at {when}, entry {}: {c}", e.id),
+            None => format!("on the device at {when}, entry {}", e.id),
+        };
+        events.push(AuditEvent {
+            staff_id: Some(actor.staff_id),
+            device_id: Some(actor.device_id),
+            action: match e.action {
+                AccessAction::OpenCase => "device_open_case",
+                AccessAction::OpenPerson => "device_open_person",
+                AccessAction::Search => "device_search",
+                AccessAction::Export => "device_export",
+            },
+            case_id: e.case_id,
+            person_id: e.person_id,
+            detail,
+            result: "ok",
+        });
+    }
+    if !events.is_empty() {
+        crate::audit::append_all(conn, &events)?;
+    }
+    Ok(AccessUploadResponse {
+        recorded: events.len() as u32,
+        duplicates,
     })
 }
 

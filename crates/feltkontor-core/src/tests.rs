@@ -1172,3 +1172,25 @@ fn wiping_removes_the_lease_too() {
         assert!(!f.exists(), "{} is gone", f.display());
     }
 }
+
+#[test]
+fn the_access_log_waits_for_upload_until_marked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    store.case_overview(s.case.id).unwrap();
+    store.person(s.person.id).unwrap();
+    assert_eq!(store.pending_access_count().unwrap(), 2);
+    let pending = store.pending_access(10).unwrap();
+    assert_eq!(pending[0].action, AccessAction::OpenCase, "oldest first");
+    assert_eq!(pending[1].action, AccessAction::OpenPerson);
+    store.mark_access_uploaded(&[pending[0].id]).unwrap();
+    let left = store.pending_access(10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, pending[1].id);
+    assert_eq!(
+        store.access_log(10).unwrap().len(),
+        2,
+        "uploaded entries stay"
+    );
+}

@@ -319,7 +319,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`."),
-    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, wait),
+    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, access, wait),
     modifiers(&BearerScheme),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -354,6 +354,27 @@ async fn push(
         state.bump();
     }
     Ok(axum::Json(answer))
+}
+
+#[utoipa::path(post, path = "/v1/sync/access", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "AccessUpload: the device's access-log entries (cases and persons opened, searches made), each with its id"),
+    responses(
+        (status = 200, description = "AccessUploadResponse: every entry is in the audit log (a re-sent entry is recorded once)", body = Object),
+        (status = 400, description = "Malformed upload, or an entry stamped too far in the future (`clock_skew`)", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Entries of another worker or device, or account disabled", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn access(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+    Body(req): Body<feltkontor_wire::sync::AccessUpload>,
+) -> ApiResult<feltkontor_wire::sync::AccessUploadResponse> {
+    Ok(axum::Json(
+        blocking(move || s.central.upload_access(&token, &req)).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", security(("bearer" = [])),
@@ -464,6 +485,10 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/v1/sync/pull",
             post(pull).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
+        )
+        .route(
+            "/v1/sync/access",
+            post(access).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
         )
         .route("/v1/sync/wait", post(wait))
         .fallback(not_found)

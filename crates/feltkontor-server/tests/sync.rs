@@ -812,3 +812,124 @@ fn live_wait_wakes_on_a_change(kind: Kind) {
     );
 }
 backends!(live_wait_wakes_on_a_change);
+
+/// What a worker opened and searched on the device reaches the service's audit log with the
+/// sync round, each entry once however often it is sent; entries of another worker, a criterion
+/// too long, a time in the future or too many entries are refused and change nothing.
+fn offline_reading_reaches_the_audit_log(kind: Kind) {
+    use feltkontor_wire::sync::{AccessRecord, AccessUpload};
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    coord.store.case_overview(CaseId(w.case1)).unwrap();
+    coord.store.person(PersonId(w.mother)).unwrap();
+    coord.store.search("bedste", 10).unwrap();
+    assert_eq!(coord.store.pending_access_count().unwrap(), 3);
+    type Audited = (Option<Uuid>, Option<Uuid>, Option<Uuid>, String);
+    let audited = |action: &str| -> Vec<Audited> {
+        db.owner()
+            .query(
+                "SELECT staff_id, device_id, case_id, detail FROM audit_log WHERE action = $1 ORDER BY seq",
+                feltkontor_central::params![action],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let id = |i| r.opt_text(i).unwrap().map(|t| t.parse::<Uuid>().unwrap());
+                (id(0), id(1), id(2), r.text(3).unwrap())
+            })
+            .collect()
+    };
+    let report = rt
+        .block_on(sync_once(&coord.remote, &mut coord.store))
+        .unwrap();
+    assert_eq!(report.access_uploaded, 3);
+    assert_eq!(coord.store.pending_access_count().unwrap(), 0);
+    let opened = audited("device_open_case");
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(
+        (opened[0].0, opened[0].1, opened[0].2),
+        (Some(coord.staff), Some(coord.device), Some(w.case1)),
+        "worker, device and case"
+    );
+    assert_eq!(audited("device_open_person").len(), 1);
+    let searched = audited("device_search");
+    assert_eq!(searched.len(), 1);
+    assert!(searched[0].3.ends_with(": bedste"), "{}", searched[0].3);
+
+    // Sent again (an answer lost on the network): recorded once.
+    let upload = AccessUpload {
+        entries: coord
+            .store
+            .access_log(10)
+            .unwrap()
+            .iter()
+            .map(|e| AccessRecord {
+                id: e.id.0,
+                at_ms: (e.at.unix_timestamp_nanos() / 1_000_000) as i64,
+                worker: e.worker_id.0,
+                device: e.device_id.0,
+                action: e.action,
+                case_id: e.case_id.map(|c| c.0),
+                person_id: e.person_id.map(|p| p.0),
+                criterion: e.criterion.clone(),
+            })
+            .collect(),
+    };
+    let again = rt.block_on(coord.remote.upload_access(&upload)).unwrap();
+    assert_eq!((again.recorded, again.duplicates), (0, 3));
+    let all = || {
+        db.owner()
+            .query(
+                "SELECT count(*) FROM audit_log WHERE action LIKE 'device_%'",
+                feltkontor_central::params![],
+            )
+            .unwrap()[0]
+            .int(0)
+            .unwrap()
+    };
+    assert_eq!(all(), 3);
+
+    // Bad uploads: refused with a clear code; nothing recorded.
+    let one = |f: &dyn Fn(&mut AccessRecord)| {
+        let mut e = upload.entries[0].clone();
+        e.id = Uuid::now_v7();
+        f(&mut e);
+        AccessUpload { entries: vec![e] }
+    };
+    let refused = |req: AccessUpload| match rt.block_on(coord.remote.upload_access(&req)) {
+        Err(feltkontor_sync::SyncError::Refused { status, code, .. }) => (status, code),
+        other => panic!("not refused: {other:?}"),
+    };
+    assert_eq!(
+        refused(one(&|e| e.worker = w.staff["teamcw"])),
+        (403, "forbidden".to_owned())
+    );
+    assert_eq!(
+        refused(one(&|e| e.device = Uuid::now_v7())),
+        (403, "forbidden".to_owned())
+    );
+    assert_eq!(
+        refused(one(&|e| e.criterion = Some("ø".repeat(501)))),
+        (400, "invalid_input".to_owned())
+    );
+    assert_eq!(
+        refused(one(&|e| e.at_ms += 24 * 3600 * 1000)),
+        (400, "clock_skew".to_owned())
+    );
+    let many = AccessUpload {
+        entries: (0..1001)
+            .map(|_| {
+                let mut e = upload.entries[0].clone();
+                e.id = Uuid::now_v7();
+                e
+            })
+            .collect(),
+    };
+    assert_eq!(refused(many), (400, "invalid_input".to_owned()));
+    assert_eq!(all(), 3, "a refused upload records nothing");
+}
+backends!(offline_reading_reaches_the_audit_log);

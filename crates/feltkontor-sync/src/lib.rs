@@ -7,7 +7,8 @@
 
 use feltkontor_core::Store;
 use feltkontor_wire::sync::{
-    PullRequest, PullResponse, PushRequest, PushResponse, WaitRequest, WaitResponse,
+    AccessRecord, AccessUpload, AccessUploadResponse, PullRequest, PullResponse, PushRequest,
+    PushResponse, WaitRequest, WaitResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -243,6 +244,14 @@ impl Remote {
         self.post("/v1/sync/push", req).await
     }
 
+    /// Uploads access-log entries; the service records each once.
+    pub async fn upload_access(
+        &self,
+        req: &AccessUpload,
+    ) -> Result<AccessUploadResponse, SyncError> {
+        self.post("/v1/sync/access", req).await
+    }
+
     pub async fn pull(&self, req: &PullRequest) -> Result<PullResponse, SyncError> {
         self.post("/v1/sync/pull", req).await
     }
@@ -264,6 +273,8 @@ pub struct SyncReport {
     pub pulled_records: usize,
     pub changed_records: usize,
     pub dropped_buckets: Vec<String>,
+    /// Access-log entries uploaded.
+    pub access_uploaded: u64,
 }
 
 /// The next batch to push: oldest first, bounded in count and bytes.
@@ -307,7 +318,11 @@ pub async fn sync_observed<L: StoreAccess>(
     Ok(report)
 }
 
-/// Pushes every pending change, batch by batch; each acknowledgement is a checkpoint.
+/// Access-log entries per upload.
+pub const ACCESS_BATCH: u32 = 500;
+
+/// Pushes every pending change, batch by batch, each acknowledgement a checkpoint; then
+/// uploads the local access log the same way.
 pub async fn push_all<L: StoreAccess>(
     remote: &Remote,
     local: &L,
@@ -317,7 +332,7 @@ pub async fn push_all<L: StoreAccess>(
     loop {
         let entries = local.with(|s| next_batch(s))?;
         if entries.is_empty() {
-            return Ok(());
+            break;
         }
         let req = PushRequest { entries };
         let resp = remote.push(&req).await?;
@@ -325,6 +340,53 @@ pub async fn push_all<L: StoreAccess>(
         local.with(|s| Ok(s.ack_push(&resp)?))?;
         report.pushed += u64::from(resp.applied + resp.duplicates);
         report.rejected += resp.rejected.len();
+    }
+    match upload_access_log(remote, local, report).await {
+        // The log must not hold up the worker's changes: an upload the service refuses as
+        // such stays pending (it is kept on the device) and the round goes on.
+        Err(SyncError::Refused { status, code, .. }) if matches!(status, 400 | 403 | 413) => {
+            tracing::warn!(status, code, "the access log was not uploaded");
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Uploads the access-log entries not yet recorded by the service, oldest first; each answered
+/// batch is marked uploaded (a batch sent again is recorded once by the service).
+pub async fn upload_access_log<L: StoreAccess>(
+    remote: &Remote,
+    local: &L,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    loop {
+        let entries = local.with(|s| Ok(s.pending_access(ACCESS_BATCH)?))?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let req = AccessUpload {
+            entries: entries
+                .iter()
+                .map(|e| AccessRecord {
+                    id: e.id.0,
+                    at_ms: (e.at.unix_timestamp_nanos() / 1_000_000) as i64,
+                    worker: e.worker_id.0,
+                    device: e.device_id.0,
+                    action: e.action,
+                    case_id: e.case_id.map(|c| c.0),
+                    person_id: e.person_id.map(|p| p.0),
+                    criterion: e.criterion.as_ref().map(|c| {
+                        c.chars()
+                            .take(feltkontor_wire::sync::MAX_CRITERION_CHARS)
+                            .collect()
+                    }),
+                })
+                .collect(),
+        };
+        remote.upload_access(&req).await?;
+        let ids: Vec<_> = entries.iter().map(|e| e.id).collect();
+        local.with(|s| Ok(s.mark_access_uploaded(&ids)?))?;
+        report.access_uploaded += ids.len() as u64;
     }
 }
 

@@ -112,3 +112,45 @@ pub struct WaitResponse {
     /// Changes when the service applies a change, and differs after a restart.
     pub generation: u64,
 }
+
+/// Most access-log entries in one upload.
+pub const MAX_ACCESS_ENTRIES: usize = 1_000;
+/// Longest search criterion an access-log entry may carry, in characters.
+pub const MAX_CRITERION_CHARS: usize = 500;
+
+/// The device's own access log (who opened which case or person, what was searched), uploaded
+/// in the same round as its changes so the municipality's audit log also covers what was read
+/// offline. Each entry keeps its id: an entry sent again is recorded once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessUpload {
+    pub entries: Vec<AccessRecord>,
+}
+
+/// One use of personal data on the device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRecord {
+    pub id: Uuid,
+    /// When it happened on the device (ms since the Unix epoch, UTC).
+    pub at_ms: i64,
+    pub worker: Uuid,
+    pub device: Uuid,
+    pub action: crate::AccessAction,
+    #[serde(default)]
+    pub case_id: Option<Uuid>,
+    #[serde(default)]
+    pub person_id: Option<Uuid>,
+    /// The search criterion, for searches.
+    #[serde(default)]
+    pub criterion: Option<String>,
+}
+
+/// The service's answer to an access-log upload: every entry is now in its audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessUploadResponse {
+    /// Entries recorded by this request.
+    pub recorded: u32,
+    /// Entries the service had already recorded (a retried request).
+    pub duplicates: u32,
+}

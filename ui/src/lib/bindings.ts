@@ -502,9 +502,10 @@ export type RetireOutcome =
 { outcome: "wiped" } | 
 /**
  *  Changes have not reached the service (offline, or a local-only profile): deleting now
- *  would lose them. The newest 50, and how many in all.
+ *  would lose them. The newest 50, and how many in all; and how many access-log entries
+ *  (what was opened and searched here) the service has not recorded yet.
  */
-{ outcome: "unsynced"; total: number; changes: UnsyncedChange[] };
+{ outcome: "unsynced"; total: number; changes: UnsyncedChange[]; access_entries: number };
 
 /**  Generic id of a set row (participant, phone, relation, membership, handover, access-log entry). */
 export type RowId = string;

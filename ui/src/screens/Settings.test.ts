@@ -21,6 +21,7 @@ describe("Settings: handing the computer back", () => {
           outcome: "unsynced",
           total: 2,
           changes: [{ entity: "note", record_label: "Mor fortæller", child_name: "Søren Åberg", at: "2026-11-23T09:00:00Z" }],
+          access_entries: 3,
         };
       }
       if (cmd === "retire_device" && args.force) return { outcome: "wiped" };
@@ -33,6 +34,7 @@ describe("Settings: handing the computer back", () => {
     const alert = await screen.findByTestId("retire-unsynced");
     expect(alert.textContent).toContain("2 ændringer er ikke sendt");
     expect(alert.textContent).toContain("Notat: Mor fortæller (Søren Åberg)");
+    expect(screen.getByTestId("retire-access").textContent).toContain("3 registreringer i adgangsloggen");
     expect(onwiped).not.toHaveBeenCalled();
     await fireEvent.click(screen.getByRole("button", { name: "Slet alligevel, og mist ændringerne" }));
     await vi.waitFor(() => expect(onwiped).toHaveBeenCalled());

@@ -59,10 +59,49 @@ impl Store {
 
     /// The newest access-log entries first.
     pub fn access_log(&self, limit: u32) -> Result<Vec<AccessEntry>> {
-        let mut stmt = self.conn().prepare_cached(
+        self.access_entries(
             "SELECT id, at, worker_id, device_id, action, case_id, person_id, criterion
              FROM access_log ORDER BY at DESC, id DESC LIMIT ?1",
+            limit,
+        )
+    }
+
+    /// Entries not yet uploaded to the central service, oldest first.
+    pub fn pending_access(&self, limit: u32) -> Result<Vec<AccessEntry>> {
+        self.access_entries(
+            "SELECT id, at, worker_id, device_id, action, case_id, person_id, criterion
+             FROM access_log WHERE uploaded = 0 ORDER BY at, id LIMIT ?1",
+            limit,
+        )
+    }
+
+    /// How many entries wait for upload.
+    pub fn pending_access_count(&self) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM access_log WHERE uploaded = 0",
+            [],
+            |r| r.get(0),
         )?;
+        Ok(n as u64)
+    }
+
+    /// Marks entries the central service has recorded, in one transaction.
+    pub fn mark_access_uploaded(&mut self, ids: &[RowId]) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE access_log SET uploaded = 1 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute([id.to_string()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn access_entries(&self, sql: &str, limit: u32) -> Result<Vec<AccessEntry>> {
+        let mut stmt = self.conn().prepare_cached(sql)?;
         let rows = stmt.query_map([limit], |r| {
             Ok((
                 r.get::<_, String>(0)?,
