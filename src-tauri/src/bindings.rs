@@ -2,7 +2,7 @@
 //! bindings generated from their Rust types into `ui/src/lib/bindings.ts`. The test below fails
 //! when the committed bindings drift from the Rust types; `make bindings` rewrites them.
 
-use crate::commands;
+use crate::{commands, quarantine};
 use tauri_specta::{collect_commands, Builder};
 
 pub fn builder() -> Builder<tauri::Wry> {
@@ -41,6 +41,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::conflicts,
             commands::resolve_conflict,
             commands::rejected_changes,
+            quarantine::quarantined_notes,
+            quarantine::resolve_quarantined,
             commands::worker,
         ])
 }

@@ -33,5 +33,7 @@ pub const COMMANDS: &[&str] = &[
     "conflicts",
     "resolve_conflict",
     "rejected_changes",
+    "quarantined_notes",
+    "resolve_quarantined",
     "worker",
 ];

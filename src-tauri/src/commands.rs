@@ -33,7 +33,7 @@ const MAX_QUERY_BYTES: usize = 500;
 const TIMELINE_PAGE: u32 = 30;
 const SEARCH_LIMIT: u32 = 20;
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     session: &Arc<Session>,
     f: impl FnOnce(&Session) -> IpcResult<T> + Send + 'static,
 ) -> IpcResult<T> {
@@ -43,7 +43,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| IpcError::internal())?
 }
 
-fn with_store<T>(session: &Session, f: impl FnOnce(&Store) -> IpcResult<T>) -> IpcResult<T> {
+pub(crate) fn with_store<T>(
+    session: &Session,
+    f: impl FnOnce(&Store) -> IpcResult<T>,
+) -> IpcResult<T> {
     let guard = session.store.lock().map_err(|_| IpcError::internal())?;
     let store = guard.as_ref().ok_or_else(IpcError::locked)?;
     f(store)

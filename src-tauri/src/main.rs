@@ -8,6 +8,7 @@ mod bindings;
 mod command_names;
 mod commands;
 mod ipc;
+mod quarantine;
 mod session;
 mod setup;
 mod sync;

@@ -210,14 +210,38 @@ pub(crate) async fn round(session: &Arc<Session>, account: &SyncAccount) -> Resu
     let mut remote = Remote::new(&account.server_url, &token)?;
     let result = run(session, &remote).await;
     match result {
-        Err(e)
-            if e.token_expired()
-                || matches!(&e, SyncError::Refused { status: 401, code, .. } if code == "unauthenticated") =>
-        {
+        Err(e) if needs_new_token(&e) => {
             sync.forget_access_token();
             let token = refresh(session, account).await?;
             remote.set_token(&token);
             run(session, &remote).await
+        }
+        other => other,
+    }
+}
+
+fn needs_new_token(e: &SyncError) -> bool {
+    e.token_expired()
+        || matches!(e, SyncError::Refused { status: 401, code, .. } if code == "unauthenticated")
+}
+
+/// One request to the service for the worker (an action that needs the network, such as
+/// deciding on a quarantined note), with a fresh access token when the held one ran out.
+pub(crate) async fn call<R, F, Fut>(
+    session: &Arc<Session>,
+    account: &SyncAccount,
+    f: F,
+) -> Result<R, SyncError>
+where
+    F: Fn(Remote) -> Fut,
+    Fut: std::future::Future<Output = Result<R, SyncError>>,
+{
+    let token = access_token(session, account).await?;
+    match f(Remote::new(&account.server_url, &token)?).await {
+        Err(e) if needs_new_token(&e) => {
+            session.sync.forget_access_token();
+            let token = refresh(session, account).await?;
+            f(Remote::new(&account.server_url, &token)?).await
         }
         other => other,
     }

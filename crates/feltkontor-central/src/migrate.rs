@@ -33,8 +33,10 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 5,
-        sqlite: include_str!("../../../migrations/server/sqlite/0005_access_upload.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0005_access_upload.sql"),
+        sqlite: include_str!("../../../migrations/server/sqlite/0005_access_and_quarantine.sql"),
+        postgres: include_str!(
+            "../../../migrations/server/postgres/0005_access_and_quarantine.sql"
+        ),
     },
 ];
 

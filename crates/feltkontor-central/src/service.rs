@@ -407,6 +407,30 @@ impl Central {
         Ok(answer)
     }
 
+    /// The quarantined notes this worker decides on (coordinator, or a leader on the team).
+    pub fn quarantined(&self, bearer: &str) -> Result<feltkontor_wire::sync::QuarantineList> {
+        self.as_worker(bearer, |conn, actor, audit_rows| {
+            Ok(crate::sync::quarantined(conn, actor, audit_rows))
+        })
+    }
+
+    /// Accepts a quarantined note into its case, or keeps it out, with its audit rows.
+    pub fn resolve_quarantined(
+        &self,
+        bearer: &str,
+        decision: &feltkontor_wire::sync::QuarantineDecision,
+    ) -> Result<feltkontor_wire::sync::QuarantineResolved> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        let mut conn = self.pool.get()?;
+        let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
+            let actor = actor_of(conn, &claims)?;
+            crate::sync::resolve_quarantined(conn, &actor, decision, crate::now_ms())
+        })?;
+        identity::touch_device(&mut *conn, &claims)?;
+        Ok(answer)
+    }
+
     /// One page of what the worker may see, after the device's cursors.
     pub fn pull(
         &self,

@@ -23,7 +23,8 @@ use crate::records::{self, Stored};
 use feltkontor_core::domain::{rules, *};
 use feltkontor_wire::sync::{
     case_bucket, AccessUpload, AccessUploadResponse, BucketPage, PullRequest, PullResponse,
-    PushRequest, PushResponse, RejectedChange, SyncRecord, MAX_ACCESS_ENTRIES, MAX_CLOCK_SKEW_MS,
+    PushRequest, PushResponse, QuarantineDecision, QuarantineList, QuarantineResolved,
+    QuarantinedNote, RejectedChange, SyncRecord, MAX_ACCESS_ENTRIES, MAX_CLOCK_SKEW_MS,
     MAX_CRITERION_CHARS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES, TEAM_BUCKET,
 };
 use feltkontor_wire::{
@@ -302,11 +303,13 @@ pub fn upload_access(
 /// Keeps a refused note change whole: documentation a worker wrote is never discarded because
 /// their access ended while they were offline.
 fn quarantine(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -> Result<()> {
-    let case_id = e
-        .fields
-        .get("case_id")
-        .and_then(|f| f.value.as_str())
-        .map(str::to_owned);
+    let case_id = match e.fields.get("case_id").and_then(|f| f.value.as_str()) {
+        Some(c) => Some(c.to_owned()),
+        // A change to a note the service holds: the note's case.
+        None => records::get_any(conn, e.entity, e.entity_id)?
+            .and_then(|s| s.case_id)
+            .map(|c| c.to_string()),
+    };
     let entry = serde_json::to_string(e)
         .map_err(|err| ServiceError::internal(format!("quarantine entry: {err}")))?;
     conn.execute(
@@ -323,6 +326,226 @@ fn quarantine(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) 
         ],
     )?;
     Ok(())
+}
+
+/// One refused note change waiting in quarantine.
+struct Waiting {
+    device_id: Uuid,
+    staff_id: Uuid,
+    case_id: Option<Uuid>,
+    entry: ChangeEntry,
+    at: i64,
+}
+
+fn waiting(conn: &mut dyn Conn, note: Option<Uuid>) -> Result<Vec<Waiting>> {
+    let sql = "SELECT device_id, staff_id, case_id, entry, at FROM quarantine
+               WHERE resolved_at IS NULL AND ($1 = '' OR note_id = $1) ORDER BY note_id, seq";
+    let filter = note.map(|n| n.to_string()).unwrap_or_default();
+    conn.query(sql, params![filter])?
+        .iter()
+        .map(|r| {
+            let entry: ChangeEntry = serde_json::from_str(&r.text(3)?)
+                .map_err(|e| ServiceError::internal(format!("quarantined entry: {e}")))?;
+            let case_id = match r.opt_text(2)? {
+                Some(c) => Some(
+                    c.parse()
+                        .map_err(|_| ServiceError::internal("quarantined case id"))?,
+                ),
+                None => None,
+            };
+            Ok(Waiting {
+                device_id: r.uuid(0)?,
+                staff_id: r.uuid(1)?,
+                case_id,
+                entry,
+                at: r.int(4)?,
+            })
+        })
+        .collect()
+}
+
+/// The case of a waiting note: as quarantined, else the note's own case on the service.
+fn waiting_case(conn: &mut dyn Conn, w: &[Waiting]) -> Result<Option<Uuid>> {
+    if let Some(c) = w.iter().find_map(|w| w.case_id) {
+        return Ok(Some(c));
+    }
+    match w.first() {
+        Some(first) => Ok(
+            records::get_any(conn, EntityKind::Note, first.entry.entity_id)?
+                .and_then(|s| s.case_id),
+        ),
+        None => Ok(None),
+    }
+}
+
+/// The case's coordinator, or a leader on the case's team, decides on its quarantined notes.
+fn may_resolve(conn: &mut dyn Conn, actor: &Actor, case: Uuid) -> Result<bool> {
+    Ok(match authz::scope(conn, actor, case)? {
+        Some(s) => s.coordinator || (s.team_member && actor.profession == Profession::Leader),
+        None => false,
+    })
+}
+
+fn name_of(conn: &mut dyn Conn, entity: EntityKind, id: Uuid, field: &str) -> Result<String> {
+    Ok(records::get_any(conn, entity, id)?
+        .and_then(|s| s.data.get(field).and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default())
+}
+
+/// The quarantined notes `actor` decides on, each with its changes merged; an audit row per
+/// note shown.
+pub fn quarantined(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    audit: &mut Vec<AuditEvent>,
+) -> Result<QuarantineList> {
+    let mut by_note: BTreeMap<Uuid, Vec<Waiting>> = BTreeMap::new();
+    for w in waiting(conn, None)? {
+        by_note.entry(w.entry.entity_id).or_default().push(w);
+    }
+    let mut decides: BTreeMap<Uuid, bool> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for (note_id, group) in by_note {
+        let Some(case_id) = waiting_case(conn, &group)? else {
+            continue;
+        };
+        let allowed = match decides.get(&case_id) {
+            Some(a) => *a,
+            None => {
+                let a = may_resolve(conn, actor, case_id)?;
+                decides.insert(case_id, a);
+                a
+            }
+        };
+        if !allowed {
+            continue;
+        }
+        let mut fields = serde_json::Map::new();
+        for w in &group {
+            for (k, f) in &w.entry.fields {
+                fields.insert(k.clone(), f.value.clone());
+            }
+        }
+        let author_id = group[0].staff_id;
+        audit.push(AuditEvent {
+            staff_id: Some(actor.staff_id),
+            device_id: Some(actor.device_id),
+            action: "quarantine_read",
+            case_id: Some(case_id),
+            person_id: None,
+            detail: format!("note {note_id} by {author_id}, waiting for a decision"),
+            result: "ok",
+        });
+        notes.push(QuarantinedNote {
+            note_id,
+            case_id,
+            child_name: name_of(conn, EntityKind::Case, case_id, "child_name")?,
+            author_id,
+            author_name: name_of(conn, EntityKind::Staff, author_id, "name")?,
+            received_at_ms: group.iter().map(|w| w.at).min().unwrap_or_default(),
+            fields,
+            changes: group.len() as u32,
+        });
+    }
+    notes.sort_by_key(|n| n.received_at_ms);
+    Ok(QuarantineList { notes })
+}
+
+/// Decides on a quarantined note inside the caller's transaction. Accepting applies its
+/// changes, oldest first, as its author's (the same checks as a push, but the author's lost
+/// access no longer counts: the coordinator or leader vouches for it); a signed note is sealed
+/// as usual. Either way the changes stay in `quarantine`, marked with the decision.
+pub fn resolve_quarantined(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    decision: &QuarantineDecision,
+    now_ms: i64,
+) -> Result<QuarantineResolved> {
+    let group = waiting(conn, Some(decision.note_id))?;
+    let not_waiting = || {
+        ServiceError::new(
+            ErrorCode::NotFound,
+            "No note with this id waits for a decision of yours.",
+        )
+    };
+    let Some(case_id) = waiting_case(conn, &group)? else {
+        return Err(not_waiting());
+    };
+    if !may_resolve(conn, actor, case_id)? {
+        return Err(not_waiting());
+    }
+    let mut events = Vec::new();
+    if decision.accept {
+        for w in &group {
+            let e = &w.entry;
+            let stored = records::get_any(conn, e.entity, e.entity_id)?;
+            let claimed = e
+                .fields
+                .get("case_id")
+                .and_then(|f| f.value.as_str())
+                .and_then(|c| c.parse::<Uuid>().ok());
+            if stored.as_ref().and_then(|s| s.case_id).or(claimed) != Some(case_id) {
+                return Err(ServiceError::invalid(
+                    "note_id",
+                    "The note belongs to another case.",
+                ));
+            }
+            check_note(conn, w.staff_id, stored.as_ref(), e)?;
+            let (_, concurrent, merged) = records::apply_detecting(conn, e)?;
+            validate(&merged)?;
+            seal_signed(conn, &merged, now_ms)?;
+            for c in concurrent {
+                record_conflict(conn, e, case_id, c, now_ms)?;
+            }
+            events.push(AuditEvent {
+                staff_id: Some(w.staff_id),
+                device_id: Some(w.device_id),
+                action: "sync_write",
+                case_id: Some(case_id),
+                person_id: None,
+                detail: format!(
+                    "{} (from quarantine, accepted by {})",
+                    describe(e),
+                    actor.staff_id
+                ),
+                result: "ok",
+            });
+        }
+    }
+    let verdict = if decision.accept {
+        "accepted"
+    } else {
+        "kept_out"
+    };
+    conn.execute(
+        "UPDATE quarantine SET resolved_at = $1, resolved_by = $2, decision = $3
+         WHERE note_id = $4 AND resolved_at IS NULL",
+        params![now_ms, actor.staff_id, verdict, decision.note_id],
+    )?;
+    events.push(AuditEvent {
+        staff_id: Some(actor.staff_id),
+        device_id: Some(actor.device_id),
+        action: if decision.accept {
+            "quarantine_accept"
+        } else {
+            "quarantine_keep_out"
+        },
+        case_id: Some(case_id),
+        person_id: None,
+        detail: format!(
+            "note {} by {}: {} change(s) {verdict}",
+            decision.note_id,
+            group[0].staff_id,
+            group.len()
+        ),
+        result: "ok",
+    });
+    crate::audit::append_all(conn, &events)?;
+    Ok(QuarantineResolved {
+        note_id: decision.note_id,
+        accepted: decision.accept,
+        changes: group.len() as u32,
+    })
 }
 
 fn earlier_rejections(
@@ -436,7 +659,7 @@ fn apply_one(
     };
     check_scope(conn, actor, e, case_id, now_ms)?;
     if e.entity == EntityKind::Note {
-        check_note(conn, actor, stored.as_ref(), e)?;
+        check_note(conn, actor.staff_id, stored.as_ref(), e)?;
     }
     let (_, concurrent, merged) = records::apply_detecting(conn, e)?;
     validate(&merged)?;
@@ -555,7 +778,7 @@ fn check_scope(
 /// A signed note never changes; a note is signed by its author with the hash of its content.
 fn check_note(
     conn: &mut dyn Conn,
-    actor: &Actor,
+    author_id: Uuid,
     stored: Option<&Stored>,
     e: &ChangeEntry,
 ) -> Result<()> {
@@ -581,7 +804,7 @@ fn check_note(
         .and_then(|s| s.data.get("author_id"))
         .or_else(|| e.fields.get("author_id").map(|f| &f.value))
         .and_then(Value::as_str);
-    if author != Some(actor.staff_id.to_string().as_str()) {
+    if author != Some(author_id.to_string().as_str()) {
         return Err(forbidden("Only a note's author writes and signs it."));
     }
     Ok(())

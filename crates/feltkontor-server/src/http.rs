@@ -319,7 +319,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`."),
-    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, access, wait),
+    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, access, wait, quarantined, resolve_quarantined),
     modifiers(&BearerScheme),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -375,6 +375,48 @@ async fn access(
     Ok(axum::Json(
         blocking(move || s.central.upload_access(&token, &req)).await?,
     ))
+}
+
+#[utoipa::path(get, path = "/v1/quarantine", tag = "sync", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "QuarantineList: notes refused because their author had lost access to the case while offline, waiting for this worker's decision (as the case's coordinator, or a leader on its team)", body = Object),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn quarantined(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+) -> ApiResult<feltkontor_wire::sync::QuarantineList> {
+    Ok(axum::Json(
+        blocking(move || s.central.quarantined(&token)).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/quarantine/resolve", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "QuarantineDecision: the note and whether it is accepted into its case (otherwise it is kept out, and still kept)"),
+    responses(
+        (status = 200, description = "QuarantineResolved", body = Object),
+        (status = 400, description = "Malformed decision, or the note cannot be written as it is", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such note waits for this worker's decision", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The note was signed with other content", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn resolve_quarantined(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+    Body(req): Body<feltkontor_wire::sync::QuarantineDecision>,
+) -> ApiResult<feltkontor_wire::sync::QuarantineResolved> {
+    let state = s.clone();
+    let answer = blocking(move || s.central.resolve_quarantined(&token, &req)).await?;
+    if answer.accepted {
+        state.bump();
+    }
+    Ok(axum::Json(answer))
 }
 
 #[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", security(("bearer" = [])),
@@ -491,6 +533,8 @@ pub fn router(state: Shared) -> Router {
             post(access).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
         )
         .route("/v1/sync/wait", post(wait))
+        .route("/v1/quarantine", get(quarantined))
+        .route("/v1/quarantine/resolve", post(resolve_quarantined))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -933,3 +933,155 @@ fn offline_reading_reaches_the_audit_log(kind: Kind) {
     assert_eq!(all(), 3, "a refused upload records nothing");
 }
 backends!(offline_reading_reaches_the_audit_log);
+
+/// A note written offline by a worker who was then removed from the team waits in quarantine:
+/// the case's coordinator and a leader on its team see it (nobody else does); accepting writes
+/// it into the case as its author's, signed and sealed, and it reaches the devices; keeping it
+/// out leaves the case as it was and the note still on the service.
+fn quarantined_notes_wait_for_the_coordinator(kind: Kind) {
+    use feltkontor_wire::sync::QuarantineDecision;
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    db.admin(
+        &[
+            "create-staff",
+            "--name",
+            "Lone Leder",
+            "--initials",
+            "LL",
+            "--profession",
+            "leader",
+            "--sector",
+            "social_services",
+            "--username",
+            "leader",
+            "--contact",
+            "leder@aarhus.dk",
+        ],
+        Some(common::PASSWORD),
+    )
+    .success();
+    db.admin(
+        &[
+            "add-member",
+            "--username",
+            "leader",
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    let mut coord = device(&server, &db, "coord");
+    let leader = device(&server, &db, "leader");
+    let mut author = device(&server, &db, "teamcw");
+    let mut psy = device(&server, &db, "psyteam");
+    author.sync(&rt);
+    // Offline: two notes, one of them signed.
+    let kept = draft_note(w.case1, StaffId(author.staff), "Hjemmebesøg: mor fortæller");
+    let out = draft_note(w.case1, StaffId(author.staff), "Skrevet i den forkerte sag");
+    author
+        .store
+        .write(|wr| {
+            wr.save_note(&kept)?;
+            wr.sign_note(kept.id)
+        })
+        .unwrap();
+    author.store.write(|wr| wr.save_note(&out)).unwrap();
+    db.admin(
+        &[
+            "remove-member",
+            "--username",
+            "teamcw",
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    let report = author.sync(&rt);
+    assert_eq!(report.rejected, 3, "{report:?}");
+
+    let list = |d: &Device| rt.block_on(d.remote.quarantined()).unwrap().notes;
+    assert!(list(&author).is_empty(), "the author no longer decides");
+    assert!(list(&psy).is_empty(), "a team member who is not a leader");
+    let waiting = list(&coord);
+    assert_eq!(waiting.len(), 2);
+    assert_eq!(list(&leader).len(), 2, "a leader on the case's team");
+    let first = waiting.iter().find(|n| n.note_id == kept.id.0).unwrap();
+    assert_eq!(first.changes, 2, "written, then signed");
+    assert_eq!(first.author_name, "Tove Teamsen");
+    assert_eq!(first.child_name, "Alma Testbarn");
+    assert_eq!(first.fields["body"], "Hjemmebesøg: mor fortæller");
+    assert_eq!(first.fields["status"], "signed");
+
+    // Someone who does not decide cannot resolve: not found, nothing changes.
+    let decide = |d: &Device, note: NoteId, accept: bool| {
+        rt.block_on(d.remote.resolve_quarantined(&QuarantineDecision {
+            note_id: note.0,
+            accept,
+        }))
+    };
+    match decide(&psy, kept.id, true) {
+        Err(feltkontor_sync::SyncError::Refused { status, .. }) => assert_eq!(status, 404),
+        other => panic!("{other:?}"),
+    }
+    let accepted = decide(&coord, kept.id, true).unwrap();
+    assert!(accepted.accepted);
+    assert_eq!(accepted.changes, 2);
+    let kept_out = decide(&leader, out.id, false).unwrap();
+    assert!(!kept_out.accepted);
+    assert!(list(&coord).is_empty());
+    match decide(&coord, kept.id, true) {
+        Err(feltkontor_sync::SyncError::Refused { status, .. }) => assert_eq!(status, 404),
+        other => panic!("decided twice: {other:?}"),
+    }
+
+    coord.sync(&rt);
+    psy.sync(&rt);
+    for d in [&coord, &psy] {
+        let note = d.store.get::<CaseNote>(kept.id.0).unwrap().unwrap();
+        assert_eq!(note.status, NoteStatus::Signed);
+        assert_eq!(note.author_id, StaffId(author.staff));
+        assert!(d.store.get::<CaseNote>(out.id.0).unwrap().is_none());
+    }
+    assert_converged(&rt, &coord, "coordinator after the decision");
+    let mut owner = db.owner();
+    let one = |owner: &mut Box<dyn feltkontor_central::db::Conn>, sql: &str| {
+        owner
+            .query_one(sql, feltkontor_central::params![])
+            .unwrap()
+            .unwrap()
+            .int(0)
+            .unwrap()
+    };
+    assert_eq!(
+        one(
+            &mut owner,
+            &format!(
+                "SELECT COUNT(*) FROM signed_notes WHERE note_id = '{}'",
+                kept.id
+            )
+        ),
+        1,
+        "the accepted note is sealed"
+    );
+    assert_eq!(
+        one(
+            &mut owner,
+            "SELECT COUNT(*) FROM quarantine WHERE decision = 'kept_out'"
+        ),
+        1,
+        "a note kept out is still kept"
+    );
+    assert_eq!(
+        one(
+            &mut owner,
+            "SELECT COUNT(*) FROM audit_log WHERE action IN ('quarantine_accept', 'quarantine_keep_out')"
+        ),
+        2
+    );
+}
+backends!(quarantined_notes_wait_for_the_coordinator);

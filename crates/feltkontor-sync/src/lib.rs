@@ -8,7 +8,8 @@
 use feltkontor_core::Store;
 use feltkontor_wire::sync::{
     AccessRecord, AccessUpload, AccessUploadResponse, PullRequest, PullResponse, PushRequest,
-    PushResponse, WaitRequest, WaitResponse,
+    PushResponse, QuarantineDecision, QuarantineList, QuarantineResolved, WaitRequest,
+    WaitResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -130,6 +131,27 @@ fn lease_of(
         .map_err(|e| SyncError::Network(format!("the service sent a malformed lease: {e}")))
 }
 
+/// Reads the service's answer: the body as `R`, or its problem details as [`SyncError::Refused`].
+async fn answer<R: DeserializeOwned>(r: reqwest::Response) -> Result<R, SyncError> {
+    let status = r.status().as_u16();
+    let bytes = r
+        .bytes()
+        .await
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    if status != 200 {
+        let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        return Err(SyncError::Refused {
+            status,
+            code: problem["code"].as_str().unwrap_or("unknown").to_owned(),
+            detail: problem["detail"].as_str().unwrap_or("").to_owned(),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        // A cut-off body reads as malformed JSON: the connection broke.
+        SyncError::Network(format!("incomplete answer: {e}"))
+    })
+}
+
 /// The central service as seen from one device.
 #[derive(Clone)]
 pub struct Remote {
@@ -173,23 +195,7 @@ impl Remote {
             .send()
             .await
             .map_err(|e| SyncError::Network(e.to_string()))?;
-        let status = r.status().as_u16();
-        let bytes = r
-            .bytes()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
-        if status != 200 {
-            let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            return Err(SyncError::Refused {
-                status,
-                code: problem["code"].as_str().unwrap_or("unknown").to_owned(),
-                detail: problem["detail"].as_str().unwrap_or("").to_owned(),
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            // A cut-off body reads as malformed JSON: the connection broke.
-            SyncError::Network(format!("incomplete answer: {e}"))
-        })
+        answer(r).await
     }
 
     /// Enrolls this device with a one-time code from the administrator and the worker's
@@ -250,6 +256,26 @@ impl Remote {
         req: &AccessUpload,
     ) -> Result<AccessUploadResponse, SyncError> {
         self.post("/v1/sync/access", req).await
+    }
+
+    /// The quarantined notes this worker decides on.
+    pub async fn quarantined(&self) -> Result<QuarantineList, SyncError> {
+        let r = self
+            .http
+            .get(format!("{}/v1/quarantine", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        answer(r).await
+    }
+
+    /// Accepts a quarantined note into its case, or keeps it out.
+    pub async fn resolve_quarantined(
+        &self,
+        decision: &QuarantineDecision,
+    ) -> Result<QuarantineResolved, SyncError> {
+        self.post("/v1/quarantine/resolve", decision).await
     }
 
     pub async fn pull(&self, req: &PullRequest) -> Result<PullResponse, SyncError> {

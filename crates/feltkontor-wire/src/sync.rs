@@ -154,3 +154,44 @@ pub struct AccessUploadResponse {
     /// Entries the service had already recorded (a retried request).
     pub duplicates: u32,
 }
+
+/// Notes refused because their author had lost access to the case while offline, waiting for
+/// the case's coordinator or a leader on its team to decide. Only those the asking worker
+/// decides on are listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineList {
+    pub notes: Vec<QuarantinedNote>,
+}
+
+/// One waiting note: every refused change of it, merged oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedNote {
+    pub note_id: Uuid,
+    pub case_id: Uuid,
+    pub child_name: String,
+    pub author_id: Uuid,
+    pub author_name: String,
+    /// When the first of its changes reached the service (ms since the Unix epoch).
+    pub received_at_ms: i64,
+    /// The note's fields as its author last wrote them.
+    pub fields: Map<String, Value>,
+    /// How many refused changes it is made of.
+    pub changes: u32,
+}
+
+/// A decision on a waiting note: `accept` writes it into the case as its author wrote it;
+/// otherwise it stays out of the case (and is still kept on the service, never deleted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineDecision {
+    pub note_id: Uuid,
+    pub accept: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuarantineResolved {
+    pub note_id: Uuid,
+    pub accepted: bool,
+    /// Changes decided on.
+    pub changes: u32,
+}

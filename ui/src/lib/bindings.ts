@@ -60,6 +60,13 @@ export const commands = {
 	resolveConflict: (conflictId: RowId, value: string) => typedError<null, IpcError>(__TAURI_INVOKE("resolve_conflict", { conflictId, value })),
 	/**  Changes the central service refused for good, newest first. */
 	rejectedChanges: () => typedError<RejectedView[], IpcError>(__TAURI_INVOKE("rejected_changes")),
+	/**  The quarantined notes this worker decides on, oldest first (empty for everyone else). */
+	quarantinedNotes: () => typedError<QuarantinedNoteView[], IpcError>(__TAURI_INVOKE("quarantined_notes")),
+	/**
+	 *  Accepts a quarantined note into its case (`accept`), or keeps it out; then syncs, so an
+	 *  accepted note is on this computer at once.
+	 */
+	resolveQuarantined: (noteId: NoteId, accept: boolean) => typedError<null, IpcError>(__TAURI_INVOKE("resolve_quarantined", { noteId, accept })),
 	/**
 	 *  The signed-in worker as the store knows them now (after a first sync brought their staff
 	 *  record).
@@ -462,6 +469,24 @@ export type Phone = {
 
 /**  A staff member's profession. */
 export type Profession = "caseworker" | "psychologist" | "health_visitor" | "educator" | "special_educator" | "leader";
+
+/**  A waiting note as the app shows it. */
+export type QuarantinedNoteView = {
+	note_id: NoteId,
+	case_id: CaseId,
+	child_name: string,
+	author_name: string,
+	/**  RFC 3339: when it reached the service. */
+	received_at: string,
+	/**  `home_visit`, `meeting`, … as the note's kind. */
+	kind: string | null,
+	/**  RFC 3339. */
+	occurred_at: string | null,
+	body: string,
+	child_words: string,
+	family_perspective: string,
+	signed: boolean,
+};
 
 export type RejectedView = {
 	seq: number,

@@ -6,4 +6,7 @@ CREATE TABLE device_access (
     device_id TEXT NOT NULL REFERENCES devices (id),
     at        BIGINT NOT NULL
 );
-GRANT SELECT, INSERT ON device_access TO feltkontor_app;
+
+-- A quarantined note's decision: 'accepted' (its changes were written into the case as its
+-- author's) or 'kept_out' (it stays here only). Rows are never deleted.
+ALTER TABLE quarantine ADD COLUMN decision TEXT;
