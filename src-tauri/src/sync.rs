@@ -56,6 +56,9 @@ pub struct SyncStatus {
     pub rejected: u32,
     /// During a sync: records received so far in this round.
     pub received: u32,
+    /// During a sync that needs more than one page (a first sync): about how many records the
+    /// round receives in all; 0 when not known. The UI shows a progress bar.
+    pub expected: u32,
     /// Goes up whenever a sync changed data on this device: the UI reloads what it shows.
     pub data_version: u32,
     /// Until when this device may unlock its data without coming back online (RFC 3339; the
@@ -74,6 +77,7 @@ impl Default for SyncStatus {
             open_conflicts: 0,
             rejected: 0,
             received: 0,
+            expected: 0,
             data_version: 0,
             lease_expires_at: None,
         }
@@ -253,7 +257,13 @@ async fn run(session: &Arc<Session>, remote: &Remote) -> Result<(), SyncError> {
     push_all(remote, &session.store, &mut report, &mut |_, _| {}).await?;
     pull_all(remote, &session.store, &mut report, &mut |r| {
         let received = u32::try_from(r.pulled_records).unwrap_or(u32::MAX);
-        sync.update(|s| s.received = received);
+        let expected = r
+            .expected_records
+            .map_or(0, |e| u32::try_from(e).unwrap_or(u32::MAX));
+        sync.update(|s| {
+            s.received = received;
+            s.expected = expected;
+        });
     })
     .await?;
     if report.changed_records > 0 || !report.dropped_buckets.is_empty() {
@@ -358,6 +368,7 @@ pub async fn background(session: Arc<Session>) {
         session.sync.update(|s| {
             s.state = SyncState::Syncing;
             s.received = 0;
+            s.expected = 0;
         });
         match round(&session, &account).await {
             Ok(()) => {

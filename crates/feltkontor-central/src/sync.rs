@@ -916,10 +916,13 @@ pub fn pull(
     let mut more = false;
     let mut plan: Vec<(String, Option<(Uuid, CaseAccess)>)> = vec![(TEAM_BUCKET.to_owned(), None)];
     plan.extend(cases.iter().map(|(c, a)| (case_bucket(*c), Some((*c, *a)))));
-    for (bucket, case) in plan {
+    // Where the page stopped: the plan's index and the cursor reached there.
+    let mut stopped: Option<(usize, u64)> = None;
+    for (i, (bucket, case)) in plan.iter().cloned().enumerate() {
         let cursor = req.cursors.get(&bucket).copied().unwrap_or(0);
         if budget == 0 {
             more = true;
+            stopped = Some((i, cursor));
             break;
         }
         let rows = match case {
@@ -961,9 +964,14 @@ pub fn pull(
             cursor: last,
         });
         if full {
+            stopped = Some((i, last));
             break;
         }
     }
+    let remaining = match stopped {
+        Some((at, cursor)) => Some(remaining_after(conn, &plan, &req.cursors, at, cursor)?),
+        None => None,
+    };
     let views = cases
         .iter()
         .map(|(c, a)| (case_bucket(*c), view_of(*a)))
@@ -973,7 +981,39 @@ pub fn pull(
         visible,
         views,
         more,
+        remaining,
     })
+}
+
+/// How many records lie after a page that stopped in `plan[at]` at `cursor`: the rest of that
+/// bucket and every bucket after it, from the device's cursors. One index range count each.
+fn remaining_after(
+    conn: &mut dyn Conn,
+    plan: &[(String, Option<(Uuid, CaseAccess)>)],
+    cursors: &BTreeMap<String, u64>,
+    at: usize,
+    cursor: u64,
+) -> Result<u64> {
+    let mut total = 0;
+    for (i, (bucket, case)) in plan.iter().enumerate().skip(at) {
+        let from = if i == at {
+            cursor
+        } else {
+            cursors.get(bucket).copied().unwrap_or(0)
+        };
+        let row = match case {
+            None => conn.query_one(
+                "SELECT COUNT(*) FROM records WHERE case_id IS NULL AND seq > $1",
+                params![from as i64],
+            )?,
+            Some((c, _)) => conn.query_one(
+                "SELECT COUNT(*) FROM records WHERE case_id = $1 AND seq > $2",
+                params![*c, from as i64],
+            )?,
+        };
+        total += row.map(|r| r.int(0)).transpose()?.unwrap_or(0) as u64;
+    }
+    Ok(total)
 }
 
 /// What decides which records and fields of a case the worker receives (the protected address

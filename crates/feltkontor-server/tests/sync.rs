@@ -1085,3 +1085,72 @@ fn quarantined_notes_wait_for_the_coordinator(kind: Kind) {
     );
 }
 backends!(quarantined_notes_wait_for_the_coordinator);
+
+/// A page that stops short says about how many records wait after it (for the first sync's
+/// progress bar): exactly the records after the page in the worker's buckets, hidden ones
+/// included, so the bar never ends early; the last page says nothing.
+fn pull_says_how_much_remains(kind: Kind) {
+    use feltkontor_wire::sync::PullRequest;
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let coord = device(&server, &db, "coord");
+    let in_buckets = db
+        .owner()
+        .query_one(
+            "SELECT COUNT(*) FROM records WHERE case_id IS NULL OR case_id = $1",
+            feltkontor_central::params![w.case1],
+        )
+        .unwrap()
+        .unwrap()
+        .int(0)
+        .unwrap() as u64;
+    let mut cursors = BTreeMap::new();
+    let mut seen = 0u64;
+    let mut pages = 0;
+    loop {
+        let page = rt
+            .block_on(coord.remote.pull(&PullRequest {
+                cursors: cursors.clone(),
+                limit: 3,
+            }))
+            .unwrap();
+        pages += 1;
+        for b in &page.buckets {
+            // Records the worker may not see are skipped but still move the cursor.
+            seen += db
+                .owner()
+                .query_one(
+                    "SELECT COUNT(*) FROM records WHERE seq > $1 AND seq <= $2 AND (case_id IS NULL AND $3 = 'team' OR case_id = $4)",
+                    feltkontor_central::params![
+                        cursors.get(&b.bucket).copied().unwrap_or(0) as i64,
+                        b.cursor as i64,
+                        b.bucket.as_str(),
+                        b.bucket.strip_prefix("case:").unwrap_or("-")
+                    ],
+                )
+                .unwrap()
+                .unwrap()
+                .int(0)
+                .unwrap() as u64;
+            cursors.insert(b.bucket.clone(), b.cursor);
+        }
+        if !page.more {
+            assert_eq!(page.remaining, None);
+            break;
+        }
+        assert_eq!(
+            page.remaining,
+            Some(in_buckets - seen),
+            "page {pages}: what is left after it"
+        );
+    }
+    assert!(pages > 3, "the world needs several pages of 3: {pages}");
+    assert_eq!(seen, in_buckets);
+    // The sync client turns it into the round's expected total.
+    let mut fresh = device(&server, &db, "coord");
+    let report = fresh.sync(&rt);
+    assert_eq!(report.expected_records, Some(report.pulled_records));
+}
+backends!(pull_says_how_much_remains);

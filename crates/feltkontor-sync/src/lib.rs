@@ -301,6 +301,9 @@ pub struct SyncReport {
     pub dropped_buckets: Vec<String>,
     /// Access-log entries uploaded.
     pub access_uploaded: u64,
+    /// While pulling: about how many records this round will receive in all (those received
+    /// plus what the service says waits), when more than one page is needed.
+    pub expected_records: Option<usize>,
 }
 
 /// The next batch to push: oldest first, bounded in count and bytes.
@@ -444,6 +447,13 @@ pub async fn pull_all<L: StoreAccess>(
         let next = page.more.then(|| prefetch(remote, expected.clone()));
         let applied = local.with(|s| Ok(s.apply_pull(&page)?))?;
         report.pulled_records += page.buckets.iter().map(|b| b.records.len()).sum::<usize>();
+        if let Some(left) = page.remaining.filter(|_| page.more) {
+            let expected = report.pulled_records + usize::try_from(left).unwrap_or(usize::MAX);
+            // Never smaller than before: a bar that goes back is worse than none.
+            report.expected_records = Some(expected.max(report.expected_records.unwrap_or(0)));
+        } else if !page.more {
+            report.expected_records = Some(report.pulled_records);
+        }
         report.changed_records += applied.changed;
         report.dropped_buckets.extend(applied.dropped_buckets);
         on_page(report);

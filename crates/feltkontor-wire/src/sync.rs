@@ -65,6 +65,10 @@ pub struct PullResponse {
     pub views: std::collections::BTreeMap<String, String>,
     /// More records are waiting: pull again with the new cursors.
     pub more: bool,
+    /// When `more`: about how many records wait after this page (for a progress bar; records
+    /// the worker may not see are counted too, so it is an upper bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<u64>,
 }
 
 /// Records of one bucket changed after the device's cursor, in the service's order.

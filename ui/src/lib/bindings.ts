@@ -602,6 +602,11 @@ export type SyncStatus = {
 	rejected: number,
 	/**  During a sync: records received so far in this round. */
 	received: number,
+	/**
+	 *  During a sync that needs more than one page (a first sync): about how many records the
+	 *  round receives in all; 0 when not known. The UI shows a progress bar.
+	 */
+	expected: number,
 	/**  Goes up whenever a sync changed data on this device: the UI reloads what it shows. */
 	data_version: number,
 	/**

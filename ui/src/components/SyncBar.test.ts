@@ -1,0 +1,46 @@
+import { render, screen } from "@testing-library/svelte";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+const invoke = vi.fn();
+vi.mock("@tauri-apps/api/core", () => ({ invoke: (...args: unknown[]) => invoke(...args) }));
+
+import SyncBar from "./SyncBar.svelte";
+import { setLang } from "../lib/i18n.svelte";
+
+const base = {
+  state: "syncing",
+  server_url: "https://feltkontor.aarhus.dk",
+  pending: 0,
+  last_sync_at: null,
+  error: null,
+  open_conflicts: 0,
+  rejected: 0,
+  received: 0,
+  expected: 0,
+  data_version: 0,
+  lease_expires_at: null,
+};
+
+describe("SyncBar", () => {
+  beforeEach(() => {
+    invoke.mockReset();
+    setLang("da");
+  });
+
+  it("shows a progress bar with the total during a first sync", async () => {
+    invoke.mockResolvedValue({ ...base, received: 2400, expected: 12200 });
+    render(SyncBar, { props: { onopen: vi.fn(), onrevoked: vi.fn(), onchanged: vi.fn() } });
+    const progress = await screen.findByTestId("sync-progress");
+    expect(progress.textContent).toContain("Henter: 2.400 af ca. 12.200 poster");
+    const bar = progress.querySelector("progress");
+    expect(bar?.getAttribute("max")).toBe("12200");
+    expect(bar?.getAttribute("value")).toBe("2400");
+  });
+
+  it("shows only the count when the total is not known", async () => {
+    invoke.mockResolvedValue({ ...base, received: 40, expected: 0 });
+    render(SyncBar, { props: { onopen: vi.fn(), onrevoked: vi.fn(), onchanged: vi.fn() } });
+    await screen.findByText("40 poster hentet");
+    expect(screen.queryByTestId("sync-progress")).toBeNull();
+  });
+});
