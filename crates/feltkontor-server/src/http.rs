@@ -318,7 +318,7 @@ impl utoipa::Modify for BearerScheme {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`."),
+    info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`. Request bodies may be sent gzipped (`Content-Encoding: gzip`; size limits apply to the unpacked body); answers are gzipped for clients that send `Accept-Encoding: gzip`."),
     paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, access, wait, quarantined, resolve_quarantined),
     modifiers(&BearerScheme),
     tags(
@@ -538,6 +538,15 @@ pub fn router(state: Shared) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Sync bodies are mostly repeated JSON keys: gzip makes them a fraction of the size on
+        // a guest network. Requests may come gzipped (`Content-Encoding: gzip`; the body limits
+        // apply to the unpacked size); answers are gzipped for clients that accept it, at the
+        // fastest level so the service's CPU is not the bottleneck.
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .quality(tower_http::CompressionLevel::Fastest),
+        )
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -1154,3 +1154,92 @@ fn pull_says_how_much_remains(kind: Kind) {
     assert_eq!(report.expected_records, Some(report.pulled_records));
 }
 backends!(pull_says_how_much_remains);
+
+/// Sync bodies travel gzipped: the answer to a pull is gzipped for a client that accepts it, a
+/// gzipped push is applied like a plain one, the body limit holds for the unpacked size (a
+/// small gzip that unpacks to megabytes is refused as too large) and a broken gzip is a clear
+/// 400.
+fn sync_bodies_travel_gzipped(kind: Kind) {
+    use std::io::{Read, Write};
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    // Raw bodies: this client does not unpack answers itself.
+    let http = &reqwest::blocking::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap();
+    let gz = |bytes: &[u8]| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    };
+    // A pull answer, gzipped.
+    let r = http
+        .post(format!("{}/v1/sync/pull", server.base))
+        .bearer_auth(&coord.token)
+        .header("accept-encoding", "gzip")
+        .json(&json!({ "cursors": {}, "limit": 5000 }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let packed = r.bytes().unwrap();
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert!(
+        packed.len() * 3 < plain.len(),
+        "gzip saves most of it: {} of {} bytes",
+        packed.len(),
+        plain.len()
+    );
+    let page: feltkontor_wire::sync::PullResponse = serde_json::from_slice(&plain).unwrap();
+    assert!(!page.buckets.is_empty());
+
+    // A gzipped push, as the sync client sends it.
+    let p = new_person(w.case1, "Sendt pakket");
+    coord.store.write(|wr| wr.put_person(&p)).unwrap();
+    let entries = coord.store.pending_push(10).unwrap();
+    let push = |body: Vec<u8>| {
+        http.post(format!("{}/v1/sync/push", server.base))
+            .bearer_auth(&coord.token)
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let ok = push(gz(
+        &serde_json::to_vec(&json!({ "entries": entries })).unwrap()
+    ));
+    assert_eq!(ok.status().as_u16(), 200);
+    let resp: PushResponse = ok.json().unwrap();
+    assert_eq!(resp.applied, 1);
+    let before = records_dump(&db);
+
+    // 8 MiB of spaces inside valid JSON, a few kilobytes gzipped: too large once unpacked.
+    let mut bomb = b"{\"entries\": [".to_vec();
+    bomb.extend(std::iter::repeat_n(b' ', 8 * 1024 * 1024));
+    bomb.extend(b"]}");
+    let packed = gz(&bomb);
+    assert!(packed.len() < 64 * 1024);
+    let r = push(packed);
+    assert_eq!(r.status().as_u16(), 413);
+    let problem: Value = r.json().unwrap();
+    assert_eq!(problem["code"], "payload_too_large");
+    let r = push(b"not gzip at all".to_vec());
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(records_dump(&db), before, "refused bodies change nothing");
+
+    // The sync client itself: compressed both ways, and the round still converges.
+    let p2 = new_person(w.case1, "Også pakket");
+    coord.store.write(|wr| wr.put_person(&p2)).unwrap();
+    coord.sync(&rt);
+    assert_converged(&rt, &coord, "after gzipped rounds");
+}
+backends!(sync_bodies_travel_gzipped);

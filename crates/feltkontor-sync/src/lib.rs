@@ -131,6 +131,20 @@ fn lease_of(
         .map_err(|e| SyncError::Network(format!("the service sent a malformed lease: {e}")))
 }
 
+/// Request bodies from this size on are sent gzipped (pushes, access-log uploads).
+pub const GZIP_FROM_BYTES: usize = 1024;
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, SyncError> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(bytes)
+        .and_then(|_| enc.finish())
+        .map_err(|e| SyncError::Network(format!("the request could not be compressed: {e}")))
+}
+
 /// Reads the service's answer: the body as `R`, or its problem details as [`SyncError::Refused`].
 async fn answer<R: DeserializeOwned>(r: reqwest::Response) -> Result<R, SyncError> {
     let status = r.status().as_u16();
@@ -187,11 +201,21 @@ impl Remote {
         path: &str,
         body: &Q,
     ) -> Result<R, SyncError> {
-        let r = self
+        let json = serde_json::to_vec(body)
+            .map_err(|e| SyncError::Network(format!("the request could not be written: {e}")))?;
+        let mut request = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .json(body)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        request = if json.len() >= GZIP_FROM_BYTES {
+            request
+                .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                .body(gzip(&json)?)
+        } else {
+            request.body(json)
+        };
+        let r = request
             .send()
             .await
             .map_err(|e| SyncError::Network(e.to_string()))?;
