@@ -194,6 +194,75 @@ pub fn remove_member(conn: &mut dyn Conn, username: &str, team: &str) -> Result<
     })
 }
 
+/// Purges deleted (archived) records of cases whose last change is older than `days` days:
+/// the rows go, and each case's horizon moves past them, so a device that synced the case
+/// before and may have missed a deletion pulls that case again from the start. Returns how
+/// many records were purged. Reference data (teams, staff, memberships) is never purged.
+pub fn purge_tombstones(conn: &mut dyn Conn, days: i64, now_ms: i64) -> Result<u64> {
+    if !(0..=36_500).contains(&days) {
+        return Err(ServiceError::invalid(
+            "older_than_days",
+            "Give a number of days from 0 to 36500.",
+        ));
+    }
+    let cutoff = now_ms.saturating_sub(days.saturating_mul(24 * 3600 * 1000));
+    transaction(conn, None, |conn| {
+        let rows = conn.query(
+            "SELECT entity, id, case_id, field_hlc, seq FROM records
+             WHERE archived = 1 AND case_id IS NOT NULL",
+            params![],
+        )?;
+        let mut horizons: std::collections::BTreeMap<Uuid, i64> = Default::default();
+        let mut purged = 0u64;
+        for r in rows {
+            let clocks: std::collections::BTreeMap<String, feltkontor_wire::Hlc> =
+                serde_json::from_str(&r.text(3)?)
+                    .map_err(|e| ServiceError::internal(format!("field_hlc: {e}")))?;
+            let last = clocks.values().map(|h| h.wall_ms).max().unwrap_or(0);
+            if last as i64 >= cutoff {
+                continue;
+            }
+            let case = r.uuid(2)?;
+            let seq = r.int(4)?;
+            conn.execute(
+                "DELETE FROM records WHERE entity = $1 AND id = $2",
+                params![r.text(0)?, r.uuid(1)?],
+            )?;
+            let h = horizons.entry(case).or_insert(0);
+            *h = (*h).max(seq);
+            purged += 1;
+        }
+        for (case, seq) in &horizons {
+            let held = conn
+                .query_one(
+                    "SELECT seq FROM case_horizon WHERE case_id = $1",
+                    params![*case],
+                )?
+                .map(|r| r.int(0))
+                .transpose()?;
+            if held.is_some_and(|h| h >= *seq) {
+                continue;
+            }
+            conn.execute(
+                "INSERT INTO case_horizon (case_id, seq) VALUES ($1, $2)
+                 ON CONFLICT (case_id) DO UPDATE SET seq = excluded.seq",
+                params![*case, *seq],
+            )?;
+        }
+        audit::append(
+            conn,
+            &admin_event(
+                "purge_tombstones",
+                format!(
+                    "{purged} deleted records older than {days} days purged from {} cases",
+                    horizons.len()
+                ),
+            ),
+        )?;
+        Ok(purged)
+    })
+}
+
 /// A one-time enrollment code for `username`, valid `minutes`.
 pub fn enrollment_code(conn: &mut dyn Conn, username: &str, minutes: i64) -> Result<String> {
     if !(1..=24 * 60).contains(&minutes) {

@@ -201,12 +201,27 @@ fn project(
             conn.execute("DELETE FROM case_index WHERE case_id = $1", params![id])?;
         }
         EntityKind::Case => {
-            conn.execute(
-                "INSERT INTO case_index (case_id, team_id, coordinator_id, status) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (case_id) DO UPDATE SET team_id = excluded.team_id,
-                   coordinator_id = excluded.coordinator_id, status = excluded.status",
-                params![id, text_field(data, "team_id")?, text_field(data, "coordinator_id")?, text_field(data, "status")?],
+            let values = params![
+                id,
+                text_field(data, "team_id")?,
+                text_field(data, "coordinator_id")?,
+                text_field(data, "status")?
+            ];
+            // Not `INSERT … ON CONFLICT DO UPDATE`: on PostgreSQL that needs the new row to pass
+            // the SELECT policy, which looks the case up in this very table, so a worker could
+            // never open a new case from a device.
+            let updated = conn.execute(
+                "UPDATE case_index SET team_id = $2, coordinator_id = $3, status = $4
+                 WHERE case_id = $1",
+                values,
             )?;
+            if updated == 0 {
+                conn.execute(
+                    "INSERT INTO case_index (case_id, team_id, coordinator_id, status)
+                     VALUES ($1, $2, $3, $4)",
+                    values,
+                )?;
+            }
         }
         EntityKind::TeamMember if archived => {
             conn.execute(

@@ -916,34 +916,59 @@ pub fn pull(
     let mut more = false;
     let mut plan: Vec<(String, Option<(Uuid, CaseAccess)>)> = vec![(TEAM_BUCKET.to_owned(), None)];
     plan.extend(cases.iter().map(|(c, a)| (case_bucket(*c), Some((*c, *a)))));
+    let horizons = horizons(conn)?;
+    let mut reset = Vec::new();
     // Where the page stopped: the plan's index and the cursor reached there.
     let mut stopped: Option<(usize, u64)> = None;
     for (i, (bucket, case)) in plan.iter().cloned().enumerate() {
         let cursor = req.cursors.get(&bucket).copied().unwrap_or(0);
+        let horizon = case
+            .and_then(|(c, _)| horizons.get(&c).copied())
+            .unwrap_or(0);
+        if cursor > 0 && cursor < horizon {
+            // Deleted records after this cursor were purged: the device may hold some of
+            // them. It deletes this bucket alone and asks for it again from the start.
+            reset.push(bucket);
+            continue;
+        }
         if budget == 0 {
             more = true;
             stopped = Some((i, cursor));
             break;
         }
+        // A bucket pulled from before its horizon comes at least up to the horizon in one
+        // page, so the cursor it leaves is never mistaken for a stale one.
+        let take = match case {
+            Some((c, _)) if cursor < horizon => budget.max(
+                conn.query_one(
+                    "SELECT COUNT(*) FROM records WHERE case_id = $1 AND seq > $2 AND seq <= $3",
+                    params![c, cursor as i64, horizon as i64],
+                )?
+                .map(|r| r.int(0))
+                .transpose()?
+                .unwrap_or(0),
+            ),
+            _ => budget,
+        };
         let rows = match case {
             None => conn.query(
                 "SELECT entity, id, case_id, data, archived, field_hlc, seq FROM records
                  WHERE case_id IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
-                params![cursor as i64, budget + 1],
+                params![cursor as i64, take + 1],
             )?,
             Some((c, _)) => conn.query(
                 "SELECT entity, id, case_id, data, archived, field_hlc, seq FROM records
                  WHERE case_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                params![c, cursor as i64, budget + 1],
+                params![c, cursor as i64, take + 1],
             )?,
         };
         if rows.is_empty() {
             continue;
         }
-        let full = rows.len() as i64 > budget;
+        let full = rows.len() as i64 > take;
         let mut records = Vec::new();
         let mut last = cursor;
-        for row in rows.iter().take(budget as usize) {
+        for row in rows.iter().take(take as usize) {
             let stored = records::read_row(row)?;
             last = row.int(6)? as u64;
             let clocks: BTreeMap<String, Hlc> = serde_json::from_str(&row.text(5)?)
@@ -954,7 +979,12 @@ pub fn pull(
                 records.push(rec);
             }
         }
-        budget -= rows.len().min(budget as usize) as i64;
+        // Every record up to the horizon is in this page (see `take`); the purged ones after
+        // the last are gone, so the cursor may move past them.
+        if cursor < horizon {
+            last = last.max(horizon);
+        }
+        budget = (budget - rows.len().min(take as usize) as i64).max(0);
         if full {
             more = true;
         }
@@ -982,7 +1012,16 @@ pub fn pull(
         views,
         more,
         remaining,
+        reset,
     })
+}
+
+/// Each case's horizon: the newest purged record's sequence number.
+fn horizons(conn: &mut dyn Conn) -> Result<BTreeMap<Uuid, u64>> {
+    conn.query("SELECT case_id, seq FROM case_horizon", params![])?
+        .iter()
+        .map(|r| Ok((r.uuid(0)?, r.int(1)? as u64)))
+        .collect()
 }
 
 /// How many records lie after a page that stopped in `plan[at]` at `cursor`: the rest of that

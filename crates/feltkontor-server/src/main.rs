@@ -149,6 +149,12 @@ enum Admin {
         #[arg(long)]
         device: uuid::Uuid,
     },
+    /// Purge deleted records of cases whose last change is older than the given days; devices
+    /// that synced such a case before pull it again from the start.
+    PurgeTombstones {
+        #[arg(long, default_value_t = 90)]
+        older_than_days: i64,
+    },
     /// Check the audit log's hash chain.
     AuditVerify,
     /// Export the audit log for one person (the citizen's copy) or one case, as JSON lines.
@@ -282,6 +288,10 @@ fn admin_command(url: DatabaseUrl, cmd: Admin) -> anyhow::Result<()> {
         Admin::RevokeDevice { device } => {
             admin::revoke_device(conn, device)?;
             out!("device {device} revoked: it will be told to wipe its data at its next contact");
+        }
+        Admin::PurgeTombstones { older_than_days } => {
+            let n = admin::purge_tombstones(conn, older_than_days, feltkontor_central::now_ms())?;
+            out!("{n} deleted records purged");
         }
         Admin::AuditVerify => {
             let report = audit::verify(conn)?;

@@ -1243,3 +1243,152 @@ fn sync_bodies_travel_gzipped(kind: Kind) {
     assert_converged(&rt, &coord, "after gzipped rounds");
 }
 backends!(sync_bodies_travel_gzipped);
+
+/// Deleted records are purged on the service after a while. A device that held a case from
+/// before the purge may never hear of a deletion: its cursor is older than the case's horizon,
+/// so that case alone is deleted on the device and pulled again from the start; its other
+/// cases are left as they are. A device pulling from the start in small pages never mistakes
+/// its own cursor for a stale one.
+fn a_stale_cursor_resets_only_its_bucket(kind: Kind) {
+    use feltkontor_wire::sync::PullRequest;
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut away = device(&server, &db, "coord");
+    let mut other = device(&server, &db, "coord");
+    away.sync(&rt);
+    // A second case of the coordinator's, to show it is left alone.
+    let case = away.store.get::<Case>(w.case1).unwrap().unwrap();
+    let second = Case {
+        id: CaseId::new(),
+        child_name: "Carl Andensag".into(),
+        child_cpr: None,
+        ..case
+    };
+    away.store.write(|wr| wr.open_case(&second)).unwrap();
+    let kept = new_person(second.id.0, "Bliver i den anden sag");
+    away.store.write(|wr| wr.put_person(&kept)).unwrap();
+    let pushed = away.sync(&rt);
+    assert_eq!(
+        pushed.rejected,
+        0,
+        "{:?}",
+        away.store.rejected_changes().unwrap()
+    );
+    other.sync(&rt);
+    let rid_of = |d: &Device, id: Uuid| -> i64 {
+        d.store
+            .conn()
+            .query_row(
+                "SELECT rid FROM persons WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let kept_rid = rid_of(&away, kept.id.0);
+
+    // On the other device: a person deleted; then the service purges deleted records.
+    other
+        .store
+        .write(|wr| wr.archive_person(PersonId(w.father)))
+        .unwrap();
+    other.sync(&rt);
+    let purged = db.admin(&["purge-tombstones", "--older-than-days", "0"], None);
+    let purged = purged.success();
+    assert!(
+        purged.stdout.contains("1 deleted records purged"),
+        "{}",
+        purged.stdout
+    );
+    assert!(away.store.get::<Person>(w.father).unwrap().is_some());
+
+    let report = away.sync(&rt);
+    assert_eq!(report.reset_buckets, vec![format!("case:{}", w.case1)]);
+    assert!(
+        away.store.get::<Person>(w.father).unwrap().is_none(),
+        "the deletion reached the device through the reset"
+    );
+    assert_eq!(
+        rid_of(&away, kept.id.0),
+        kept_rid,
+        "the other case's rows were not touched"
+    );
+    assert_converged(&rt, &away, "after the reset");
+    let again = away.sync(&rt);
+    assert!(again.reset_buckets.is_empty(), "reset once: {again:?}");
+
+    // From the start, one record per page: never told to reset, and it ends.
+    let mut cursors = BTreeMap::new();
+    for n in 0.. {
+        assert!(n < 1_000, "the pull never ended");
+        let page = rt
+            .block_on(other.remote.pull(&PullRequest {
+                cursors: cursors.clone(),
+                limit: 1,
+            }))
+            .unwrap();
+        assert!(page.reset.is_empty(), "page {n}: {:?}", page.reset);
+        for b in &page.buckets {
+            cursors.insert(b.bucket.clone(), b.cursor);
+        }
+        if !page.more {
+            break;
+        }
+    }
+}
+backends!(a_stale_cursor_resets_only_its_bucket);
+
+/// A worker opens a new case on the device (offline) with a family member; after syncing, the
+/// service has it on both engines (on PostgreSQL row-level security looks the case up in the
+/// projection the same write creates) and a colleague on the team receives it.
+fn a_case_opened_on_a_device_reaches_the_team(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    let mut colleague = device(&server, &db, "teamcw");
+    coord.sync(&rt);
+    let template = coord.store.get::<Case>(w.case1).unwrap().unwrap();
+    let case = Case {
+        id: CaseId::new(),
+        child_name: "Nora Nysag".into(),
+        child_cpr: None,
+        ..template
+    };
+    let mother = new_person(case.id.0, "Nadia Mor");
+    coord
+        .store
+        .write(|wr| {
+            wr.open_case(&case)?;
+            wr.put_person(&mother)
+        })
+        .unwrap();
+    let report = coord.sync(&rt);
+    assert_eq!(
+        report.rejected,
+        0,
+        "{:?}",
+        coord.store.rejected_changes().unwrap()
+    );
+    colleague.sync(&rt);
+    assert_eq!(
+        colleague
+            .store
+            .get::<Case>(case.id.0)
+            .unwrap()
+            .unwrap()
+            .child_name,
+        "Nora Nysag"
+    );
+    assert!(colleague
+        .store
+        .get::<Person>(mother.id.0)
+        .unwrap()
+        .is_some());
+    assert_converged(&rt, &coord, "coordinator");
+    assert_converged(&rt, &colleague, "colleague");
+}
+backends!(a_case_opened_on_a_device_reaches_the_team);

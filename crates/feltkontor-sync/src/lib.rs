@@ -323,6 +323,9 @@ pub struct SyncReport {
     pub pulled_records: usize,
     pub changed_records: usize,
     pub dropped_buckets: Vec<String>,
+    /// Buckets deleted and pulled again from the start (a new view of the case, or a cursor
+    /// older than the service's horizon).
+    pub reset_buckets: Vec<String>,
     /// Access-log entries uploaded.
     pub access_uploaded: u64,
     /// While pulling: about how many records this round will receive in all (those received
@@ -480,6 +483,9 @@ pub async fn pull_all<L: StoreAccess>(
         }
         report.changed_records += applied.changed;
         report.dropped_buckets.extend(applied.dropped_buckets);
+        report
+            .reset_buckets
+            .extend(applied.reset_buckets.iter().cloned());
         on_page(report);
         // Applying held this task for a while: let others run (and a cancelled sync stop)
         // even when the next page is already here.

@@ -69,6 +69,11 @@ pub struct PullResponse {
     /// the worker may not see are counted too, so it is an upper bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining: Option<u64>,
+    /// Buckets whose cursor is older than the service's horizon (deleted records after it were
+    /// purged): the device deletes each of them and pulls it again from the start. No records
+    /// of these buckets are in this page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reset: Vec<String>,
 }
 
 /// Records of one bucket changed after the device's cursor, in the service's order.

@@ -11,3 +11,12 @@ GRANT SELECT, INSERT ON device_access TO feltkontor_app;
 -- A quarantined note's decision: 'accepted' (its changes were written into the case as its
 -- author's) or 'kept_out' (it stays here only). Rows are never deleted.
 ALTER TABLE quarantine ADD COLUMN decision TEXT;
+
+-- Deleted (archived) records of a case are purged after a while (`admin purge-tombstones`).
+-- A device whose cursor for the case is older than the newest purged record may have missed
+-- a deletion: that bucket alone is deleted on the device and pulled again from the start.
+CREATE TABLE case_horizon (
+    case_id TEXT PRIMARY KEY,
+    seq     BIGINT NOT NULL
+);
+GRANT SELECT ON case_horizon TO feltkontor_app;

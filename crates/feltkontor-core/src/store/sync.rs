@@ -282,6 +282,18 @@ impl Store {
                 _ => {}
             }
         }
+        // A bucket whose cursor is older than the service's horizon may hold records deleted
+        // there since: deleted here too and pulled again from the start.
+        for bucket in &page.reset {
+            let Some(case) = bucket_case(bucket) else {
+                return Err(Error::SyncData(format!("reset of bucket {bucket}")));
+            };
+            drop_case(&tx, case)?;
+            tx.execute("DELETE FROM sync_buckets WHERE bucket = ?1", [bucket])?;
+            if !applied.reset_buckets.contains(bucket) {
+                applied.reset_buckets.push(bucket.clone());
+            }
+        }
         for bucket in &page.buckets {
             if applied.reset_buckets.contains(&bucket.bucket) {
                 continue;
