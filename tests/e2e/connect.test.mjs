@@ -4,16 +4,13 @@
 // waits and the bar says offline; with the service back, the change is sent by itself.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+import { demoCentral, enrollmentCode, fillConnect, freePort, password, startServer, waitHealthy, waitText as waitTextIn } from "./central.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const shots = process.env.FELTKONTOR_SCREENSHOTS;
-const serverBin = join(app, "..", "feltkontor-server");
-const password = "e2e-server-kodeord";
 let driver;
 let session;
 let server;
@@ -24,56 +21,13 @@ after(async () => {
   server?.kill();
 });
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function startServer(db, port, log) {
-  const out = openSync(log, "a");
-  const child = spawn(serverBin, ["--database-url", `sqlite:${db}`, "serve", "--listen", `127.0.0.1:${port}`], {
-    stdio: ["ignore", "ignore", out],
-  });
-  return child;
-}
-
-async function waitHealthy(port) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("the central service did not start");
-}
-
-async function waitText(css, re, timeoutMs = 30000) {
-  const until = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    const [el] = await session.waitFor(css, { timeoutMs });
-    last = await session.text(el).catch(() => "");
-    if (re.test(last)) return last;
-    if (Date.now() > until) throw new Error(`${css}: waited for ${re}, last saw "${last}"`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitText = (css, re, timeoutMs) => waitTextIn(session, css, re, timeoutMs);
 
 test("connect a new computer, sync, go offline and come back", async () => {
   const dir = mkdtempSync(join(process.env.FELTKONTOR_WORK ?? "/tmp", "connect-"));
   const db = join(dir, "central.db");
-  const accounts = execFileSync(serverBin, ["--database-url", `sqlite:${db}`, "admin", "demo", "--cases", "12"], {
-    input: `${password}\n`,
-    stdio: ["pipe", "pipe", "ignore"],
-  }).toString();
-  const [username, staffName] = accounts.split("\n")[0].split("\t");
-  const code = execFileSync(serverBin, ["--database-url", `sqlite:${db}`, "admin", "enrollment-code", "--username", username])
-    .toString()
-    .trim();
+  const [[username, staffName]] = demoCentral(db);
+  const code = enrollmentCode(db, username);
   const port = await freePort();
   const log = join(process.cwd(), "target", "server-logs", "e2e-connect.log");
   server = startServer(db, port, log);
@@ -89,12 +43,7 @@ test("connect a new computer, sync, go offline and come back", async () => {
 
   const [url] = await session.waitFor("#connect-url");
   assert.equal(await session.cmd("GET", `/element/${url}/property/value`), `http://127.0.0.1:${port}`);
-  await session.type(await session.find("#connect-username"), username);
-  await session.type(await session.find("#connect-code"), "12");
-  await session.type(await session.find("#connect-password"), password);
-  await session.type(await session.find("#first-passphrase"), "blåbær tromle fyrtårn 42");
-  await session.type(await session.find("#first-repeat"), "blåbær tromle fyrtårn 42");
-  await session.click(await session.find("[data-testid=first-run-submit]"));
+  await fillConnect(session, { username, code: "12", passphrase: "blåbær tromle fyrtårn 42" });
   await waitText("[role=alert]", /Engangskoden skrives som fire plus fire tegn/);
   const wrongCode = await session.find("#connect-code");
   await session.clear(wrongCode);

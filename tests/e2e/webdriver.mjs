@@ -16,9 +16,11 @@ function elementId(reference) {
   return id;
 }
 
-/** Starts tauri-driver; the app it launches inherits `env` (e.g. FELTKONTOR_DATA_DIR). */
+/** Starts tauri-driver; the app it launches inherits `env` (e.g. FELTKONTOR_DATA_DIR). Its
+ *  WebKitWebDriver listens on `port + 1`, so two drivers (two app windows) can run at once. */
 export async function startDriver(port = 4444, env = process.env) {
-  const driver = spawn("tauri-driver", ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver"], {
+  const args = ["--port", String(port), "--native-port", String(port + 1), "--native-driver", "/usr/bin/WebKitWebDriver"];
+  const driver = spawn("tauri-driver", args, {
     stdio: ["ignore", "inherit", "inherit"],
     env,
   });
@@ -73,6 +75,12 @@ export class Session {
 
   async find(css) {
     const v = await this.cmd("POST", "/element", { using: "css selector", value: css });
+    return elementId(v);
+  }
+
+  /** The first element matching `css` inside element `el`. */
+  async findIn(el, css) {
+    const v = await this.cmd("POST", `/element/${el}/element`, { using: "css selector", value: css });
     return elementId(v);
   }
 
