@@ -560,6 +560,8 @@ pub struct DeviceInfo {
     data_folder: String,
     schema_version: u32,
     encryption: String,
+    /// The central service this computer syncs with; `None` for a local-only profile.
+    server_url: Option<String>,
 }
 
 #[tauri::command]
@@ -575,6 +577,7 @@ pub async fn device_info(session: State<'_, Arc<Session>>) -> IpcResult<DeviceIn
                 data_folder: s.location.dir().display().to_string(),
                 schema_version: store.schema_version()?,
                 encryption: format!("SQLCipher {}", store.cipher_version()?),
+                server_url: store.sync_account()?.map(|a| a.server_url),
             })
         })
     })

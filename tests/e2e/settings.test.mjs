@@ -39,6 +39,9 @@ test("language, auto-lock that keeps the draft, device information", async () =>
   const info = await session.waitFor("#device-heading");
   assert.ok(info.length === 1);
   assert.match(await textOf("dl"), /SQLCipher 4\./);
+  // The demo profile is local only: settings offers to connect it to a server.
+  assert.match(await textOf("[data-testid=settings-server]"), /kun lokale data/);
+  assert.equal(await textOf("#retire-heading"), "Forbind computeren til kommunens server");
   assert.equal(await session.cmd("GET", `/element/${await session.find("#set-autolock")}/property/value`), "5", "auto-lock defaults to 5 minutes");
   await session.screenshot(`${shots}/40-settings.png`);
   await assertAccessible(session, "settings");

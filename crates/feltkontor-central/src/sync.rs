@@ -22,10 +22,10 @@ use crate::params;
 use crate::records::{self, Stored};
 use feltkontor_core::domain::{rules, *};
 use feltkontor_wire::sync::{
-    case_bucket, AccessUpload, AccessUploadResponse, BucketPage, PullRequest, PullResponse,
-    PushRequest, PushResponse, QuarantineDecision, QuarantineList, QuarantineResolved,
-    QuarantinedNote, RejectedChange, SyncRecord, MAX_ACCESS_ENTRIES, MAX_CLOCK_SKEW_MS,
-    MAX_CRITERION_CHARS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES, TEAM_BUCKET,
+    case_bucket, record_digest, AccessUpload, AccessUploadResponse, BucketPage, PullRequest,
+    PullResponse, PushRequest, PushResponse, QuarantineDecision, QuarantineList,
+    QuarantineResolved, QuarantinedNote, RejectedChange, SyncRecord, MAX_ACCESS_ENTRIES,
+    MAX_CLOCK_SKEW_MS, MAX_CRITERION_CHARS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES, TEAM_BUCKET,
 };
 use feltkontor_wire::{
     AccessAction, CaseId, ChangeEntry, EntityKind, Hlc, NoteStatus, Profession, RowId, StaffId,
@@ -988,10 +988,18 @@ pub fn pull(
         if full {
             more = true;
         }
+        // The page reaches the end of a bucket the device held before: the bucket's checksum
+        // as the worker sees it now. (A bucket sent whole from the start is exactly the page.)
+        let checksum = if full || cursor == 0 {
+            None
+        } else {
+            Some(bucket_checksum(conn, actor, case, &professions)?)
+        };
         buckets.push(BucketPage {
             bucket,
             records,
             cursor: last,
+            checksum,
         });
         if full {
             stopped = Some((i, last));
@@ -1014,6 +1022,57 @@ pub fn pull(
         remaining,
         reset,
     })
+}
+
+/// The sum of [`record_digest`] over the live records of `records`.
+fn checksum_of<'a>(records: impl IntoIterator<Item = &'a SyncRecord>) -> u64 {
+    records
+        .into_iter()
+        .filter(|r| !r.archived)
+        .map(|r| {
+            let mut data = r.data.clone();
+            for f in &r.redacted {
+                data.insert(f.clone(), Value::Null);
+            }
+            record_digest(r.entity, r.id, &data)
+        })
+        .fold(0u64, u64::wrapping_add)
+}
+
+/// The checksum of a whole bucket as `actor` may see it now.
+fn bucket_checksum(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    case: Option<(Uuid, CaseAccess)>,
+    professions: &BTreeMap<Uuid, Profession>,
+) -> Result<u64> {
+    let rows = match case {
+        None => conn.query(
+            "SELECT entity, id, case_id, data, archived, field_hlc, seq FROM records
+             WHERE case_id IS NULL AND archived = 0",
+            params![],
+        )?,
+        Some((c, _)) => conn.query(
+            "SELECT entity, id, case_id, data, archived, field_hlc, seq FROM records
+             WHERE case_id = $1 AND archived = 0",
+            params![c],
+        )?,
+    };
+    let mut visible = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let stored = records::read_row(row)?;
+        // The clocks do not count towards the checksum.
+        if let Some(rec) = visible_record(
+            actor,
+            case.map(|c| c.1),
+            professions,
+            stored,
+            BTreeMap::new(),
+        ) {
+            visible.push(rec);
+        }
+    }
+    Ok(checksum_of(&visible))
 }
 
 /// Each case's horizon: the newest purged record's sequence number.

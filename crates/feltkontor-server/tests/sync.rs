@@ -1392,3 +1392,45 @@ fn a_case_opened_on_a_device_reaches_the_team(kind: Kind) {
     assert_converged(&rt, &colleague, "colleague");
 }
 backends!(a_case_opened_on_a_device_reaches_the_team);
+
+/// Every page that completes a bucket the device held carries the bucket's checksum. A device
+/// whose copy went wrong (here: a row changed behind the sync's back) notices at the next change
+/// in that case, deletes the case and pulls it again, and then holds the service's version.
+fn a_wrong_bucket_is_found_by_its_checksum_and_pulled_again(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    let mut colleague = device(&server, &db, "teamcw");
+    coord.sync(&rt);
+    colleague.sync(&rt);
+    coord
+        .store
+        .conn()
+        .execute(
+            "UPDATE persons SET name = 'Forkert navn' WHERE id = ?1",
+            [w.father.to_string()],
+        )
+        .unwrap();
+    // Nothing changed in the case on the service: nothing to compare yet.
+    let quiet = rt
+        .block_on(sync_once(&coord.remote, &mut coord.store))
+        .unwrap();
+    assert!(quiet.checksum_resets.is_empty());
+    // A colleague's change in the case: the page that brings it carries the checksum.
+    let p = new_person(w.case1, "Ny i sagen");
+    colleague.store.write(|wr| wr.put_person(&p)).unwrap();
+    colleague.sync(&rt);
+    let report = rt
+        .block_on(sync_once(&coord.remote, &mut coord.store))
+        .unwrap();
+    assert_eq!(report.checksum_resets, vec![format!("case:{}", w.case1)]);
+    assert_eq!(
+        coord.store.get::<Person>(w.father).unwrap().unwrap().name,
+        "Frank Far"
+    );
+    assert!(coord.store.get::<Person>(p.id.0).unwrap().is_some());
+    assert_converged(&rt, &coord, "after pulling the case again");
+}
+backends!(a_wrong_bucket_is_found_by_its_checksum_and_pulled_again);

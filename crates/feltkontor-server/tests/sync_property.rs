@@ -162,6 +162,9 @@ struct Sim {
     model: Model,
     teamcw_member: bool,
     rng: StdRng,
+    /// Buckets a device found different from the service's by their checksum (each a
+    /// divergence that sync itself should never cause).
+    checksum_resets: Vec<String>,
 }
 
 impl Sim {
@@ -221,6 +224,7 @@ impl Sim {
                 &mut |_| {},
             ))
             .unwrap();
+        self.checksum_resets.extend(report.checksum_resets);
         self.model.pulled(d);
     }
 
@@ -637,6 +641,7 @@ fn random_schedules(kind: Kind) {
             ..Model::default()
         },
         teamcw_member: true,
+        checksum_resets: Vec::new(),
         rng: StdRng::seed_from_u64(first_seed),
     };
     for d in 0..n {
@@ -668,6 +673,11 @@ fn random_schedules(kind: Kind) {
     assert!(
         sim.model.expected_conflicts.values().sum::<usize>() > 0,
         "no schedule made a conflict"
+    );
+    assert!(
+        sim.checksum_resets.is_empty(),
+        "devices diverged from the service (found by checksum): {:?}",
+        sim.checksum_resets
     );
     assert!(
         sim.model.rejected_entries > 0 || schedules < 20,

@@ -326,6 +326,8 @@ pub struct SyncReport {
     /// Buckets deleted and pulled again from the start (a new view of the case, or a cursor
     /// older than the service's horizon).
     pub reset_buckets: Vec<String>,
+    /// Buckets whose checksum differed from the service's: deleted and pulled again.
+    pub checksum_resets: Vec<String>,
     /// Access-log entries uploaded.
     pub access_uploaded: u64,
     /// While pulling: about how many records this round will receive in all (those received
@@ -482,17 +484,20 @@ pub async fn pull_all<L: StoreAccess>(
             report.expected_records = Some(report.pulled_records);
         }
         report.changed_records += applied.changed;
-        report.dropped_buckets.extend(applied.dropped_buckets);
+        report
+            .dropped_buckets
+            .extend(applied.dropped_buckets.iter().cloned());
         report
             .reset_buckets
             .extend(applied.reset_buckets.iter().cloned());
+        let mismatched = verify_checksums(local, &page, &applied, report)?;
         on_page(report);
         // Applying held this task for a while: let others run (and a cancelled sync stop)
         // even when the next page is already here.
         tokio::task::yield_now().await;
         cursors = local.with(|s| Ok(s.sync_cursors()?))?;
-        // A bucket reset for a new view is pulled again from the start.
-        if !page.more && applied.reset_buckets.is_empty() {
+        // A bucket reset for a new view, or for a wrong checksum, is pulled again from the start.
+        if !page.more && applied.reset_buckets.is_empty() && !mismatched {
             return Ok(());
         }
         pending = match next {
@@ -502,6 +507,49 @@ pub async fn pull_all<L: StoreAccess>(
             None => prefetch(remote, cursors.clone()),
         };
     }
+}
+
+/// Compares the checksum of each bucket the page completed with what this device now holds
+/// (when nothing is waiting to be sent, so the two must be equal). A bucket that differs is
+/// deleted here and pulled again from the start, once per round; a second mismatch in the same
+/// round is logged and left (pulling it a third time would not help). Returns whether a bucket
+/// was reset.
+fn verify_checksums<L: StoreAccess>(
+    local: &L,
+    page: &PullResponse,
+    applied: &feltkontor_core::store::sync::PullApplied,
+    report: &mut SyncReport,
+) -> Result<bool, SyncError> {
+    let mut reset = false;
+    for b in &page.buckets {
+        let Some(want) = b.checksum else { continue };
+        if applied.reset_buckets.contains(&b.bucket) || page.reset.contains(&b.bucket) {
+            continue;
+        }
+        let have = local.with(|s| {
+            Ok(match s.pending_count()? {
+                0 => Some(s.bucket_checksum(&b.bucket)?),
+                _ => None,
+            })
+        })?;
+        match have {
+            Some(have) if have != want => {
+                if report.checksum_resets.contains(&b.bucket) {
+                    tracing::error!(
+                        bucket = %b.bucket,
+                        "the bucket still differs from the service's after pulling it again"
+                    );
+                    continue;
+                }
+                tracing::warn!(bucket = %b.bucket, "checksum differs: pulling the bucket again");
+                local.with(|s| Ok(s.reset_bucket(&b.bucket)?))?;
+                report.checksum_resets.push(b.bucket.clone());
+                reset = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(reset)
 }
 
 /// A page being requested on its own task; aborted when dropped (a sync broken off, or a

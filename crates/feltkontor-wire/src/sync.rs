@@ -83,6 +83,11 @@ pub struct BucketPage {
     pub records: Vec<SyncRecord>,
     /// The cursor to store once these records are applied (a complete checkpoint).
     pub cursor: u64,
+    /// When this page reaches the end of the bucket: the checksum of the whole bucket as the
+    /// worker may see it now (the sum of [`record_digest`] over its live records). A device with
+    /// nothing unsent that holds something else deletes the bucket and pulls it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<u64>,
 }
 
 /// A record as the worker may see it: every field with the clock that set it (`*` stands for
@@ -203,4 +208,61 @@ pub struct QuarantineResolved {
     pub accepted: bool,
     /// Changes decided on.
     pub changes: u32,
+}
+
+/// A live record's share of its bucket's checksum: FNV-1a (64 bit) over the kind, the id and
+/// the fields as JSON with sorted keys (a field withheld from the worker counts as `null`, as
+/// the device holds it). A bucket's checksum is the wrapping sum over its live records, so the
+/// order of records does not matter and device and service compute it the same way.
+pub fn record_digest(entity: EntityKind, id: Uuid, data: &Map<String, Value>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let json = serde_json::to_string(data).unwrap_or_default();
+    let mut h = OFFSET;
+    for part in [
+        entity.as_str().as_bytes(),
+        b"\0",
+        id.as_bytes(),
+        b"\0",
+        json.as_bytes(),
+    ] {
+        for b in part {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_depends_on_every_field_and_not_on_key_order() {
+        let id = Uuid::from_u128(7);
+        let mut a = Map::new();
+        a.insert("name".into(), Value::from("Søren"));
+        a.insert("custody".into(), Value::from(true));
+        let mut b = Map::new();
+        b.insert("custody".into(), Value::from(true));
+        b.insert("name".into(), Value::from("Søren"));
+        assert_eq!(
+            record_digest(EntityKind::Person, id, &a),
+            record_digest(EntityKind::Person, id, &b)
+        );
+        b.insert("name".into(), Value::from("Soren"));
+        assert_ne!(
+            record_digest(EntityKind::Person, id, &a),
+            record_digest(EntityKind::Person, id, &b)
+        );
+        assert_ne!(
+            record_digest(EntityKind::Person, id, &a),
+            record_digest(EntityKind::Relation, id, &a)
+        );
+        assert_ne!(
+            record_digest(EntityKind::Person, id, &a),
+            record_digest(EntityKind::Person, Uuid::from_u128(8), &a)
+        );
+    }
 }

@@ -275,6 +275,8 @@ export type DeviceInfo = {
 	data_folder: string,
 	schema_version: number,
 	encryption: string,
+	/**  The central service this computer syncs with; `None` for a local-only profile. */
+	server_url: string | null,
 };
 
 export type FirstRun = {

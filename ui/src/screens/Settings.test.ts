@@ -40,4 +40,33 @@ describe("Settings: handing the computer back", () => {
     await vi.waitFor(() => expect(onwiped).toHaveBeenCalled());
     expect(invoke).toHaveBeenCalledWith("retire_device", { force: true });
   });
+
+  it("offers a local-only profile to connect to a server, deleting the local data first", async () => {
+    invoke.mockImplementation(async (cmd: string, args: { force?: boolean }) => {
+      if (cmd === "device_info") {
+        return {
+          app_version: "0.1.0",
+          device_id: "d",
+          worker_name: "Demo",
+          data_folder: "/tmp/p",
+          schema_version: 4,
+          encryption: "SQLCipher 4",
+          server_url: null,
+        };
+      }
+      if (cmd === "retire_device" && !args.force) return { outcome: "unsynced", total: 3, changes: [], access_entries: 0 };
+      if (cmd === "retire_device" && args.force) return { outcome: "wiped" };
+      throw new Error(`unexpected ${cmd}`);
+    });
+    const onwiped = vi.fn();
+    render(Settings, { props: { onback: vi.fn(), onchange: vi.fn(), onwiped } });
+    await screen.findByRole("heading", { name: "Forbind computeren til kommunens server" });
+    expect(screen.getByTestId("settings-server").textContent).toContain("Ingen (kun lokale data)");
+    await fireEvent.click(screen.getByRole("button", { name: "Forbind til en server …" }));
+    await fireEvent.click(screen.getByRole("button", { name: "Slet lokale data, og forbind" }));
+    const alert = await screen.findByTestId("retire-unsynced");
+    expect(alert.textContent).toContain("3 ændringer findes kun på denne computer");
+    await fireEvent.click(screen.getByRole("button", { name: "Slet alligevel, og forbind" }));
+    await vi.waitFor(() => expect(onwiped).toHaveBeenCalled());
+  });
 });

@@ -236,6 +236,68 @@ impl Store {
         Ok(out)
     }
 
+    /// The checksum of what this device holds of `bucket`: the sum of
+    /// [`feltkontor_wire::sync::record_digest`] over its live records, as the service computes
+    /// it for the worker.
+    pub fn bucket_checksum(&self, bucket: &str) -> Result<u64> {
+        let case = bucket_case(bucket);
+        if case.is_none() && bucket != TEAM_BUCKET {
+            return Err(Error::SyncData(format!("unknown bucket {bucket}")));
+        }
+        let mut sum = 0u64;
+        for kind in EntityKind::ALL {
+            let team_kind = matches!(
+                kind,
+                EntityKind::Team | EntityKind::Staff | EntityKind::TeamMember
+            );
+            let filter = match (case.is_some(), team_kind, kind) {
+                (false, true, _) => "",
+                (true, false, EntityKind::Case) => " AND id = ?1",
+                (true, false, _) => " AND case_id = ?1",
+                _ => continue,
+            };
+            let args: Vec<String> = case.iter().map(Uuid::to_string).collect();
+            with_record!(*kind, T => {
+                let sql = format!("{} WHERE archived = 0{filter}", select_sql::<T>());
+                let mut stmt = self.conn().prepare_cached(&sql)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row_fields::<T>)?;
+                for row in rows {
+                    let mut fields = row?;
+                    let id: Uuid = fields
+                        .remove("id")
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| Error::Corrupt(format!("{} id", T::TABLE)))?;
+                    sum = sum.wrapping_add(feltkontor_wire::sync::record_digest(*kind, id, &fields));
+                }
+            })
+        }
+        Ok(sum)
+    }
+
+    /// Deletes what this device holds of `bucket` and its cursor, so the next pull brings it
+    /// again from the start (its checksum did not match the service's).
+    pub fn reset_bucket(&mut self, bucket: &str) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match bucket_case(bucket) {
+            Some(case) => drop_case(&tx, case)?,
+            None if bucket == TEAM_BUCKET => {
+                for kind in [EntityKind::Team, EntityKind::Staff, EntityKind::TeamMember] {
+                    with_record!(kind, T => {
+                        tx.execute(&format!("DELETE FROM {}", T::TABLE), [])?;
+                    })
+                }
+            }
+            None => return Err(Error::SyncData(format!("unknown bucket {bucket}"))),
+        }
+        tx.execute("DELETE FROM sync_buckets WHERE bucket = ?1", [bucket])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The cursor of every bucket this device holds.
     pub fn sync_cursors(&self) -> Result<BTreeMap<String, u64>> {
         let mut stmt = self

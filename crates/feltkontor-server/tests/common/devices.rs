@@ -73,9 +73,18 @@ pub fn lease_of(answer: &Value) -> feltkontor_core::store::keys::Lease {
 }
 
 impl Device {
+    /// One round; the device then holds exactly what the service sends, so no bucket's
+    /// checksum may differ.
     pub fn sync(&mut self, rt: &tokio::runtime::Runtime) -> feltkontor_sync::SyncReport {
-        rt.block_on(sync_once(&self.remote, &mut self.store))
-            .unwrap()
+        let report = rt
+            .block_on(sync_once(&self.remote, &mut self.store))
+            .unwrap();
+        assert!(
+            report.checksum_resets.is_empty(),
+            "buckets differed from the service's: {:?}",
+            report.checksum_resets
+        );
+        report
     }
 }
 
