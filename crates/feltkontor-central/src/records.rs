@@ -216,11 +216,20 @@ fn project(
                 values,
             )?;
             if updated == 0 {
+                // Already there but hidden by row-level security: a case outside the worker's
+                // scope, refused as such (on SQLite the scope check before refuses it).
                 conn.execute(
                     "INSERT INTO case_index (case_id, team_id, coordinator_id, status)
                      VALUES ($1, $2, $3, $4)",
                     values,
-                )?;
+                )
+                .map_err(|e| match e.code {
+                    crate::ErrorCode::Conflict => ServiceError::new(
+                        crate::ErrorCode::Forbidden,
+                        "The change concerns data outside the worker's cases.",
+                    ),
+                    _ => e,
+                })?;
             }
         }
         EntityKind::TeamMember if archived => {

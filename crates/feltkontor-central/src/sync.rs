@@ -739,11 +739,12 @@ fn check_scope(
             // the two are not told apart, on either engine.
             return Err(forbidden(OUT_OF_SCOPE));
         }
-        let team = e
-            .fields
-            .get("team_id")
-            .and_then(|f| f.value.as_str())
-            .ok_or_else(|| ServiceError::invalid("team_id", "A new case needs its team."))?;
+        // A change to a case this worker cannot see (on PostgreSQL row-level security hides
+        // it from `case_index` too) carries no team: out of scope, as on SQLite, never
+        // mistaken for an incomplete new case.
+        let Some(team) = e.fields.get("team_id").and_then(|f| f.value.as_str()) else {
+            return Err(forbidden(OUT_OF_SCOPE));
+        };
         let member = conn
             .query_one(
                 "SELECT 1 FROM members_index WHERE team_id = $1 AND staff_id = $2",

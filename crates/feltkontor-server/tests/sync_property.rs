@@ -647,7 +647,15 @@ fn random_schedules(kind: Kind) {
     for d in 0..n {
         sim.sync(d);
     }
+    // Access tokens live ten minutes; a long run refreshes them as the app would.
+    let mut tokens_at = std::time::Instant::now();
     for schedule in first_seed..first_seed + schedules {
+        if tokens_at.elapsed() > std::time::Duration::from_secs(5 * 60) {
+            for dev in &mut sim.devices {
+                dev.refresh(&sim.rt, &server.base);
+            }
+            tokens_at = std::time::Instant::now();
+        }
         sim.rng = StdRng::seed_from_u64(schedule);
         let steps = sim.rng.gen_range(8..24);
         for _ in 0..steps {

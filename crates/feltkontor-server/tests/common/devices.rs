@@ -73,6 +73,26 @@ pub fn lease_of(answer: &Value) -> feltkontor_core::store::keys::Lease {
 }
 
 impl Device {
+    /// New tokens for a run longer than an access token lives (the app refreshes the same way).
+    #[allow(dead_code)]
+    pub fn refresh(&mut self, rt: &tokio::runtime::Runtime, base: &str) {
+        let account = self
+            .store
+            .sync_account()
+            .unwrap()
+            .expect("a connected store");
+        let tokens = rt
+            .block_on(
+                Remote::new(base, "")
+                    .unwrap()
+                    .refresh(&account.refresh_token),
+            )
+            .unwrap();
+        self.store.set_refresh_token(&tokens.refresh_token).unwrap();
+        self.remote.set_token(&tokens.access_token);
+        self.token = tokens.access_token;
+    }
+
     /// One round; the device then holds exactly what the service sends, so no bucket's
     /// checksum may differ.
     pub fn sync(&mut self, rt: &tokio::runtime::Runtime) -> feltkontor_sync::SyncReport {
