@@ -168,6 +168,24 @@ impl Central {
         outcome
     }
 
+    /// Runs `f` for the signed-in worker in one write transaction (its audit rows inside it),
+    /// then notes that the device was seen.
+    fn as_writer<T>(
+        &self,
+        bearer: &str,
+        f: impl FnOnce(&mut dyn Conn, &Actor) -> Result<T>,
+    ) -> Result<T> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        let mut conn = self.pool.get()?;
+        let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
+            let actor = actor_of(conn, &claims)?;
+            f(conn, &actor)
+        })?;
+        identity::touch_device(&mut *conn, &claims)?;
+        Ok(answer)
+    }
+
     pub fn whoami(&self, bearer: &str) -> Result<WhoAmI> {
         self.as_worker(bearer, |conn, actor, _audit| {
             let staff: Staff = records::get_as(conn, EntityKind::Staff, actor.staff_id)?
@@ -379,15 +397,9 @@ impl Central {
         bearer: &str,
         req: &feltkontor_wire::sync::PushRequest,
     ) -> Result<feltkontor_wire::sync::PushResponse> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
-        self.limits(&claims)?;
-        let mut conn = self.pool.get()?;
-        let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
-            let actor = actor_of(conn, &claims)?;
-            crate::sync::push(conn, &actor, req, crate::now_ms())
-        })?;
-        identity::touch_device(&mut *conn, &claims)?;
-        Ok(answer)
+        self.as_writer(bearer, |conn, actor| {
+            crate::sync::push(conn, actor, req, crate::now_ms())
+        })
     }
 
     /// Records the device's access-log entries in the audit log, each once.
@@ -396,15 +408,9 @@ impl Central {
         bearer: &str,
         req: &feltkontor_wire::sync::AccessUpload,
     ) -> Result<feltkontor_wire::sync::AccessUploadResponse> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
-        self.limits(&claims)?;
-        let mut conn = self.pool.get()?;
-        let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
-            let actor = actor_of(conn, &claims)?;
-            crate::sync::upload_access(conn, &actor, req, crate::now_ms())
-        })?;
-        identity::touch_device(&mut *conn, &claims)?;
-        Ok(answer)
+        self.as_writer(bearer, |conn, actor| {
+            crate::sync::upload_access(conn, actor, req, crate::now_ms())
+        })
     }
 
     /// The quarantined notes this worker decides on (coordinator, or a leader on the team).
@@ -420,15 +426,9 @@ impl Central {
         bearer: &str,
         decision: &feltkontor_wire::sync::QuarantineDecision,
     ) -> Result<feltkontor_wire::sync::QuarantineResolved> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
-        self.limits(&claims)?;
-        let mut conn = self.pool.get()?;
-        let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
-            let actor = actor_of(conn, &claims)?;
-            crate::sync::resolve_quarantined(conn, &actor, decision, crate::now_ms())
-        })?;
-        identity::touch_device(&mut *conn, &claims)?;
-        Ok(answer)
+        self.as_writer(bearer, |conn, actor| {
+            crate::sync::resolve_quarantined(conn, actor, decision, crate::now_ms())
+        })
     }
 
     /// One page of what the worker may see, after the device's cursors.

@@ -7,9 +7,8 @@
 
 use feltkontor_core::Store;
 use feltkontor_wire::sync::{
-    AccessRecord, AccessUpload, AccessUploadResponse, PullRequest, PullResponse, PushRequest,
-    PushResponse, QuarantineDecision, QuarantineList, QuarantineResolved, WaitRequest,
-    WaitResponse,
+    AccessUpload, AccessUploadResponse, PullRequest, PullResponse, PushRequest, PushResponse,
+    QuarantineDecision, QuarantineList, QuarantineResolved, WaitRequest, WaitResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -423,23 +422,7 @@ pub async fn upload_access_log<L: StoreAccess>(
             return Ok(());
         }
         let req = AccessUpload {
-            entries: entries
-                .iter()
-                .map(|e| AccessRecord {
-                    id: e.id.0,
-                    at_ms: (e.at.unix_timestamp_nanos() / 1_000_000) as i64,
-                    worker: e.worker_id.0,
-                    device: e.device_id.0,
-                    action: e.action,
-                    case_id: e.case_id.map(|c| c.0),
-                    person_id: e.person_id.map(|p| p.0),
-                    criterion: e.criterion.as_ref().map(|c| {
-                        c.chars()
-                            .take(feltkontor_wire::sync::MAX_CRITERION_CHARS)
-                            .collect()
-                    }),
-                })
-                .collect(),
+            entries: entries.iter().map(|e| e.to_record()).collect(),
         };
         remote.upload_access(&req).await?;
         let ids: Vec<_> = entries.iter().map(|e| e.id).collect();

@@ -22,6 +22,27 @@ pub struct AccessEntry {
     pub criterion: Option<String>,
 }
 
+impl AccessEntry {
+    /// The entry as it is uploaded to the central service (a criterion cut to the length the
+    /// service accepts).
+    pub fn to_record(&self) -> feltkontor_wire::sync::AccessRecord {
+        feltkontor_wire::sync::AccessRecord {
+            id: self.id.0,
+            at_ms: (self.at.unix_timestamp_nanos() / 1_000_000) as i64,
+            worker: self.worker_id.0,
+            device: self.device_id.0,
+            action: self.action,
+            case_id: self.case_id.map(|c| c.0),
+            person_id: self.person_id.map(|p| p.0),
+            criterion: self.criterion.as_ref().map(|c| {
+                c.chars()
+                    .take(feltkontor_wire::sync::MAX_CRITERION_CHARS)
+                    .collect()
+            }),
+        }
+    }
+}
+
 pub(crate) fn insert(conn: &Connection, e: &AccessEntry) -> Result<()> {
     let at =
         e.at.format(&time::format_description::well_known::Rfc3339)
