@@ -47,6 +47,15 @@ pub fn device(server: &Server, db: &Db, username: &str) -> Device {
         Arc::new(SystemClock),
     )
     .unwrap();
+    store
+        .set_sync_account(&feltkontor_core::store::account::SyncAccount {
+            server_url: server.base.clone(),
+            username: username.to_owned(),
+            refresh_token: enrolled["refresh_token"].as_str().unwrap().to_owned(),
+            connected_at: time::OffsetDateTime::now_utc(),
+            last_sync_at: None,
+        })
+        .unwrap();
     let token = token(&enrolled);
     Device {
         store,
