@@ -2,9 +2,7 @@
 //! input, runs one `Central` operation on a blocking thread, and renders the result.
 
 use axum::body::Bytes;
-use axum::extract::{
-    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
-};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -24,6 +22,62 @@ use uuid::Uuid;
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// A push carries up to 500 change-log entries; notes are long.
 pub const SYNC_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// How much of an oversize body is still read (and thrown away) before answering 413. Closing
+/// a connection while the client is still sending makes its TCP stack reset, and the client
+/// then loses the answer: reading the rest first lets it see a clear "too large". Beyond this,
+/// the connection is closed without waiting.
+pub const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The body limit of a route (an extension set per route; [`BODY_LIMIT`] where none is).
+#[derive(Clone, Copy)]
+struct BodyLimit(usize);
+
+fn too_large() -> ApiError {
+    ApiError(ServiceError::new(
+        ErrorCode::PayloadTooLarge,
+        "The request body is too large.",
+    ))
+}
+
+/// Reads a request body of at most `limit` bytes (after any decompression). A longer body is
+/// read to its end, up to [`DRAIN_LIMIT`], and thrown away, so the 413 reaches the client.
+async fn read_limited(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let unreadable = || {
+        ApiError(ServiceError::invalid(
+            "body",
+            "The request body could not be read.",
+        ))
+    };
+    let mut body = req.into_body();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| unreadable())?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > DRAIN_LIMIT {
+            return Err(too_large());
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(buf))
+}
 
 pub struct AppState {
     pub central: Central,
@@ -93,14 +147,12 @@ pub struct Body<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ServiceError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
-            } else {
-                ServiceError::invalid("body", "The request body could not be read.")
-            }
-        })?;
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(BODY_LIMIT, |l| l.0);
+        let bytes = read_limited(req, limit).await?;
         serde_json::from_slice(&bytes).map(Body).map_err(|e| {
             // serde's message names the field and what was wrong, never a value.
             ApiError(ServiceError::invalid(
@@ -522,22 +574,21 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/cases/{case_id}", get(case_overview))
         .route(
             "/v1/sync/push",
-            post(push).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
+            post(push).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),
         )
         .route(
             "/v1/sync/pull",
-            post(pull).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
+            post(pull).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),
         )
         .route(
             "/v1/sync/access",
-            post(access).layer(DefaultBodyLimit::max(SYNC_BODY_LIMIT)),
+            post(access).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),
         )
         .route("/v1/sync/wait", post(wait))
         .route("/v1/quarantine", get(quarantined))
         .route("/v1/quarantine/resolve", post(resolve_quarantined))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Sync bodies are mostly repeated JSON keys: gzip makes them a fraction of the size on
         // a guest network. Requests may come gzipped (`Content-Encoding: gzip`; the body limits
         // apply to the unpacked size); answers are gzipped for clients that accept it, at the
