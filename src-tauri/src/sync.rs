@@ -379,6 +379,11 @@ pub async fn background(session: Arc<Session>) {
                     s.state = SyncState::Online;
                     s.error = None;
                 });
+                // A first sync stores its records before indexing them: the index now catches
+                // up in the background (a search before then completes it itself).
+                if let Err(e) = feltkontor_sync::catch_up_search(&session.store).await {
+                    tracing::error!("search index: {e}");
+                }
             }
             Err(e) if e.must_wipe() => {
                 tracing::warn!("sync: this device was revoked; wiping local data");

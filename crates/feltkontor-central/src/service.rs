@@ -156,6 +156,16 @@ impl Central {
     ) -> Result<T> {
         let claims = identity::verify_access_token(&self.key, bearer)?;
         self.limits(&claims)?;
+        self.read_as(&claims, f)
+    }
+
+    /// [`Self::as_worker`] after the rate limits were applied (the later pages of a stream).
+    fn read_as<T>(
+        &self,
+        claims: &identity::Claims,
+        f: impl FnOnce(&mut dyn Conn, &Actor, &mut Vec<AuditEvent>) -> Result<Result<T>>,
+    ) -> Result<T> {
+        let claims = claims.clone();
         let mut conn = self.pool.get()?;
         let mut events = Vec::new();
         let outcome = read_transaction(&mut *conn, Some(claims.sub), |conn| {
@@ -437,7 +447,52 @@ impl Central {
         bearer: &str,
         req: &feltkontor_wire::sync::PullRequest,
     ) -> Result<feltkontor_wire::sync::PullResponse> {
-        self.as_worker(bearer, |conn, actor, audit_rows| {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        self.pull_page(&claims, req)
+    }
+
+    /// Pages for a device in one stream (a first sync): each page is what [`Self::pull`]
+    /// would answer for the cursors the pages before it leave, in its own read transaction
+    /// (the device and its access are checked again for each), and the rate limits count the
+    /// stream once. `emit` gets each page and returns false to stop (the client went away).
+    /// The stream ends after the last page (`more` false), after a page that resets buckets
+    /// (the device must delete them first), or after `max_pages`; the device then continues
+    /// with a new request from its cursors. An error before the first page is returned; a
+    /// later one ends the stream with it.
+    pub fn pull_stream(
+        &self,
+        bearer: &str,
+        req: &feltkontor_wire::sync::PullRequest,
+        max_pages: usize,
+        emit: &mut dyn FnMut(Result<&feltkontor_wire::sync::PullResponse>) -> bool,
+    ) -> Result<()> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        let mut req = req.clone();
+        for i in 0..max_pages.max(1) {
+            let page = match self.pull_page(&claims, &req) {
+                Ok(page) => page,
+                Err(e) if i == 0 => return Err(e),
+                Err(e) => {
+                    emit(Err(e));
+                    return Ok(());
+                }
+            };
+            if !emit(Ok(&page)) || !page.more || !page.reset.is_empty() {
+                break;
+            }
+            feltkontor_wire::sync::advance_cursors(&mut req.cursors, &page);
+        }
+        Ok(())
+    }
+
+    fn pull_page(
+        &self,
+        claims: &identity::Claims,
+        req: &feltkontor_wire::sync::PullRequest,
+    ) -> Result<feltkontor_wire::sync::PullResponse> {
+        self.read_as(claims, |conn, actor, audit_rows| {
             let page = crate::sync::pull(conn, actor, req, crate::now_ms())?;
             for b in page.buckets.iter().filter(|b| !b.records.is_empty()) {
                 audit_rows.push(AuditEvent {

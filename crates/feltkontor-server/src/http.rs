@@ -371,7 +371,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`. Request bodies may be sent gzipped (`Content-Encoding: gzip`; size limits apply to the unpacked body); answers are gzipped for clients that send `Accept-Encoding: gzip`."),
-    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, access, wait, quarantined, resolve_quarantined),
+    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, pull_stream, access, wait, quarantined, resolve_quarantined),
     modifiers(&BearerScheme),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -492,6 +492,78 @@ async fn pull(
     ))
 }
 
+/// Pages in one streamed answer at most (100,000 records); the device then asks again.
+pub const STREAM_PAGES: usize = 50;
+/// How long a streamed page may wait for the client to take it before the stream ends.
+const STREAM_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[utoipa::path(post, path = "/v1/sync/pull/stream", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "PullRequest: the device's cursor per bucket and a page size"),
+    responses(
+        (status = 200, description = "One PullResponse per line (NDJSON): each page is what /v1/sync/pull answers for the cursors the pages before it leave. The stream ends after the last page (`more` false), after a page with `reset`, or after 50 pages; the device applies each page as it arrives and then asks again from its cursors. A stream that ends without a last page was cut off.", body = Object, content_type = "application/x-ndjson"),
+        (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn pull_stream(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+    Body(req): Body<feltkontor_wire::sync::PullRequest>,
+) -> Result<Response, ApiError> {
+    type Chunk = Result<Bytes, std::io::Error>;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ServiceError>>();
+    let handle = tokio::runtime::Handle::current();
+    // The pages are made on a blocking thread while the ones before travel: the service, the
+    // network and the device all work at once. At most two pages wait in memory.
+    tokio::task::spawn_blocking(move || {
+        let mut first_tx = Some(first_tx);
+        let mut emit = |page: Result<&feltkontor_wire::sync::PullResponse, ServiceError>| {
+            let chunk: Chunk = match page {
+                Ok(page) => match serde_json::to_vec(page) {
+                    Ok(mut line) => {
+                        line.push(b'\n');
+                        Ok(Bytes::from(line))
+                    }
+                    Err(e) => Err(std::io::Error::other(e)),
+                },
+                Err(e) => {
+                    tracing::warn!("pull stream ended early: {e}");
+                    Err(std::io::Error::other("the stream ended early"))
+                }
+            };
+            let ok = chunk.is_ok();
+            if let Some(first) = first_tx.take() {
+                let _ = first.send(Ok(()));
+            }
+            let sent = handle
+                .block_on(tokio::time::timeout(STREAM_SEND_TIMEOUT, tx.send(chunk)))
+                .is_ok_and(|r| r.is_ok());
+            sent && ok
+        };
+        let result = s.central.pull_stream(&token, &req, STREAM_PAGES, &mut emit);
+        if let (Err(e), Some(first)) = (result, first_tx.take()) {
+            let _ = first.send(Err(e));
+        }
+    });
+    // An error before the first page is an ordinary problem answer.
+    match first_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(ApiError(e)),
+        Err(_) => return Err(ApiError(ServiceError::internal("the pull stream failed"))),
+    }
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    Ok(resp)
+}
+
 #[utoipa::path(post, path = "/v1/device/retire", tag = "devices", security(("bearer" = [])),
     responses(
         (status = 200, description = "The device is retired (handed back): no more tokens, no lease", body = RetireResponse),
@@ -579,6 +651,10 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/v1/sync/pull",
             post(pull).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),
+        )
+        .route(
+            "/v1/sync/pull/stream",
+            post(pull_stream).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),
         )
         .route(
             "/v1/sync/access",

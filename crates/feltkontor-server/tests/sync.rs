@@ -1426,3 +1426,89 @@ fn a_wrong_bucket_is_found_by_its_checksum_and_pulled_again(kind: Kind) {
     assert_converged(&rt, &coord, "after pulling the case again");
 }
 backends!(a_wrong_bucket_is_found_by_its_checksum_and_pulled_again);
+
+/// A large first sync stores its records first and indexes them for search afterwards: a
+/// search before the index caught up still finds everything (it completes the index first),
+/// and a record changed while the index is behind is found by its new text only.
+fn a_large_first_sync_is_searched_completely(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w: World = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut writer = device(&server, &db, "coord");
+    writer.sync(&rt);
+    let notes: Vec<CaseNote> = (0..300)
+        .map(|i| {
+            draft_note(
+                w.case1,
+                StaffId(writer.staff),
+                &format!("Besøg nummer{i} hos Østergård"),
+            )
+        })
+        .collect();
+    let cousin = new_person(w.case1, "Kusine Bodil");
+    writer
+        .store
+        .write(|wr| {
+            for n in &notes {
+                wr.save_note(n)?;
+            }
+            wr.put_person(&cousin)
+        })
+        .unwrap();
+    writer.sync(&rt);
+
+    // A new device: its first sync leaves the index behind.
+    let mut fresh = device(&server, &db, "coord");
+    let report = fresh.sync(&rt);
+    assert!(report.pulled_records >= 300, "{report:?}");
+    assert!(
+        fresh.store.search_backlog().unwrap() >= 300,
+        "a large pull is indexed afterwards"
+    );
+    // Changed while the index is behind: found by the new name only.
+    let mut renamed = fresh.store.get::<Person>(cousin.id.0).unwrap().unwrap();
+    renamed.name = "Kusine Gudrun".into();
+    fresh.store.write(|wr| wr.put_person(&renamed)).unwrap();
+    let hits = fresh.store.search("nummer123", 20).unwrap();
+    assert_eq!(hits.notes.len(), 1, "{hits:?}");
+    assert_eq!(hits.notes[0].note_id, notes[123].id);
+    assert_eq!(fresh.store.search_backlog().unwrap(), 0);
+    assert_eq!(
+        fresh.store.search("oestergaard", 20).unwrap().notes.len(),
+        20
+    );
+    assert_eq!(fresh.store.search("gudrun", 20).unwrap().persons.len(), 1);
+    assert!(fresh.store.search("bodil", 20).unwrap().persons.is_empty());
+
+    // The background catch-up in short steps ends with the same index.
+    let mut other = device(&server, &db, "coord");
+    other.sync(&rt);
+    assert!(other.store.search_backlog().unwrap() >= 300);
+    let mut steps = 0;
+    while !other.store.index_search_backlog(100).unwrap() {
+        steps += 1;
+    }
+    assert!(steps >= 3, "{steps} steps");
+    assert_eq!(other.store.search_backlog().unwrap(), 0);
+    let hits = other.store.search("nummer299", 20).unwrap();
+    assert_eq!(hits.notes.len(), 1);
+    assert_eq!(other.store.search("bodil", 20).unwrap().persons.len(), 1);
+    // Small pulls afterwards are indexed at once again.
+    let late = draft_note(w.case1, StaffId(writer.staff), "Sent besøg hos Kirstine");
+    writer.store.write(|wr| wr.save_note(&late)).unwrap();
+    writer.sync(&rt);
+    other.sync(&rt);
+    assert_eq!(other.store.search_backlog().unwrap(), 0);
+    let indexed: i64 = other
+        .store
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM notes_fts WHERE notes_fts MATCH 'kirstine'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 1);
+}
+backends!(a_large_first_sync_is_searched_completely);

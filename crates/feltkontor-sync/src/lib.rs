@@ -200,25 +200,34 @@ impl Remote {
         path: &str,
         body: &Q,
     ) -> Result<R, SyncError> {
+        let r = self
+            .request(path, body)?
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        answer(r).await
+    }
+
+    /// A POST of `body` as JSON (gzipped from [`GZIP_FROM_BYTES`]), with the access token.
+    fn request<Q: Serialize>(
+        &self,
+        path: &str,
+        body: &Q,
+    ) -> Result<reqwest::RequestBuilder, SyncError> {
         let json = serde_json::to_vec(body)
             .map_err(|e| SyncError::Network(format!("the request could not be written: {e}")))?;
-        let mut request = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
-        request = if json.len() >= GZIP_FROM_BYTES {
+        Ok(if json.len() >= GZIP_FROM_BYTES {
             request
                 .header(reqwest::header::CONTENT_ENCODING, "gzip")
                 .body(gzip(&json)?)
         } else {
             request.body(json)
-        };
-        let r = request
-            .send()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
-        answer(r).await
+        })
     }
 
     /// Enrolls this device with a one-time code from the administrator and the worker's
@@ -303,6 +312,28 @@ impl Remote {
 
     pub async fn pull(&self, req: &PullRequest) -> Result<PullResponse, SyncError> {
         self.post("/v1/sync/pull", req).await
+    }
+
+    /// Pages after `req`'s cursors as one stream (`/v1/sync/pull/stream`): read and parsed on
+    /// their own task while the device applies the ones before, so the service, the network
+    /// and the device work at once.
+    pub async fn pull_stream(&self, req: &PullRequest) -> Result<PageStream, SyncError> {
+        let r = self
+            .request("/v1/sync/pull/stream", req)?
+            // A long stream on a slow network may take minutes; each read has its own bound.
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        if r.status().as_u16() != 200 {
+            return Err(answer::<serde_json::Value>(r)
+                .await
+                .err()
+                .unwrap_or_else(|| SyncError::Network("the pull stream was refused".into())));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let task = tokio::spawn(read_pages(r, tx));
+        Ok(PageStream { rx, task })
     }
 
     /// Live updates: waits until the service applied a change after generation `since` (0:
@@ -431,32 +462,65 @@ pub async fn upload_access_log<L: StoreAccess>(
     }
 }
 
+/// Rows indexed for search per step of [`catch_up_search`]: a few tens of milliseconds, so a
+/// save waiting for the store is never held up for long.
+pub const SEARCH_STEP: u32 = 500;
+
+/// Completes a search index that a large pull left to catch up (see
+/// `Store::index_search_backlog`), in short steps that let other users of the store in between.
+/// A search before it is done completes the index itself, so no result is ever missing.
+pub async fn catch_up_search<L: StoreAccess>(store: &L) -> Result<(), SyncError> {
+    while !store.with(|s| Ok(s.index_search_backlog(SEARCH_STEP)?))? {
+        tokio::task::yield_now().await;
+    }
+    Ok(())
+}
+
 /// Pulls page after page until the service has nothing more; each page is applied with its
 /// cursors in one transaction. `on_page` sees the report after each page (progress).
 ///
-/// While a page is being applied, the next one is already requested (with the cursors the
-/// page will leave behind), so the service and the network work while the device writes. The
-/// prefetched page is used only if applying left exactly those cursors (no bucket was reset or
-/// dropped); otherwise it is thrown away and asked for again. On a multi-threaded runtime (the
-/// app's) the two overlap; on a single-threaded one they simply take turns.
+/// The pages come as one stream ([`Remote::pull_stream`]) that the service keeps filling while
+/// the device applies them. Each streamed page is the answer for the cursors the pages before
+/// it leave; when applying a page left other cursors (a bucket reset or dropped, a checksum
+/// that differed), the rest of the stream is thrown away and a new one asked for from the
+/// device's cursors. On a multi-threaded runtime (the app's) reading and applying overlap; on
+/// a single-threaded one they simply take turns.
 pub async fn pull_all<L: StoreAccess>(
     remote: &Remote,
     local: &L,
     report: &mut SyncReport,
     on_page: &mut (dyn FnMut(&SyncReport) + Send),
 ) -> Result<(), SyncError> {
+    let open = |cursors: &std::collections::BTreeMap<String, u64>| {
+        let req = PullRequest {
+            cursors: cursors.clone(),
+            limit: PULL_PAGE,
+        };
+        async move { remote.pull_stream(&req).await }
+    };
     let mut cursors = local.with(|s| Ok(s.sync_cursors()?))?;
-    let mut pending = prefetch(remote, cursors.clone());
+    // The cursors the next page of the stream answers.
+    let mut expected = cursors.clone();
+    let mut stream = open(&cursors).await?;
+    let mut pages_in_stream = 0usize;
     loop {
-        let page = (&mut pending.0)
-            .await
-            .map_err(|e| SyncError::Network(format!("the pull task failed: {e}")))??;
-        let mut expected = cursors.clone();
-        for b in &page.buckets {
-            expected.insert(b.bucket.clone(), b.cursor);
-        }
-        expected.retain(|bucket, _| page.visible.iter().any(|v| v == bucket));
-        let next = page.more.then(|| prefetch(remote, expected.clone()));
+        let page = match stream.next().await {
+            Some(page) => page?,
+            // The service ended the stream (page limit, a reset): ask again from here.
+            None if pages_in_stream > 0 => {
+                expected = cursors.clone();
+                stream = open(&cursors).await?;
+                pages_in_stream = 0;
+                continue;
+            }
+            None => {
+                return Err(SyncError::Network(
+                    "the service ended the pull without a page".into(),
+                ))
+            }
+        };
+        pages_in_stream += 1;
+        feltkontor_wire::sync::advance_cursors(&mut expected, &page);
         let applied = local.with(|s| Ok(s.apply_pull(&page)?))?;
         report.pulled_records += page.buckets.iter().map(|b| b.records.len()).sum::<usize>();
         if let Some(left) = page.remaining.filter(|_| page.more) {
@@ -483,12 +547,12 @@ pub async fn pull_all<L: StoreAccess>(
         if !page.more && applied.reset_buckets.is_empty() && !mismatched {
             return Ok(());
         }
-        pending = match next {
-            Some(next) if cursors == expected => next,
-            // Dropping the prefetch aborts it.
-            Some(_) => prefetch(remote, cursors.clone()),
-            None => prefetch(remote, cursors.clone()),
-        };
+        if !page.more || cursors != expected {
+            // Dropping the stream stops its download.
+            expected = cursors.clone();
+            stream = open(&cursors).await?;
+            pages_in_stream = 0;
+        }
     }
 }
 
@@ -535,25 +599,72 @@ fn verify_checksums<L: StoreAccess>(
     Ok(reset)
 }
 
-/// A page being requested on its own task; aborted when dropped (a sync broken off, or a
-/// prefetch that turned out to use the wrong cursors), so nothing keeps downloading.
-struct Prefetch(tokio::task::JoinHandle<Result<PullResponse, SyncError>>);
+/// The pages of a pull stream, read and parsed on their own task; dropping it stops the
+/// download (a sync broken off, or a stream for cursors the device no longer holds).
+pub struct PageStream {
+    rx: tokio::sync::mpsc::Receiver<Result<PullResponse, SyncError>>,
+    task: tokio::task::JoinHandle<()>,
+}
 
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        self.0.abort();
+impl PageStream {
+    /// The next page; `None` when the service ended the stream.
+    pub async fn next(&mut self) -> Option<Result<PullResponse, SyncError>> {
+        self.rx.recv().await
     }
 }
 
-/// Requests one page on its own task, so it proceeds while this task applies the last one.
-fn prefetch(remote: &Remote, cursors: std::collections::BTreeMap<String, u64>) -> Prefetch {
-    let remote = remote.clone();
-    Prefetch(tokio::spawn(async move {
-        remote
-            .pull(&PullRequest {
-                cursors,
-                limit: PULL_PAGE,
-            })
-            .await
-    }))
+impl Drop for PageStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How long a pull stream may stay silent before it counts as broken.
+const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads a pull stream: one page per line, each parsed and handed on as soon as it is whole.
+async fn read_pages(
+    mut r: reqwest::Response,
+    tx: tokio::sync::mpsc::Sender<Result<PullResponse, SyncError>>,
+) {
+    let mut buf: Vec<u8> = Vec::new();
+    // Where the search for the end of the current line goes on.
+    let mut scanned = 0;
+    loop {
+        let chunk = match tokio::time::timeout(STREAM_READ_TIMEOUT, r.chunk()).await {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(SyncError::Network(e.to_string()))).await;
+                return;
+            }
+            Err(_) => {
+                let _ = tx
+                    .send(Err(SyncError::Network("the pull stream stalled".into())))
+                    .await;
+                return;
+            }
+        };
+        let Some(chunk) = chunk else {
+            if !buf.is_empty() {
+                // A cut-off last line: the connection broke.
+                let _ = tx
+                    .send(Err(SyncError::Network("incomplete answer".into())))
+                    .await;
+            }
+            return;
+        };
+        buf.extend_from_slice(&chunk);
+        while let Some(end) = buf[scanned..].iter().position(|b| *b == b'\n') {
+            let end = scanned + end;
+            let page = serde_json::from_slice::<PullResponse>(&buf[..end])
+                .map_err(|e| SyncError::Network(format!("incomplete answer: {e}")));
+            buf.drain(..=end);
+            scanned = 0;
+            let failed = page.is_err();
+            if tx.send(page).await.is_err() || failed {
+                return;
+            }
+        }
+        scanned = buf.len();
+    }
 }

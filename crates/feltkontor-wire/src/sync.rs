@@ -76,6 +76,18 @@ pub struct PullResponse {
     pub reset: Vec<String>,
 }
 
+/// The cursors a device holds once it applied `page` (when the page reset no bucket): each
+/// bucket's new cursor, and the buckets no longer visible gone. The next page of a stream is
+/// the answer for these.
+pub fn advance_cursors(cursors: &mut BTreeMap<String, u64>, page: &PullResponse) {
+    for b in &page.buckets {
+        cursors.insert(b.bucket.clone(), b.cursor);
+    }
+    let visible: std::collections::BTreeSet<&str> =
+        page.visible.iter().map(String::as_str).collect();
+    cursors.retain(|bucket, _| visible.contains(bucket.as_str()));
+}
+
 /// Records of one bucket changed after the device's cursor, in the service's order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BucketPage {

@@ -61,7 +61,8 @@ impl SqliteConn {
         let conn = rusqlite::Connection::open(path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;",
         )
         .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -78,7 +79,10 @@ impl SqliteConn {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(v) => Value::Int(v),
                 ValueRef::Real(v) => Value::Int(v as i64),
-                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Text(t) => Value::Text(match std::str::from_utf8(t) {
+                    Ok(t) => t.to_owned(),
+                    Err(_) => String::from_utf8_lossy(t).into_owned(),
+                }),
                 ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
             });
         }

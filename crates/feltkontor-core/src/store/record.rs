@@ -31,6 +31,24 @@ pub trait Record: Serialize + DeserializeOwned {
     fn uuid(&self) -> Uuid;
 }
 
+/// SQL text built once per table and purpose: the statements run for every record of a
+/// pull are not formatted again each time. (A bounded set: tables × purposes.)
+pub(crate) fn sql_once(
+    table: &'static str,
+    purpose: &'static str,
+    build: impl FnOnce() -> String,
+) -> &'static str {
+    type Cache =
+        std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), &'static str>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let mut map = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    map.entry((table, purpose))
+        .or_insert_with(|| Box::leak(build().into_boxed_str()))
+}
+
 /// A full-text index kept in step with its table: `(columns, insert-select expressions)`.
 pub struct FtsIndex {
     pub table: &'static str,
@@ -284,26 +302,34 @@ pub(crate) fn row_fields<T: Record>(
 /// Rewrites `id`'s entry in `T`'s search index (none when archived or gone).
 pub(crate) fn reindex<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Result<()> {
     if let Some(fts) = T::FTS {
-        conn.prepare_cached(&format!(
-            "DELETE FROM {} WHERE rowid = (SELECT rid FROM {} WHERE id = ?1)",
-            fts.table,
-            T::TABLE
-        ))?
+        conn.prepare_cached(sql_once(T::TABLE, "unindex", || {
+            format!(
+                "DELETE FROM {} WHERE rowid = (SELECT rid FROM {} WHERE id = ?1)",
+                fts.table,
+                T::TABLE
+            )
+        }))?
         .execute([id.to_string()])?;
     }
     index_new::<T>(conn, id)
 }
 
-/// The search entry of a record just inserted (it has none to replace).
+/// The search entry of a record just inserted (it has none to replace). A row above the
+/// table's search backlog (see `search_backlog`) is left for the catch-up.
 pub(crate) fn index_new<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Result<()> {
     if let Some(fts) = T::FTS {
-        conn.prepare_cached(&format!(
-            "INSERT INTO {} (rowid, {}) SELECT rid, {} FROM {} WHERE id = ?1 AND archived = 0",
-            fts.table,
-            fts.columns,
-            fts.exprs,
-            T::TABLE
-        ))?
+        conn.prepare_cached(sql_once(T::TABLE, "index", || {
+            format!(
+                "INSERT INTO {fts_table} (rowid, {cols}) SELECT rid, {exprs} FROM {table}
+                 WHERE id = ?1 AND archived = 0
+                   AND rid <= COALESCE((SELECT indexed_upto FROM search_backlog WHERE tbl = '{table}'),
+                                       9223372036854775807)",
+                fts_table = fts.table,
+                cols = fts.columns,
+                exprs = fts.exprs,
+                table = T::TABLE
+            )
+        }))?
         .execute([id.to_string()])?;
     }
     Ok(())

@@ -7,12 +7,38 @@
 //! original text in Rust and returned as plain segments, so the UI renders them inert.
 //! Ranking is BM25 over the newest [`CANDIDATES`] matches.
 
-use super::record::{from_row, qualified_columns, Record};
+use super::record::{from_row, qualified_columns, FtsIndex, Record};
 use super::Store;
 use crate::domain::{CaseNote, Person};
 use crate::error::{Result, ValidationError};
 use feltkontor_wire::{AccessAction, CaseId, NoteId, PersonId};
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use serde::Serialize;
+
+/// A pulled page with at least this many records (a new device's first sync, a long absence)
+/// stores them without indexing each; the index catches up afterwards (see `search_backlog`).
+pub const DEFER_INDEXING_AT: usize = 200;
+
+/// The tables with a search index, and their index.
+fn indexed_tables() -> [(&'static str, FtsIndex); 2] {
+    [
+        (CaseNote::TABLE, CaseNote::FTS.expect("notes are indexed")),
+        (Person::TABLE, Person::FTS.expect("people are indexed")),
+    ]
+}
+
+/// From now on, rows inserted into an indexed table are not indexed one by one: the index
+/// catches up later, in one pass ([`Store::index_search_backlog`]).
+pub(crate) fn defer_indexing(conn: &rusqlite::Connection) -> Result<()> {
+    for (table, _) in indexed_tables() {
+        conn.prepare_cached(&format!(
+            "INSERT OR IGNORE INTO search_backlog (tbl, indexed_upto)
+             SELECT '{table}', COALESCE(MAX(rid), 0) FROM {table}"
+        ))?
+        .execute([])?;
+    }
+    Ok(())
+}
 
 /// Folds text for matching: lower case, æ→ae, ø→oe, å→aa (also ä→ae, ö→oe).
 pub fn fold_da(s: &str) -> String {
@@ -163,6 +189,74 @@ pub fn snippet(text: &str, terms: &[String]) -> Vec<SnippetPart> {
 }
 
 impl Store {
+    /// How many notes and people are not in the search index yet.
+    pub fn search_backlog(&self) -> Result<u64> {
+        let mut total = 0u64;
+        for (table, _) in indexed_tables() {
+            let n: i64 = self.conn().query_row(
+                &format!(
+                    "SELECT COUNT(*) FROM {table}
+                     WHERE rid > (SELECT indexed_upto FROM search_backlog WHERE tbl = '{table}')"
+                ),
+                [],
+                |r| r.get(0),
+            )?;
+            total += n as u64;
+        }
+        Ok(total)
+    }
+
+    /// Indexes up to `max_rows` rows of the search backlog, in one short transaction; true
+    /// when the index is complete. Called in steps after a large pull, and before a search.
+    pub fn index_search_backlog(&self, max_rows: u32) -> Result<bool> {
+        let conn = self.conn();
+        let behind: Option<(String, i64)> = conn
+            .query_row(
+                "SELECT tbl, indexed_upto FROM search_backlog ORDER BY tbl LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((tbl, upto)) = behind else {
+            return Ok(true);
+        };
+        let Some((table, fts)) = indexed_tables().into_iter().find(|(t, _)| *t == tbl) else {
+            return Err(crate::Error::Corrupt(format!("search backlog of {tbl}")));
+        };
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        // The last row of this step; none when the rest fits.
+        let end: Option<i64> = tx
+            .query_row(
+                &format!("SELECT rid FROM {table} WHERE rid > ?1 ORDER BY rid LIMIT 1 OFFSET ?2"),
+                rusqlite::params![upto, max_rows.max(1) - 1],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {fts_table} (rowid, {cols}) SELECT rid, {exprs} FROM {table}
+                 WHERE rid > ?1 AND rid <= ?2 AND archived = 0",
+                fts_table = fts.table,
+                cols = fts.columns,
+                exprs = fts.exprs,
+            ),
+            rusqlite::params![upto, end.unwrap_or(i64::MAX)],
+        )?;
+        match end {
+            Some(end) => tx.execute(
+                "UPDATE search_backlog SET indexed_upto = ?2 WHERE tbl = ?1",
+                rusqlite::params![tbl, end],
+            )?,
+            None => tx.execute("DELETE FROM search_backlog WHERE tbl = ?1", [&tbl])?,
+        };
+        tx.commit()?;
+        Ok(end.is_none()
+            && conn
+                .query_row("SELECT 1 FROM search_backlog LIMIT 1", [], |_| Ok(()))
+                .optional()?
+                .is_none())
+    }
+
     /// Searches notes (body, child's words, family's perspective) and people (name, relation)
     /// that the worker may see, best matches first. Logged with its criterion.
     pub fn search(&self, query: &str, limit: u32) -> Result<SearchResults> {
@@ -170,6 +264,9 @@ impl Store {
         if terms.is_empty() {
             return Err(ValidationError::EmptySearch.into());
         }
+        // Nothing stored is missing from the results: an index still catching up after a
+        // large pull is completed first (normally the sync has done it already).
+        while !self.index_search_backlog(2_000)? {}
         let mut entry = self.access_entry(AccessAction::Search);
         entry.criterion = Some(query.trim().chars().take(200).collect());
         super::access::insert(self.conn(), &entry)?;

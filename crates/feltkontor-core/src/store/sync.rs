@@ -2,7 +2,7 @@
 //! and applying pulled records field by field (the newer clock wins per field), bucket by
 //! bucket, with the cursors in the same transaction.
 
-use super::record::{index_new, reindex, row_fields, select_sql, to_sql, Record};
+use super::record::{index_new, reindex, row_fields, select_sql, sql_once, to_sql, Record};
 use super::Store;
 use crate::domain::*;
 use crate::error::{Error, Result};
@@ -311,12 +311,29 @@ impl Store {
     /// bucket's cursor, and the deletion of buckets the worker may no longer see. Either all of
     /// it is applied or none of it.
     pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullApplied> {
+        // A pulled page is a copy of the service's data: if power fails right after, the
+        // page and its cursors (one transaction) may be lost together and are pulled again,
+        // never half. So its commit does not wait for the disk (WAL `synchronous=NORMAL`: the
+        // store stays consistent); the worker's own saves keep `FULL`, and the next of them
+        // makes the pulled pages durable too.
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        let result = self.apply_pull_page(page);
+        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        result
+    }
+
+    fn apply_pull_page(&mut self, page: &PullResponse) -> Result<PullApplied> {
         let now_ms = self.clock().now_ms();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut applied = PullApplied::default();
         let mut newest: Option<Hlc> = None;
+        // A large page is stored first and indexed for search afterwards, in one pass.
+        let records: usize = page.buckets.iter().map(|b| b.records.len()).sum();
+        if records >= super::search::DEFER_INDEXING_AT {
+            super::search::defer_indexing(&tx)?;
+        }
         // A bucket held for another view (e.g. as a participant, who sees protected addresses)
         // is deleted first and pulled again from the start under the new view.
         for (bucket, view) in &page.views {
@@ -484,19 +501,21 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
     let remote_clocks = serde_json::to_string(&remote_field_hlc).map_err(|e| bad(e.to_string()))?;
     // Most pulled records are new here (always on a first sync): insert unless the row exists,
     // and merge field by field only when it does.
-    let cols = T::COLUMNS.join(", ");
-    let marks = (1..=T::COLUMNS.len() + 2)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let mut values: Vec<SqlValue> = T::COLUMNS.iter().map(|c| sql_of(c)).collect();
     values.push(SqlValue::Integer(i64::from(rec.archived)));
     values.push(SqlValue::Text(remote_clocks));
     let inserted = conn
-        .prepare_cached(&format!(
-            "INSERT INTO {} ({cols}, archived, field_hlc) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",
-            T::TABLE
-        ))?
+        .prepare_cached(sql_once(T::TABLE, "pull_insert", || {
+            let marks = (1..=T::COLUMNS.len() + 2)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "INSERT INTO {} ({}, archived, field_hlc) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",
+                T::TABLE,
+                T::COLUMNS.join(", ")
+            )
+        }))?
         .execute(rusqlite::params_from_iter(values))?;
     if inserted == 1 {
         // A new record has no search entry to replace.
@@ -504,7 +523,9 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
         return Ok(true);
     }
     let local: Option<String> = conn
-        .prepare_cached(&format!("SELECT field_hlc FROM {} WHERE id = ?1", T::TABLE))?
+        .prepare_cached(sql_once(T::TABLE, "field_hlc", || {
+            format!("SELECT field_hlc FROM {} WHERE id = ?1", T::TABLE)
+        }))?
         .query_row([rec.id.to_string()], |r| r.get(0))
         .optional()?;
     match local {
