@@ -278,7 +278,8 @@ fn single_device(rt: &tokio::runtime::Runtime) -> Single {
         std::process::exit(0);
     }
 
-    // Resume: break off after half the pages (the network goes), then sync again.
+    // Resume: the network goes in the middle of a first sync (at half the bytes of a whole
+    // one, inside a page), then the device syncs again.
     let Device {
         store,
         token,
@@ -291,45 +292,22 @@ fn single_device(rt: &tokio::runtime::Runtime) -> Single {
     let pages_total = report
         .pulled_records
         .div_ceil(feltkontor_sync::PULL_PAGE as usize);
-    let stop_after = (pages_total / 2).max(1);
     let pages = Arc::new(AtomicUsize::new(0));
-    let page_bytes = Arc::new(Mutex::new(0u64));
     let start_bytes = proxy.bytes_down.load(Ordering::Relaxed);
+    proxy.cut_down_at(start_bytes + full_bytes / 2);
     let local = Mutex::new(Some(store));
-    let notify = Arc::new(tokio::sync::Notify::new());
     {
-        let notify = notify.clone();
-        let (p, pb, n, bytes) = (
-            pages.clone(),
-            page_bytes.clone(),
-            notify.clone(),
-            proxy.bytes_down.clone(),
-        );
+        let p = pages.clone();
         rt.block_on(async {
             let mut partial = SyncReport::default();
-            // Bytes received when each page was applied: what the device holds at the cut.
             let mut on_page = move |_: &SyncReport| {
-                *pb.lock().unwrap() = bytes.load(Ordering::Relaxed) - start_bytes;
-                if p.fetch_add(1, Ordering::SeqCst) + 1 == stop_after {
-                    n.notify_one();
-                }
+                p.fetch_add(1, Ordering::SeqCst);
             };
-            // The network goes in the middle of the next page.
-            let bytes = proxy.bytes_down.clone();
-            let applied = page_bytes.clone();
-            let cut = async move {
-                notify.notified().await;
-                let at = start_bytes + *applied.lock().unwrap() + 300_000;
-                while bytes.load(Ordering::Relaxed) < at {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-            };
-            tokio::select! {
-                _ = pull_all(&remote, &local, &mut partial, &mut on_page) => {}
-                _ = cut => {}
-            }
+            let cut = pull_all(&remote, &local, &mut partial, &mut on_page).await;
+            assert!(cut.is_err(), "the network went in the middle");
         });
     }
+    proxy.cut_down_at(u64::MAX);
     let mut resumed = Device {
         store: local.into_inner().unwrap().unwrap(),
         remote,

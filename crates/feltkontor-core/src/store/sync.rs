@@ -8,7 +8,7 @@ use crate::domain::*;
 use crate::error::{Error, Result};
 use feltkontor_wire::sync::{PullResponse, PushResponse, RejectedChange, SyncRecord, TEAM_BUCKET};
 use feltkontor_wire::{CaseId, ChangeEntry, EntityKind, Hlc, RowId};
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -481,12 +481,15 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
     if rec.field_hlc.is_empty() {
         return Err(bad("no clocks".into()));
     }
-    let sql_of = |col: &str| -> SqlValue {
+    // Text is passed to SQLite borrowed, not copied once more.
+    let sql_of = |col: &str| -> ToSqlOutput<'_> {
         let v = &data[col];
         if T::JSON_COLUMNS.contains(&col) && !v.is_null() {
-            SqlValue::Text(v.to_string())
+            ToSqlOutput::Owned(SqlValue::Text(v.to_string()))
+        } else if let Value::String(text) = v {
+            ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
         } else {
-            to_sql(v)
+            ToSqlOutput::Owned(to_sql(v))
         }
     };
     // A field withheld from this worker is emptied here, with the lowest clock, so nothing of
@@ -501,9 +504,11 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
     let remote_clocks = serde_json::to_string(&remote_field_hlc).map_err(|e| bad(e.to_string()))?;
     // Most pulled records are new here (always on a first sync): insert unless the row exists,
     // and merge field by field only when it does.
-    let mut values: Vec<SqlValue> = T::COLUMNS.iter().map(|c| sql_of(c)).collect();
-    values.push(SqlValue::Integer(i64::from(rec.archived)));
-    values.push(SqlValue::Text(remote_clocks));
+    let mut values: Vec<ToSqlOutput<'_>> = T::COLUMNS.iter().map(|c| sql_of(c)).collect();
+    values.push(ToSqlOutput::Owned(SqlValue::Integer(i64::from(
+        rec.archived,
+    ))));
+    values.push(ToSqlOutput::Owned(SqlValue::Text(remote_clocks)));
     let inserted = conn
         .prepare_cached(sql_once(T::TABLE, "pull_insert", || {
             let marks = (1..=T::COLUMNS.len() + 2)
@@ -533,12 +538,12 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
         Some(local) => {
             let local = parse_clocks(&local)?;
             let mut sets = Vec::new();
-            let mut values: Vec<SqlValue> = Vec::new();
+            let mut values: Vec<ToSqlOutput<'_>> = Vec::new();
             let mut clocks = Map::new();
             let fields = T::COLUMNS.iter().copied().filter(|c| *c != "id");
             for col in fields.chain(std::iter::once("archived")) {
                 if rec.redacted.iter().any(|r| r == col) {
-                    values.push(SqlValue::Null);
+                    values.push(ToSqlOutput::Owned(SqlValue::Null));
                     sets.push(format!("{col} = ?{}", values.len()));
                     clocks.insert(
                         col.to_owned(),
@@ -556,7 +561,7 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
                     continue;
                 }
                 values.push(if col == "archived" {
-                    SqlValue::Integer(i64::from(rec.archived))
+                    ToSqlOutput::Owned(SqlValue::Integer(i64::from(rec.archived)))
                 } else {
                     sql_of(col)
                 });
@@ -566,9 +571,11 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
             if sets.is_empty() {
                 return Ok(false);
             }
-            values.push(SqlValue::Text(Value::Object(clocks).to_string()));
+            values.push(ToSqlOutput::Owned(SqlValue::Text(
+                Value::Object(clocks).to_string(),
+            )));
             let n = values.len();
-            values.push(SqlValue::Text(rec.id.to_string()));
+            values.push(ToSqlOutput::Owned(SqlValue::Text(rec.id.to_string())));
             conn.prepare_cached(&format!(
                 "UPDATE {} SET {}, field_hlc = json_patch(field_hlc, ?{n}) WHERE id = ?{}",
                 T::TABLE,

@@ -35,6 +35,8 @@ pub struct Proxy {
     pub connections: Arc<AtomicU64>,
     /// Bytes passed from the server to clients.
     pub bytes_down: Arc<AtomicU64>,
+    /// When `bytes_down` reaches this, the network goes: connections end there.
+    cut_down_at: Arc<AtomicU64>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -51,13 +53,15 @@ impl Proxy {
         let fates: Arc<Mutex<std::collections::BTreeMap<Fate, u64>>> = Arc::default();
         let connections = Arc::new(AtomicU64::new(0));
         let bytes_down = Arc::new(AtomicU64::new(0));
+        let cut_down_at = Arc::new(AtomicU64::new(u64::MAX));
         let rng = Arc::new(Mutex::new(StdRng::seed_from_u64(seed)));
         {
-            let (faulty, fates, connections, down) = (
+            let (faulty, fates, connections, down, cap) = (
                 faulty.clone(),
                 fates.clone(),
                 connections.clone(),
                 bytes_down.clone(),
+                cut_down_at.clone(),
             );
             runtime.spawn(async move {
                 while let Ok((client, _)) = listener.accept().await {
@@ -85,7 +89,15 @@ impl Proxy {
                     if faulty.load(Ordering::Relaxed) {
                         *fates.lock().unwrap().entry(fate).or_default() += 1;
                     }
-                    tokio::spawn(relay(client, target, fate, cut, pause, down.clone()));
+                    tokio::spawn(relay(
+                        client,
+                        target,
+                        fate,
+                        cut,
+                        pause,
+                        down.clone(),
+                        cap.clone(),
+                    ));
                 }
             });
         }
@@ -95,12 +107,19 @@ impl Proxy {
             fates,
             connections,
             bytes_down,
+            cut_down_at,
             _runtime: runtime,
         }
     }
 
     pub fn set_faulty(&self, on: bool) {
         self.faulty.store(on, Ordering::Relaxed);
+    }
+
+    /// The network goes once `bytes_down` reaches `at` (in the middle of an answer): the
+    /// connections passing data then end. `u64::MAX`: the network is back.
+    pub fn cut_down_at(&self, at: u64) {
+        self.cut_down_at.store(at, Ordering::SeqCst);
     }
 }
 
@@ -113,6 +132,7 @@ async fn relay(
     cut: usize,
     pause: u64,
     counted: Arc<AtomicU64>,
+    cap: Arc<AtomicU64>,
 ) {
     if matches!(fate, Fate::Refuse | Fate::Reset) {
         // Closing with linger zero sends a reset instead of an orderly close.
@@ -156,7 +176,13 @@ async fn relay(
         }
         // A cut-off request: the connection ends here (the halves drop with the task).
     });
-    let down = copy_limited(&mut sr, &mut cw, down_limit, Some(&counted), Some(&cut_off));
+    let down = copy_limited(
+        &mut sr,
+        &mut cw,
+        down_limit,
+        Some((&counted, &cap)),
+        Some(&cut_off),
+    );
     tokio::select! {
         _ = down => {}
         _ = &mut up => {}
@@ -172,7 +198,7 @@ async fn copy_limited(
     from: &mut (impl AsyncReadExt + Unpin),
     to: &mut (impl AsyncWriteExt + Unpin),
     limit: usize,
-    counted: Option<&AtomicU64>,
+    counted: Option<(&AtomicU64, &AtomicU64)>,
     stop: Option<&AtomicBool>,
 ) -> bool {
     let mut left = limit;
@@ -181,16 +207,30 @@ async fn copy_limited(
         let want = buf.len().min(left);
         match from.read(&mut buf[..want]).await {
             Ok(0) | Err(_) => return false,
-            Ok(n) => {
+            Ok(mut n) => {
                 if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
                     return false;
+                }
+                // The network goes at the byte the test chose.
+                let mut cut = false;
+                if let Some((c, cap)) = counted {
+                    let room = cap
+                        .load(Ordering::SeqCst)
+                        .saturating_sub(c.load(Ordering::SeqCst));
+                    if (n as u64) > room {
+                        n = room as usize;
+                        cut = true;
+                    }
                 }
                 if to.write_all(&buf[..n]).await.is_err() {
                     return false;
                 }
                 left -= n;
-                if let Some(c) = counted {
+                if let Some((c, _)) = counted {
                     c.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                if cut {
+                    return false;
                 }
             }
         }
