@@ -596,7 +596,7 @@ fn main() {
     .unwrap();
     writeln!(
         out,
-        "| … the device's part: the same pages applied to a new store with no network (the first sync fetches the next page while applying one) | {:.0} ms | — |",
+        "| … the device's part: the same pages applied to a new store with no network (the first sync applies while the stream is still arriving) | {:.0} ms | — |",
         ms(s.apply_only)
     )
     .unwrap();

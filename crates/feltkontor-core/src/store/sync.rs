@@ -334,6 +334,11 @@ impl Store {
         if records >= super::search::DEFER_INDEXING_AT {
             super::search::defer_indexing(&tx)?;
         }
+        // Per indexed table, up to which row the search index is complete (see `search_backlog`).
+        let backlog: BTreeMap<String, i64> = tx
+            .prepare("SELECT tbl, indexed_upto FROM search_backlog")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         // A bucket held for another view (e.g. as a participant, who sees protected addresses)
         // is deleted first and pulled again from the start under the new view.
         for (bucket, view) in &page.views {
@@ -384,7 +389,7 @@ impl Store {
                 if let Some(max) = rec.field_hlc.values().max() {
                     newest = newest.max(Some(*max));
                 }
-                if with_record!(rec.entity, T => merge::<T>(&tx, rec))? {
+                if with_record!(rec.entity, T => merge::<T>(&tx, rec, &backlog))? {
                     applied.changed += 1;
                 }
             }
@@ -453,7 +458,11 @@ fn clock_of(clocks: &BTreeMap<String, Hlc>, field: &str) -> Option<Hlc> {
 }
 
 /// Merges one pulled record into its table; returns whether anything changed.
-fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
+fn merge<T: Record>(
+    conn: &Connection,
+    rec: &SyncRecord,
+    backlog: &BTreeMap<String, i64>,
+) -> Result<bool> {
     if rec.entity != T::KIND {
         return Err(Error::SyncData("entity kind mismatch".into()));
     }
@@ -523,8 +532,12 @@ fn merge<T: Record>(conn: &Connection, rec: &SyncRecord) -> Result<bool> {
         }))?
         .execute(rusqlite::params_from_iter(values))?;
     if inserted == 1 {
-        // A new record has no search entry to replace.
-        index_new::<T>(conn, rec.id)?;
+        // A new record has no search entry to replace; above the search backlog it is left
+        // for the catch-up (without asking the database again for every row).
+        let rid = conn.last_insert_rowid();
+        if backlog.get(T::TABLE).is_none_or(|upto| rid <= *upto) {
+            index_new::<T>(conn, rec.id)?;
+        }
         return Ok(true);
     }
     let local: Option<String> = conn
