@@ -1512,3 +1512,70 @@ fn a_large_first_sync_is_searched_completely(kind: Kind) {
     assert_eq!(indexed, 1);
 }
 backends!(a_large_first_sync_is_searched_completely);
+
+/// The pull stream answers, line by line, exactly the pages the paged pull answers for the
+/// cursors each page leaves; it stops after 50 pages (the device then asks again); refusals
+/// before the first page are ordinary problem answers.
+fn the_pull_stream_is_the_paged_pull(kind: Kind) {
+    use feltkontor_wire::sync::{advance_cursors, PullRequest, PullResponse};
+    let db = Db::migrated(kind);
+    let w: World = world::build(&db);
+    let server = Server::start(
+        &db,
+        &["--device-rate", "100000", "--account-rate", "100000"],
+    );
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    // Enough records for more than 50 pages of one record.
+    let people: Vec<Person> = (0..60)
+        .map(|i| new_person(w.case1, &format!("Person {i}")))
+        .collect();
+    coord
+        .store
+        .write(|wr| people.iter().try_for_each(|p| wr.put_person(p)))
+        .unwrap();
+    coord.sync(&rt);
+
+    let stream = |token: &str, body: &Value| {
+        server
+            .client()
+            .http
+            .post(format!("{}/v1/sync/pull/stream", server.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .unwrap()
+    };
+    let r = stream(&coord.token, &json!({ "cursors": {}, "limit": 1 }));
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let text = r.text().unwrap();
+    assert!(text.ends_with('\n'));
+    let streamed: Vec<PullResponse> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(streamed.len(), 50, "the stream stops after 50 pages");
+    assert!(streamed.last().unwrap().more);
+    let mut cursors = BTreeMap::new();
+    for (i, page) in streamed.iter().enumerate() {
+        let paged = rt
+            .block_on(coord.remote.pull(&PullRequest {
+                cursors: cursors.clone(),
+                limit: 1,
+            }))
+            .unwrap();
+        assert_eq!(page, &paged, "page {i}");
+        advance_cursors(&mut cursors, page);
+    }
+
+    // Refused before the first page: problem details, as on every other endpoint.
+    let r = stream("not-a-token", &json!({ "cursors": {}, "limit": 1 }));
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = stream(&coord.token, &json!({ "cursors": "nej" }));
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+backends!(the_pull_stream_is_the_paged_pull);
