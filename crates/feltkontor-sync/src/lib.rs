@@ -491,26 +491,30 @@ pub async fn pull_all<L: StoreAccess>(
     report: &mut SyncReport,
     on_page: &mut (dyn FnMut(&SyncReport) + Send),
 ) -> Result<(), SyncError> {
-    let open = |cursors: &std::collections::BTreeMap<String, u64>| {
-        let req = PullRequest {
-            cursors: cursors.clone(),
-            limit: PULL_PAGE,
-        };
-        async move { remote.pull_stream(&req).await }
-    };
     let mut cursors = local.with(|s| Ok(s.sync_cursors()?))?;
-    // The cursors the next page of the stream answers.
+    // The cursors the next page of the stream answers (those it was asked for, then advanced
+    // page by page), and how many pages it gave.
     let mut expected = cursors.clone();
-    let mut stream = open(&cursors).await?;
+    let mut stream: Option<PageStream> = None;
     let mut pages_in_stream = 0usize;
     loop {
-        let page = match stream.next().await {
+        let current = match &mut stream {
+            Some(current) => current,
+            None => {
+                expected = cursors.clone();
+                pages_in_stream = 0;
+                let req = PullRequest {
+                    cursors: cursors.clone(),
+                    limit: PULL_PAGE,
+                };
+                stream.insert(remote.pull_stream(&req).await?)
+            }
+        };
+        let page = match current.next().await {
             Some(page) => page?,
             // The service ended the stream (page limit, a reset): ask again from here.
             None if pages_in_stream > 0 => {
-                expected = cursors.clone();
-                stream = open(&cursors).await?;
-                pages_in_stream = 0;
+                stream = None;
                 continue;
             }
             None => {
@@ -548,10 +552,8 @@ pub async fn pull_all<L: StoreAccess>(
             return Ok(());
         }
         if !page.more || cursors != expected {
-            // Dropping the stream stops its download.
-            expected = cursors.clone();
-            stream = open(&cursors).await?;
-            pages_in_stream = 0;
+            // Dropping the stream stops its download; the next turn asks again from here.
+            stream = None;
         }
     }
 }
