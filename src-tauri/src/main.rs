@@ -13,6 +13,11 @@ mod session;
 mod setup;
 mod sync;
 
+/// A sync allocates and frees many small values on two threads at once (the stream reader and
+/// the store), where glibc's malloc contends (see BENCHMARKS.md, sync).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use session::Session;
 use std::sync::Arc;
 use tauri::Manager;

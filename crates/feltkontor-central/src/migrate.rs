@@ -38,10 +38,15 @@ const MIGRATIONS: &[Migration] = &[
             "../../../migrations/server/postgres/0005_access_and_quarantine.sql"
         ),
     },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../../../migrations/server/sqlite/0006_records_by_kind.sql"),
+        postgres: include_str!("../../../migrations/server/postgres/0006_records_by_kind.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
 /// advisory lock keeps two instances started at once from migrating together.

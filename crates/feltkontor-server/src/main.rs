@@ -5,6 +5,11 @@
 
 mod http;
 
+/// A sync stream allocates and frees many small values on several threads at once, where
+/// glibc's malloc contends; the app uses the same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use feltkontor_central::db::DatabaseUrl;

@@ -1466,6 +1466,28 @@ fn a_large_first_sync_is_searched_completely(kind: Kind) {
         fresh.store.search_backlog().unwrap() >= 300,
         "a large pull is indexed afterwards"
     );
+    // The pages were applied without waiting for the disk and without copying the log after
+    // each; the round ends with the log copied into the database file (which then holds every
+    // page), and the next save is a durable one again.
+    let conn = fresh.store.conn();
+    // (SQLCipher answers `page_size` as text.)
+    let pragma = |name: &str| -> i64 {
+        match conn
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+        {
+            rusqlite::types::Value::Integer(n) => n,
+            rusqlite::types::Value::Text(t) => t.parse().unwrap(),
+            other => panic!("PRAGMA {name}: {other:?}"),
+        }
+    };
+    assert_eq!(pragma("synchronous"), 2, "FULL");
+    assert_eq!(pragma("wal_autocheckpoint"), 1000);
+    let file = std::fs::metadata(fresh.store.location().database())
+        .unwrap()
+        .len();
+    let pages = pragma("page_count") as u64 * pragma("page_size") as u64;
+    assert_eq!(file, pages, "the database file holds every page");
     // Changed while the index is behind: found by the new name only.
     let mut renamed = fresh.store.get::<Person>(cousin.id.0).unwrap().unwrap();
     renamed.name = "Kusine Gudrun".into();

@@ -5,6 +5,7 @@
 //! with its cursors in one transaction. Interrupted anywhere, the next round continues where
 //! this one stopped; the service applies each change exactly once however often it arrives.
 
+use feltkontor_core::store::sync::CheckedPage;
 use feltkontor_core::Store;
 use feltkontor_wire::sync::{
     AccessUpload, AccessUploadResponse, PullRequest, PullResponse, PushRequest, PushResponse,
@@ -483,9 +484,26 @@ pub async fn catch_up_search<L: StoreAccess>(store: &L) -> Result<(), SyncError>
 /// the device applies them. Each streamed page is the answer for the cursors the pages before
 /// it leave; when applying a page left other cursors (a bucket reset or dropped, a checksum
 /// that differed), the rest of the stream is thrown away and a new one asked for from the
-/// device's cursors. On a multi-threaded runtime (the app's) reading and applying overlap; on
+/// device's cursors. Each page is parsed and checked on the task that reads the stream
+/// ([`CheckedPage`]), so the store only writes. On a multi-threaded runtime (the app's)
+/// reading, checking and applying overlap; on
 /// a single-threaded one they simply take turns.
 pub async fn pull_all<L: StoreAccess>(
+    remote: &Remote,
+    local: &L,
+    report: &mut SyncReport,
+    on_page: &mut (dyn FnMut(&SyncReport) + Send),
+) -> Result<(), SyncError> {
+    let pulled = pull_pages(remote, local, report, on_page).await;
+    // The pages left the copying of the write-ahead log into the database to here (once,
+    // instead of after every page). Not done now, the next save does it: nothing is lost.
+    if let Err(e) = local.with(|s| Ok(s.checkpoint()?)) {
+        tracing::warn!("the write-ahead log was not copied after pulling: {e}");
+    }
+    pulled
+}
+
+async fn pull_pages<L: StoreAccess>(
     remote: &Remote,
     local: &L,
     report: &mut SyncReport,
@@ -524,9 +542,10 @@ pub async fn pull_all<L: StoreAccess>(
             }
         };
         pages_in_stream += 1;
-        feltkontor_wire::sync::advance_cursors(&mut expected, &page);
-        let applied = local.with(|s| Ok(s.apply_pull(&page)?))?;
-        report.pulled_records += page.buckets.iter().map(|b| b.records.len()).sum::<usize>();
+        let applied = local.with(|s| Ok(s.apply_checked(&page)?))?;
+        report.pulled_records += page.len();
+        let page = page.head();
+        feltkontor_wire::sync::advance_cursors(&mut expected, page);
         if let Some(left) = page.remaining.filter(|_| page.more) {
             let expected = report.pulled_records + usize::try_from(left).unwrap_or(usize::MAX);
             // Never smaller than before: a bar that goes back is worse than none.
@@ -541,7 +560,7 @@ pub async fn pull_all<L: StoreAccess>(
         report
             .reset_buckets
             .extend(applied.reset_buckets.iter().cloned());
-        let mismatched = verify_checksums(local, &page, &applied, report)?;
+        let mismatched = verify_checksums(local, page, &applied, report)?;
         on_page(report);
         // Applying held this task for a while: let others run (and a cancelled sync stop)
         // even when the next page is already here.
@@ -601,16 +620,17 @@ fn verify_checksums<L: StoreAccess>(
     Ok(reset)
 }
 
-/// The pages of a pull stream, read and parsed on their own task; dropping it stops the
+/// The pages of a pull stream, read, parsed and checked ([`CheckedPage`]) on their own task
+/// while the store applies the page before; dropping it stops the
 /// download (a sync broken off, or a stream for cursors the device no longer holds).
 pub struct PageStream {
-    rx: tokio::sync::mpsc::Receiver<Result<PullResponse, SyncError>>,
+    rx: tokio::sync::mpsc::Receiver<Result<CheckedPage, SyncError>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl PageStream {
     /// The next page; `None` when the service ended the stream.
-    pub async fn next(&mut self) -> Option<Result<PullResponse, SyncError>> {
+    pub async fn next(&mut self) -> Option<Result<CheckedPage, SyncError>> {
         self.rx.recv().await
     }
 }
@@ -627,7 +647,7 @@ const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Reads a pull stream: one page per line, each parsed and handed on as soon as it is whole.
 async fn read_pages(
     mut r: reqwest::Response,
-    tx: tokio::sync::mpsc::Sender<Result<PullResponse, SyncError>>,
+    tx: tokio::sync::mpsc::Sender<Result<CheckedPage, SyncError>>,
 ) {
     let mut buf: Vec<u8> = Vec::new();
     // Where the search for the end of the current line goes on.
@@ -659,7 +679,8 @@ async fn read_pages(
         while let Some(end) = buf[scanned..].iter().position(|b| *b == b'\n') {
             let end = scanned + end;
             let page = serde_json::from_slice::<PullResponse>(&buf[..end])
-                .map_err(|e| SyncError::Network(format!("incomplete answer: {e}")));
+                .map_err(|e| SyncError::Network(format!("incomplete answer: {e}")))
+                .and_then(|page| Ok(CheckedPage::check(page)?));
             buf.drain(..=end);
             scanned = 0;
             let failed = page.is_err();

@@ -15,7 +15,27 @@ pub struct Hlc {
     pub device: DeviceId,
 }
 
+/// The length of an [`Hlc`]'s text form.
+pub const HLC_TEXT_LEN: usize = 16 + 1 + 8 + 1 + 36;
+
 impl Hlc {
+    /// The text form, written into `buf` without the formatting machinery (every record of a
+    /// sync carries clocks, so this is written and read hundreds of thousands of times).
+    pub fn encode<'b>(&self, buf: &'b mut [u8; HLC_TEXT_LEN]) -> &'b str {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in buf[..16].iter_mut().enumerate() {
+            *b = HEX[((self.wall_ms >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        buf[16] = b'.';
+        for (i, b) in buf[17..25].iter_mut().enumerate() {
+            *b = HEX[((self.counter >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        buf[25] = b'.';
+        self.device.0.hyphenated().encode_lower(&mut buf[26..]);
+        // Only ASCII was written above.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+
     /// The first timestamp a device has: before any event.
     pub fn zero(device: DeviceId) -> Self {
         Hlc {
@@ -64,11 +84,7 @@ impl Hlc {
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:016x}.{:08x}.{}",
-            self.wall_ms, self.counter, self.device
-        )
+        f.write_str(self.encode(&mut [0; HLC_TEXT_LEN]))
     }
 }
 
@@ -105,14 +121,24 @@ impl FromStr for Hlc {
 
 impl Serialize for Hlc {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.encode(&mut [0; HLC_TEXT_LEN]))
     }
 }
 
 impl<'de> Deserialize<'de> for Hlc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // Read from the text where it lies (no copy into a String of its own).
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Hlc;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a hybrid logical clock timestamp")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Hlc, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 
@@ -133,6 +159,27 @@ mod tests {
         assert!(a < b && b < c);
         assert!(a.to_string() < b.to_string() && b.to_string() < c.to_string());
         assert_eq!(c.to_string().parse::<Hlc>().unwrap(), c);
+    }
+
+    #[test]
+    fn text_form_is_the_fixed_width_hex_form() {
+        let device = DeviceId("018c2f3a-1b2c-7d4e-8f90-a1b2c3d4e5f6".parse().unwrap());
+        for (wall_ms, counter) in [(0, 0), (1_700_000_000_000, 2), (u64::MAX, u32::MAX)] {
+            let h = Hlc {
+                wall_ms,
+                counter,
+                device,
+            };
+            let want = format!("{wall_ms:016x}.{counter:08x}.{}", device.0);
+            assert_eq!(h.to_string(), want);
+            // As JSON text, from JSON text and from a parsed JSON value.
+            let json = serde_json::to_string(&h).unwrap();
+            assert_eq!(json, format!("\"{want}\""));
+            assert_eq!(serde_json::from_str::<Hlc>(&json).unwrap(), h);
+            let value = serde_json::Value::String(want);
+            assert_eq!(serde_json::from_value::<Hlc>(value).unwrap(), h);
+        }
+        assert!(serde_json::from_str::<Hlc>("17").is_err());
     }
 
     #[test]

@@ -99,6 +99,122 @@ pub struct PullApplied {
     pub reset_buckets: Vec<String>,
 }
 
+/// A pulled page, checked and turned into rows before it reaches the store: every record read
+/// as its type (what cannot be read is not stored), its columns as SQL values in the table's
+/// order, its clocks as the text stored with it. This is the CPU work of a page that needs no
+/// database, so the app does it on the task that reads the stream while the store applies the
+/// page before.
+#[derive(Debug)]
+pub struct CheckedPage {
+    /// The page without its records: buckets with their names, cursors and checksums.
+    head: PullResponse,
+    /// The records of each bucket of `head`, in the service's order.
+    records: Vec<Vec<CheckedRecord>>,
+}
+
+#[derive(Debug)]
+struct CheckedRecord {
+    entity: EntityKind,
+    id: Uuid,
+    /// The table's columns (`id` first), then `archived` and `field_hlc`.
+    values: Vec<SqlValue>,
+    /// The service's clock per field; a field withheld from this worker has the lowest clock.
+    field_hlc: BTreeMap<String, Hlc>,
+    redacted: Vec<String>,
+}
+
+impl CheckedPage {
+    /// Checks every record of `page` (see the type); the first that cannot be read is the error.
+    pub fn check(mut page: PullResponse) -> Result<Self> {
+        let mut records = Vec::with_capacity(page.buckets.len());
+        for bucket in &mut page.buckets {
+            let recs = std::mem::take(&mut bucket.records);
+            let mut checked = Vec::with_capacity(recs.len());
+            for rec in recs {
+                checked.push(with_record!(rec.entity, T => check_record::<T>(rec))?);
+            }
+            records.push(checked);
+        }
+        Ok(CheckedPage {
+            head: page,
+            records,
+        })
+    }
+
+    /// The page without its records: what the cursors, the checksums and the reset buckets
+    /// are read from (each bucket's `records` is empty; see [`Self::len`]).
+    pub fn head(&self) -> &PullResponse {
+        &self.head
+    }
+
+    /// How many records the page holds.
+    pub fn len(&self) -> usize {
+        self.records.iter().map(Vec::len).sum()
+    }
+
+    /// Whether the page holds no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Checks one pulled record as a `T` and turns it into the table's row.
+fn check_record<T: Record>(mut rec: SyncRecord) -> Result<CheckedRecord> {
+    if rec.entity != T::KIND {
+        return Err(Error::SyncData("entity kind mismatch".into()));
+    }
+    let bad = |what: String| Error::SyncData(format!("{} {}: {what}", T::TABLE, rec.id));
+    if rec.field_hlc.is_empty() {
+        return Err(bad("no clocks".into()));
+    }
+    // The record's fields, moved (not copied) into the table's columns; a field withheld from
+    // this worker is empty. Fields the table does not know are left out.
+    let mut fields = std::mem::take(&mut rec.data);
+    for col in T::COLUMNS.iter().copied().filter(|c| *c != "id") {
+        if rec.redacted.iter().any(|r| r == col) {
+            fields.insert(col.to_owned(), Value::Null);
+        } else if !fields.contains_key(col) {
+            return Err(bad(format!("field {col} is missing")));
+        }
+    }
+    fields.insert("id".to_owned(), Value::String(rec.id.to_string()));
+    // The same validation as the record's own type: what cannot be read is not stored.
+    let fields = Value::Object(fields);
+    T::deserialize(&fields).map_err(|e| bad(e.to_string()))?;
+    let Value::Object(mut fields) = fields else {
+        unreachable!("built as an object above")
+    };
+    // A field withheld from this worker is emptied here, with the lowest clock, so nothing of
+    // an earlier view stays and the real value wins again if the worker may see it later.
+    for col in &rec.redacted {
+        rec.field_hlc.insert(
+            col.clone(),
+            Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())),
+        );
+    }
+    let mut values = Vec::with_capacity(T::COLUMNS.len() + 2);
+    for col in T::COLUMNS {
+        let v = fields.remove(*col).unwrap_or(Value::Null);
+        values.push(match v {
+            Value::Null => SqlValue::Null,
+            v if T::JSON_COLUMNS.contains(col) => SqlValue::Text(v.to_string()),
+            Value::String(text) => SqlValue::Text(text),
+            v => to_sql(&v),
+        });
+    }
+    values.push(SqlValue::Integer(i64::from(rec.archived)));
+    values.push(SqlValue::Text(
+        serde_json::to_string(&rec.field_hlc).map_err(|e| bad(e.to_string()))?,
+    ));
+    Ok(CheckedRecord {
+        entity: rec.entity,
+        id: rec.id,
+        values,
+        field_hlc: rec.field_hlc,
+        redacted: rec.redacted,
+    })
+}
+
 impl Store {
     /// The changes not yet acknowledged by the service, oldest first.
     pub fn pending_push(&self, limit: u32) -> Result<Vec<ChangeEntry>> {
@@ -309,20 +425,37 @@ impl Store {
 
     /// Applies one pulled page in one transaction: records merged field by field, each
     /// bucket's cursor, and the deletion of buckets the worker may no longer see. Either all of
-    /// it is applied or none of it.
+    /// it is applied or none of it. (The app checks pages as they arrive and uses
+    /// [`Self::apply_checked`].)
     pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullApplied> {
+        self.apply_checked(&CheckedPage::check(page.clone())?)
+    }
+
+    /// [`Self::apply_pull`] for a page already checked.
+    pub fn apply_checked(&mut self, page: &CheckedPage) -> Result<PullApplied> {
         // A pulled page is a copy of the service's data: if power fails right after, the
         // page and its cursors (one transaction) may be lost together and are pulled again,
         // never half. So its commit does not wait for the disk (WAL `synchronous=NORMAL`: the
         // store stays consistent); the worker's own saves keep `FULL`, and the next of them
-        // makes the pulled pages durable too.
-        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
-        let result = self.apply_pull_page(page);
-        self.conn.execute_batch("PRAGMA synchronous = FULL")?;
+        // makes the pulled pages durable too. Nor does it copy the log into the database
+        // after every page (see [`PULL_PRAGMAS`]).
+        self.conn.execute_batch(PULL_PRAGMAS)?;
+        let result = self.apply_checked_page(page);
+        self.conn.execute_batch(SAVE_PRAGMAS)?;
         result
     }
 
-    fn apply_pull_page(&mut self, page: &PullResponse) -> Result<PullApplied> {
+    /// Copies the write-ahead log into the database file as far as no reader needs it
+    /// (a passive checkpoint, never waiting): after a round of pulled pages, which leave it
+    /// to here.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn apply_checked_page(&mut self, checked: &CheckedPage) -> Result<PullApplied> {
+        let page = &checked.head;
         let now_ms = self.clock().now_ms();
         let tx = self
             .conn
@@ -330,27 +463,23 @@ impl Store {
         let mut applied = PullApplied::default();
         let mut newest: Option<Hlc> = None;
         // A large page is stored first and indexed for search afterwards, in one pass.
-        let records: usize = page.buckets.iter().map(|b| b.records.len()).sum();
-        if records >= super::search::DEFER_INDEXING_AT {
+        if checked.len() >= super::search::DEFER_INDEXING_AT {
             super::search::defer_indexing(&tx)?;
         }
         // Per indexed table, up to which row the search index is complete (see `search_backlog`).
         let backlog: BTreeMap<String, i64> = tx
-            .prepare("SELECT tbl, indexed_upto FROM search_backlog")?
+            .prepare_cached("SELECT tbl, indexed_upto FROM search_backlog")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         // A bucket held for another view (e.g. as a participant, who sees protected addresses)
         // is deleted first and pulled again from the start under the new view.
+        let held_views: BTreeMap<String, Option<String>> = tx
+            .prepare_cached("SELECT bucket, view FROM sync_buckets")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         for (bucket, view) in &page.views {
-            let held: Option<Option<String>> = tx
-                .query_row(
-                    "SELECT view FROM sync_buckets WHERE bucket = ?1",
-                    [bucket],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match held {
-                Some(Some(old)) if old != *view => {
+            match held_views.get(bucket) {
+                Some(Some(old)) if old != view => {
                     if let Some(case) = bucket_case(bucket) {
                         drop_case(&tx, case)?;
                     }
@@ -378,14 +507,14 @@ impl Store {
                 applied.reset_buckets.push(bucket.clone());
             }
         }
-        for bucket in &page.buckets {
+        for (bucket, records) in page.buckets.iter().zip(&checked.records) {
             if applied.reset_buckets.contains(&bucket.bucket) {
                 continue;
             }
             if bucket.bucket != TEAM_BUCKET && bucket_case(&bucket.bucket).is_none() {
                 return Err(Error::SyncData(format!("unknown bucket {}", bucket.bucket)));
             }
-            for rec in &bucket.records {
+            for rec in records {
                 if let Some(max) = rec.field_hlc.values().max() {
                     newest = newest.max(Some(*max));
                 }
@@ -393,16 +522,20 @@ impl Store {
                     applied.changed += 1;
                 }
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO sync_buckets (bucket, cursor, view) VALUES (?1, ?2, ?3)
                  ON CONFLICT (bucket) DO UPDATE SET cursor = excluded.cursor,
                    view = COALESCE(excluded.view, sync_buckets.view)",
-                params![bucket.bucket, bucket.cursor, page.views.get(&bucket.bucket)],
-            )?;
+            )?
+            .execute(params![
+                bucket.bucket,
+                bucket.cursor,
+                page.views.get(&bucket.bucket)
+            ])?;
         }
         let visible: BTreeSet<&str> = page.visible.iter().map(String::as_str).collect();
         let held: Vec<String> = tx
-            .prepare("SELECT bucket FROM sync_buckets")?
+            .prepare_cached("SELECT bucket FROM sync_buckets")?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for bucket in held {
@@ -437,6 +570,13 @@ impl Store {
     }
 }
 
+/// While pulled pages are applied, the write-ahead log is copied into the database file only
+/// when it has grown to 16,384 pages (64 MiB), not after every page's commit as for saves
+/// (1,000 pages): a first sync copies each database page once at its end
+/// ([`Store::checkpoint`]) instead of again after every page.
+const PULL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16384;";
+const SAVE_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;";
+
 fn bucket_case(bucket: &str) -> Option<Uuid> {
     bucket.strip_prefix("case:").and_then(|s| s.parse().ok())
 }
@@ -460,64 +600,15 @@ fn clock_of(clocks: &BTreeMap<String, Hlc>, field: &str) -> Option<Hlc> {
 /// Merges one pulled record into its table; returns whether anything changed.
 fn merge<T: Record>(
     conn: &Connection,
-    rec: &SyncRecord,
+    rec: &CheckedRecord,
     backlog: &BTreeMap<String, i64>,
 ) -> Result<bool> {
     if rec.entity != T::KIND {
         return Err(Error::SyncData("entity kind mismatch".into()));
     }
     let bad = |what: String| Error::SyncData(format!("{} {}: {what}", T::TABLE, rec.id));
-    let mut data: Map<String, Value> = Map::new();
-    for col in T::COLUMNS {
-        let v = if *col == "id" {
-            Value::String(rec.id.to_string())
-        } else if rec.redacted.iter().any(|r| r == col) {
-            Value::Null
-        } else {
-            rec.data
-                .get(*col)
-                .cloned()
-                .ok_or_else(|| bad(format!("field {col} is missing")))?
-        };
-        data.insert((*col).to_owned(), v);
-    }
-    // The same validation as the record's own type: what cannot be read is not stored.
-    let data = Value::Object(data);
-    T::deserialize(&data).map_err(|e| bad(e.to_string()))?;
-    let Value::Object(data) = data else {
-        unreachable!("built as an object above")
-    };
-    if rec.field_hlc.is_empty() {
-        return Err(bad("no clocks".into()));
-    }
-    // Text is passed to SQLite borrowed, not copied once more.
-    let sql_of = |col: &str| -> ToSqlOutput<'_> {
-        let v = &data[col];
-        if T::JSON_COLUMNS.contains(&col) && !v.is_null() {
-            ToSqlOutput::Owned(SqlValue::Text(v.to_string()))
-        } else if let Value::String(text) = v {
-            ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))
-        } else {
-            ToSqlOutput::Owned(to_sql(v))
-        }
-    };
-    // A field withheld from this worker is emptied here, with the lowest clock, so nothing of
-    // an earlier view stays and the real value wins again if the worker may see it later.
-    let mut remote_field_hlc = rec.field_hlc.clone();
-    for col in &rec.redacted {
-        remote_field_hlc.insert(
-            col.clone(),
-            Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())),
-        );
-    }
-    let remote_clocks = serde_json::to_string(&remote_field_hlc).map_err(|e| bad(e.to_string()))?;
     // Most pulled records are new here (always on a first sync): insert unless the row exists,
     // and merge field by field only when it does.
-    let mut values: Vec<ToSqlOutput<'_>> = T::COLUMNS.iter().map(|c| sql_of(c)).collect();
-    values.push(ToSqlOutput::Owned(SqlValue::Integer(i64::from(
-        rec.archived,
-    ))));
-    values.push(ToSqlOutput::Owned(SqlValue::Text(remote_clocks)));
     let inserted = conn
         .prepare_cached(sql_once(T::TABLE, "pull_insert", || {
             let marks = (1..=T::COLUMNS.len() + 2)
@@ -530,7 +621,7 @@ fn merge<T: Record>(
                 T::COLUMNS.join(", ")
             )
         }))?
-        .execute(rusqlite::params_from_iter(values))?;
+        .execute(rusqlite::params_from_iter(&rec.values))?;
     if inserted == 1 {
         // A new record has no search entry to replace; above the search backlog it is left
         // for the catch-up (without asking the database again for every row).
@@ -546,58 +637,53 @@ fn merge<T: Record>(
         }))?
         .query_row([rec.id.to_string()], |r| r.get(0))
         .optional()?;
-    match local {
-        None => return Err(bad("record vanished while merging".into())),
-        Some(local) => {
-            let local = parse_clocks(&local)?;
-            let mut sets = Vec::new();
-            let mut values: Vec<ToSqlOutput<'_>> = Vec::new();
-            let mut clocks = Map::new();
-            let fields = T::COLUMNS.iter().copied().filter(|c| *c != "id");
-            for col in fields.chain(std::iter::once("archived")) {
-                if rec.redacted.iter().any(|r| r == col) {
-                    values.push(ToSqlOutput::Owned(SqlValue::Null));
-                    sets.push(format!("{col} = ?{}", values.len()));
-                    clocks.insert(
-                        col.to_owned(),
-                        Value::String(
-                            Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())).to_string(),
-                        ),
-                    );
-                    continue;
-                }
-                let (Some(theirs), ours) = (clock_of(&rec.field_hlc, col), clock_of(&local, col))
-                else {
-                    continue;
-                };
-                if ours.is_some_and(|o| theirs <= o) {
-                    continue;
-                }
-                values.push(if col == "archived" {
-                    ToSqlOutput::Owned(SqlValue::Integer(i64::from(rec.archived)))
-                } else {
-                    sql_of(col)
-                });
-                sets.push(format!("{col} = ?{}", values.len()));
-                clocks.insert(col.to_owned(), Value::String(theirs.to_string()));
-            }
-            if sets.is_empty() {
-                return Ok(false);
-            }
-            values.push(ToSqlOutput::Owned(SqlValue::Text(
-                Value::Object(clocks).to_string(),
-            )));
-            let n = values.len();
-            values.push(ToSqlOutput::Owned(SqlValue::Text(rec.id.to_string())));
-            conn.prepare_cached(&format!(
-                "UPDATE {} SET {}, field_hlc = json_patch(field_hlc, ?{n}) WHERE id = ?{}",
-                T::TABLE,
-                sets.join(", "),
-                n + 1
-            ))?
-            .execute(rusqlite::params_from_iter(values))?;
+    let Some(local) = local else {
+        return Err(bad("record vanished while merging".into()));
+    };
+    let local = parse_clocks(&local)?;
+    let mut sets = Vec::new();
+    let mut values: Vec<ToSqlOutput<'_>> = Vec::new();
+    let mut clocks = Map::new();
+    let fields = T::COLUMNS
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, c)| *c != "id");
+    for (i, col) in fields.chain(std::iter::once((T::COLUMNS.len(), "archived"))) {
+        if rec.redacted.iter().any(|r| r == col) {
+            values.push(ToSqlOutput::Owned(SqlValue::Null));
+            sets.push(format!("{col} = ?{}", values.len()));
+            clocks.insert(
+                col.to_owned(),
+                Value::String(Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())).to_string()),
+            );
+            continue;
         }
+        let (Some(theirs), ours) = (clock_of(&rec.field_hlc, col), clock_of(&local, col)) else {
+            continue;
+        };
+        if ours.is_some_and(|o| theirs <= o) {
+            continue;
+        }
+        values.push(ToSqlOutput::Borrowed(ValueRef::from(&rec.values[i])));
+        sets.push(format!("{col} = ?{}", values.len()));
+        clocks.insert(col.to_owned(), Value::String(theirs.to_string()));
     }
+    if sets.is_empty() {
+        return Ok(false);
+    }
+    values.push(ToSqlOutput::Owned(SqlValue::Text(
+        Value::Object(clocks).to_string(),
+    )));
+    let n = values.len();
+    values.push(ToSqlOutput::Owned(SqlValue::Text(rec.id.to_string())));
+    conn.prepare_cached(&format!(
+        "UPDATE {} SET {}, field_hlc = json_patch(field_hlc, ?{n}) WHERE id = ?{}",
+        T::TABLE,
+        sets.join(", "),
+        n + 1
+    ))?
+    .execute(rusqlite::params_from_iter(values))?;
     reindex::<T>(conn, rec.id)?;
     Ok(true)
 }
