@@ -1536,7 +1536,7 @@ fn a_large_first_sync_is_searched_completely(kind: Kind) {
 backends!(a_large_first_sync_is_searched_completely);
 
 /// The pull stream answers, line by line, exactly the pages the paged pull answers for the
-/// cursors each page leaves; it stops after 50 pages (the device then asks again); refusals
+/// cursors each page leaves; it stops after 50 pages and the device asks again; refusals
 /// before the first page are ordinary problem answers.
 fn the_pull_stream_is_the_paged_pull(kind: Kind) {
     use feltkontor_wire::sync::{advance_cursors, PullRequest, PullResponse};
@@ -1591,6 +1591,23 @@ fn the_pull_stream_is_the_paged_pull(kind: Kind) {
         assert_eq!(page, &paged, "page {i}");
         advance_cursors(&mut cursors, page);
     }
+
+    // A device pulling one record a page: the first stream ends after 50 pages with more to
+    // come, and the device asks again from its cursors until it holds everything.
+    let mut fresh = device(&server, &db, "coord");
+    fresh.remote = feltkontor_sync::Remote::new(&server.base, &fresh.token)
+        .unwrap()
+        .with_page_size(1);
+    let report = fresh.sync(&rt);
+    assert!(report.pulled_records > 60, "{report:?}");
+    for p in &people {
+        let held = fresh.store.get::<Person>(p.id.0).unwrap();
+        assert_eq!(held.map(|h| h.name), Some(p.name.clone()));
+    }
+    assert_eq!(
+        fresh.store.sync_cursors().unwrap(),
+        coord.store.sync_cursors().unwrap()
+    );
 
     // Refused before the first page: problem details, as on every other endpoint.
     let r = stream("not-a-token", &json!({ "cursors": {}, "limit": 1 }));

@@ -172,6 +172,8 @@ pub struct Remote {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Records per pulled page ([`PULL_PAGE`]).
+    page: u32,
 }
 
 impl Remote {
@@ -188,7 +190,15 @@ impl Remote {
             http,
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
+            page: PULL_PAGE,
         })
+    }
+
+    /// Pulls pages of at most `records` records (at least one) instead of [`PULL_PAGE`]:
+    /// for tests that need many pages from few records.
+    pub fn with_page_size(mut self, records: u32) -> Remote {
+        self.page = records.max(1);
+        self
     }
 
     /// A new access token (after a refresh).
@@ -523,7 +533,7 @@ async fn pull_pages<L: StoreAccess>(
                 pages_in_stream = 0;
                 let req = PullRequest {
                     cursors: cursors.clone(),
-                    limit: PULL_PAGE,
+                    limit: remote.page,
                 };
                 stream.insert(remote.pull_stream(&req).await?)
             }

@@ -112,6 +112,8 @@ pub struct Store {
     worker_id: StaffId,
     clock: Arc<dyn Clock>,
     location: StoreLocation,
+    /// Large pulled pages left the write-ahead log uncopied (see [`Store::checkpoint`]).
+    wal_behind: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -236,6 +238,7 @@ impl Store {
             worker_id,
             clock,
             location: location.clone(),
+            wal_behind: false,
         })
     }
 
@@ -277,6 +280,7 @@ impl Store {
             worker_id,
             clock,
             location: location.clone(),
+            wal_behind: false,
         })
     }
 

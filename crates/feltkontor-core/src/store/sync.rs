@@ -437,20 +437,28 @@ impl Store {
         // page and its cursors (one transaction) may be lost together and are pulled again,
         // never half. So its commit does not wait for the disk (WAL `synchronous=NORMAL`: the
         // store stays consistent); the worker's own saves keep `FULL`, and the next of them
-        // makes the pulled pages durable too. Nor does it copy the log into the database
-        // after every page (see [`PULL_PRAGMAS`]).
-        self.conn.execute_batch(PULL_PRAGMAS)?;
+        // makes the pulled pages durable too. Nor does a large page (a first sync) copy the
+        // log into the database after it (see [`LARGE_PULL_PRAGMAS`]).
+        let large = page.len() >= super::search::DEFER_INDEXING_AT;
+        self.conn.execute_batch(if large {
+            LARGE_PULL_PRAGMAS
+        } else {
+            PULL_PRAGMAS
+        })?;
+        self.wal_behind |= large;
         let result = self.apply_checked_page(page);
         self.conn.execute_batch(SAVE_PRAGMAS)?;
         result
     }
 
-    /// Copies the write-ahead log into the database file as far as no reader needs it
-    /// (a passive checkpoint, never waiting): after a round of pulled pages, which leave it
-    /// to here.
-    pub fn checkpoint(&self) -> Result<()> {
-        self.conn()
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    /// After a round of pulled pages: when large pages left the write-ahead log uncopied,
+    /// copies it into the database file as far as no reader needs it (a passive checkpoint,
+    /// never waiting). Otherwise nothing (the log is copied as after any save).
+    pub fn checkpoint(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.wal_behind) {
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
         Ok(())
     }
 
@@ -570,11 +578,12 @@ impl Store {
     }
 }
 
-/// While pulled pages are applied, the write-ahead log is copied into the database file only
-/// when it has grown to 16,384 pages (64 MiB), not after every page's commit as for saves
-/// (1,000 pages): a first sync copies each database page once at its end
+const PULL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL;";
+/// While large pulled pages are applied, the write-ahead log is copied into the database file
+/// only when it has grown to 16,384 pages (64 MiB), not after every commit of 1,000 pages or
+/// more as for saves: a first sync copies each database page once at its end
 /// ([`Store::checkpoint`]) instead of again after every page.
-const PULL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16384;";
+const LARGE_PULL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16384;";
 const SAVE_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;";
 
 fn bucket_case(bucket: &str) -> Option<Uuid> {
