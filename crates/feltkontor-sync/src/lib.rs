@@ -496,8 +496,7 @@ pub async fn catch_up_search<L: StoreAccess>(store: &L) -> Result<(), SyncError>
 /// that differed), the rest of the stream is thrown away and a new one asked for from the
 /// device's cursors. Each page is parsed and checked on the task that reads the stream
 /// ([`CheckedPage`]), so the store only writes. On a multi-threaded runtime (the app's)
-/// reading, checking and applying overlap; on
-/// a single-threaded one they simply take turns.
+/// reading, checking and applying overlap; on a single-threaded one they take turns.
 pub async fn pull_all<L: StoreAccess>(
     remote: &Remote,
     local: &L,
@@ -631,8 +630,8 @@ fn verify_checksums<L: StoreAccess>(
 }
 
 /// The pages of a pull stream, read, parsed and checked ([`CheckedPage`]) on their own task
-/// while the store applies the page before; dropping it stops the
-/// download (a sync broken off, or a stream for cursors the device no longer holds).
+/// while the store applies the page before; dropping it stops the download (a sync broken
+/// off, or a stream for cursors the device no longer holds).
 pub struct PageStream {
     rx: tokio::sync::mpsc::Receiver<Result<CheckedPage, SyncError>>,
     task: tokio::task::JoinHandle<()>,

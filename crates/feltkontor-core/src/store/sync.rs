@@ -160,9 +160,6 @@ impl CheckedPage {
 
 /// Checks one pulled record as a `T` and turns it into the table's row.
 fn check_record<T: Record>(mut rec: SyncRecord) -> Result<CheckedRecord> {
-    if rec.entity != T::KIND {
-        return Err(Error::SyncData("entity kind mismatch".into()));
-    }
     let bad = |what: String| Error::SyncData(format!("{} {}: {what}", T::TABLE, rec.id));
     if rec.field_hlc.is_empty() {
         return Err(bad("no clocks".into()));
@@ -187,10 +184,7 @@ fn check_record<T: Record>(mut rec: SyncRecord) -> Result<CheckedRecord> {
     // A field withheld from this worker is emptied here, with the lowest clock, so nothing of
     // an earlier view stays and the real value wins again if the worker may see it later.
     for col in &rec.redacted {
-        rec.field_hlc.insert(
-            col.clone(),
-            Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())),
-        );
+        rec.field_hlc.insert(col.clone(), withheld_clock());
     }
     let mut values = Vec::with_capacity(T::COLUMNS.len() + 2);
     for col in T::COLUMNS {
@@ -423,15 +417,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Applies one pulled page in one transaction: records merged field by field, each
-    /// bucket's cursor, and the deletion of buckets the worker may no longer see. Either all of
-    /// it is applied or none of it. (The app checks pages as they arrive and uses
-    /// [`Self::apply_checked`].)
-    pub fn apply_pull(&mut self, page: &PullResponse) -> Result<PullApplied> {
-        self.apply_checked(&CheckedPage::check(page.clone())?)
-    }
-
-    /// [`Self::apply_pull`] for a page already checked.
+    /// Applies one pulled page, checked ([`CheckedPage::check`]), in one transaction: records
+    /// merged field by field, each bucket's cursor, and the deletion of buckets the worker may
+    /// no longer see. Either all of it is applied or none of it.
     pub fn apply_checked(&mut self, page: &CheckedPage) -> Result<PullApplied> {
         // A pulled page is a copy of the service's data: if power fails right after, the
         // page and its cursors (one transaction) may be lost together and are pulled again,
@@ -446,7 +434,7 @@ impl Store {
             PULL_PRAGMAS
         })?;
         self.wal_behind |= large;
-        let result = self.apply_checked_page(page);
+        let result = self.apply_checked_page(page, large);
         self.conn.execute_batch(SAVE_PRAGMAS)?;
         result
     }
@@ -462,7 +450,7 @@ impl Store {
         Ok(())
     }
 
-    fn apply_checked_page(&mut self, checked: &CheckedPage) -> Result<PullApplied> {
+    fn apply_checked_page(&mut self, checked: &CheckedPage, large: bool) -> Result<PullApplied> {
         let page = &checked.head;
         let now_ms = self.clock().now_ms();
         let tx = self
@@ -471,7 +459,7 @@ impl Store {
         let mut applied = PullApplied::default();
         let mut newest: Option<Hlc> = None;
         // A large page is stored first and indexed for search afterwards, in one pass.
-        if checked.len() >= super::search::DEFER_INDEXING_AT {
+        if large {
             super::search::defer_indexing(&tx)?;
         }
         // Per indexed table, up to which row the search index is complete (see `search_backlog`).
@@ -586,6 +574,11 @@ const PULL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL;";
 const LARGE_PULL_PRAGMAS: &str = "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16384;";
 const SAVE_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;";
 
+/// The clock of a field withheld from this worker: lower than any real one.
+fn withheld_clock() -> Hlc {
+    Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil()))
+}
+
 fn bucket_case(bucket: &str) -> Option<Uuid> {
     bucket.strip_prefix("case:").and_then(|s| s.parse().ok())
 }
@@ -662,10 +655,7 @@ fn merge<T: Record>(
         if rec.redacted.iter().any(|r| r == col) {
             values.push(ToSqlOutput::Owned(SqlValue::Null));
             sets.push(format!("{col} = ?{}", values.len()));
-            clocks.insert(
-                col.to_owned(),
-                Value::String(Hlc::zero(feltkontor_wire::DeviceId(Uuid::nil())).to_string()),
-            );
+            clocks.insert(col.to_owned(), Value::String(withheld_clock().to_string()));
             continue;
         }
         let (Some(theirs), ours) = (clock_of(&rec.field_hlc, col), clock_of(&local, col)) else {
