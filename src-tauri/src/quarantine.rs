@@ -112,6 +112,7 @@ pub async fn quarantined_notes(
     })
     .await
     .map_err(error)?;
+    session.sync.set_quarantined(list.notes.len());
     Ok(list.notes.into_iter().map(view).collect())
 }
 
@@ -135,6 +136,7 @@ pub async fn resolve_quarantined(
     })
     .await
     .map_err(error)?;
+    session.sync.quarantine_decided();
     if accept {
         if let Err(e) = crate::sync::round(&session, &account).await {
             tracing::info!("after a quarantine decision, the sync failed: {e}");

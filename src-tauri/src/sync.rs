@@ -9,11 +9,13 @@
 
 use crate::session::Session;
 use feltkontor_core::store::account::SyncAccount;
-use feltkontor_sync::{pull_all, push_all, Remote, StoreAccess, SyncError, SyncReport};
+use feltkontor_sync::{
+    pull_all, push_all, verify_buckets, Remote, StoreAccess, SyncError, SyncReport, VERIFY_EVERY,
+};
 use rand::Rng;
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -64,6 +66,9 @@ pub struct SyncStatus {
     /// Until when this device may unlock its data without coming back online (RFC 3339; the
     /// service renews it at every sync). The UI warns days ahead.
     pub lease_expires_at: Option<String>,
+    /// Quarantined notes waiting for this worker's decision (as a case's coordinator, or a
+    /// leader on its team), as the service said at the last sync. The status bar announces them.
+    pub quarantined: u32,
 }
 
 impl Default for SyncStatus {
@@ -80,6 +85,7 @@ impl Default for SyncStatus {
             expected: 0,
             data_version: 0,
             lease_expires_at: None,
+            quarantined: 0,
         }
     }
 }
@@ -92,6 +98,8 @@ pub struct Sync {
     /// The service applied a colleague's change (live updates): pull now, no debounce.
     remote_wake: tokio::sync::Notify,
     access_token: Mutex<Option<String>>,
+    /// When every bucket held was last compared with the service's (not yet: `None`).
+    verified_at: Mutex<Option<Instant>>,
 }
 
 impl Sync {
@@ -121,9 +129,22 @@ impl Sync {
         self.access_token.lock().ok().and_then(|t| t.clone())
     }
 
+    /// How many quarantined notes wait for this worker, as the service just listed them.
+    pub fn set_quarantined(&self, waiting: usize) {
+        self.update(|s| s.quarantined = u32::try_from(waiting).unwrap_or(u32::MAX));
+    }
+
+    /// The worker decided on one of the waiting notes.
+    pub fn quarantine_decided(&self) {
+        self.update(|s| s.quarantined = s.quarantined.saturating_sub(1));
+    }
+
     /// After the local data was deleted (retired, revoked): nothing of the old status stays.
     pub fn reset_after_wipe(&self) {
         self.forget_access_token();
+        if let Ok(mut v) = self.verified_at.lock() {
+            *v = None;
+        }
         self.update(|s| *s = SyncStatus::default());
     }
 
@@ -266,6 +287,26 @@ async fn run(session: &Arc<Session>, remote: &Remote) -> Result<(), SyncError> {
         });
     })
     .await?;
+    if let Some(waiting) = report.quarantined {
+        sync.update(|s| s.quarantined = waiting);
+    }
+    // Once a day (and in the first round after the app starts): every bucket held is compared
+    // with the service's, also those no pull completed lately.
+    let due = sync
+        .verified_at
+        .lock()
+        .map(|v| v.is_none_or(|at| at.elapsed() >= VERIFY_EVERY))
+        .unwrap_or(false);
+    if due && verify_buckets(remote, &session.store, &mut report, &mut |_| {}).await? {
+        if let Ok(mut v) = sync.verified_at.lock() {
+            *v = Some(Instant::now());
+        }
+        tracing::info!(
+            compared = report.verified_buckets,
+            pulled_again = report.checksum_resets.len(),
+            "buckets compared with the service"
+        );
+    }
     if report.changed_records > 0 || !report.dropped_buckets.is_empty() {
         sync.update(|s| s.data_version = s.data_version.wrapping_add(1));
     }

@@ -43,10 +43,15 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/server/sqlite/0006_records_by_kind.sql"),
         postgres: include_str!("../../../migrations/server/postgres/0006_records_by_kind.sql"),
     },
+    Migration {
+        version: 7,
+        sqlite: include_str!("../../../migrations/server/sqlite/0007_quarantine_waiting.sql"),
+        postgres: include_str!("../../../migrations/server/postgres/0007_quarantine_waiting.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const LATEST: i64 = 6;
+pub const LATEST: i64 = 7;
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
 /// advisory lock keeps two instances started at once from migrating together.

@@ -452,6 +452,31 @@ impl Central {
         self.pull_page(&claims, req)
     }
 
+    /// The checksums of the buckets the device holds, to compare with its own (see
+    /// [`feltkontor_wire::sync::VerifyResponse`]). No record is sent; the audit log notes the
+    /// comparison.
+    pub fn verify(
+        &self,
+        bearer: &str,
+        req: &feltkontor_wire::sync::VerifyRequest,
+    ) -> Result<feltkontor_wire::sync::VerifyResponse> {
+        let claims = identity::verify_access_token(&self.key, bearer)?;
+        self.limits(&claims)?;
+        self.read_as(&claims, |conn, actor, audit_rows| {
+            let answer = crate::sync::verify(conn, actor, req, crate::now_ms())?;
+            audit_rows.push(AuditEvent {
+                staff_id: Some(actor.staff_id),
+                device_id: Some(actor.device_id),
+                action: "sync_verify",
+                case_id: None,
+                person_id: None,
+                detail: format!("checksums of {} buckets", answer.checksums.len()),
+                result: "ok",
+            });
+            Ok(Ok(answer))
+        })
+    }
+
     /// Pages for a device in one stream (a first sync): each page is what [`Self::pull`]
     /// would answer for the cursors the pages before it leave, in its own read transaction
     /// (the device and its access are checked again for each), and the rate limits count the

@@ -24,8 +24,9 @@ use feltkontor_core::domain::{rules, *};
 use feltkontor_wire::sync::{
     case_bucket, record_digest, AccessUpload, AccessUploadResponse, BucketPage, PullRequest,
     PullResponse, PushRequest, PushResponse, QuarantineDecision, QuarantineList,
-    QuarantineResolved, QuarantinedNote, RejectedChange, SyncRecord, MAX_ACCESS_ENTRIES,
-    MAX_CLOCK_SKEW_MS, MAX_CRITERION_CHARS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES, TEAM_BUCKET,
+    QuarantineResolved, QuarantinedNote, RejectedChange, SyncRecord, VerifyRequest, VerifyResponse,
+    MAX_ACCESS_ENTRIES, MAX_CLOCK_SKEW_MS, MAX_CRITERION_CHARS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES,
+    TEAM_BUCKET,
 };
 use feltkontor_wire::{
     AccessAction, CaseId, ChangeEntry, EntityKind, Hlc, NoteStatus, Profession, RowId, StaffId,
@@ -399,27 +400,8 @@ pub fn quarantined(
     actor: &Actor,
     audit: &mut Vec<AuditEvent>,
 ) -> Result<QuarantineList> {
-    let mut by_note: BTreeMap<Uuid, Vec<Waiting>> = BTreeMap::new();
-    for w in waiting(conn, None)? {
-        by_note.entry(w.entry.entity_id).or_default().push(w);
-    }
-    let mut decides: BTreeMap<Uuid, bool> = BTreeMap::new();
     let mut notes = Vec::new();
-    for (note_id, group) in by_note {
-        let Some(case_id) = waiting_case(conn, &group)? else {
-            continue;
-        };
-        let allowed = match decides.get(&case_id) {
-            Some(a) => *a,
-            None => {
-                let a = may_resolve(conn, actor, case_id)?;
-                decides.insert(case_id, a);
-                a
-            }
-        };
-        if !allowed {
-            continue;
-        }
+    for (note_id, case_id, group) in decided_by(conn, actor)? {
         let mut fields = serde_json::Map::new();
         for w in &group {
             for (k, f) in &w.entry.fields {
@@ -449,6 +431,39 @@ pub fn quarantined(
     }
     notes.sort_by_key(|n| n.received_at_ms);
     Ok(QuarantineList { notes })
+}
+
+/// How many quarantined notes wait for `actor`'s decision (no note is read: no audit row).
+pub fn quarantined_count(conn: &mut dyn Conn, actor: &Actor) -> Result<u32> {
+    Ok(u32::try_from(decided_by(conn, actor)?.len()).unwrap_or(u32::MAX))
+}
+
+/// The waiting notes `actor` decides on, each with its case and its changes (oldest first),
+/// in the order of their ids.
+fn decided_by(conn: &mut dyn Conn, actor: &Actor) -> Result<Vec<(Uuid, Uuid, Vec<Waiting>)>> {
+    let mut by_note: BTreeMap<Uuid, Vec<Waiting>> = BTreeMap::new();
+    for w in waiting(conn, None)? {
+        by_note.entry(w.entry.entity_id).or_default().push(w);
+    }
+    let mut decides: BTreeMap<Uuid, bool> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (note_id, group) in by_note {
+        let Some(case_id) = waiting_case(conn, &group)? else {
+            continue;
+        };
+        let allowed = match decides.get(&case_id) {
+            Some(a) => *a,
+            None => {
+                let a = may_resolve(conn, actor, case_id)?;
+                decides.insert(case_id, a);
+                a
+            }
+        };
+        if allowed {
+            out.push((note_id, case_id, group));
+        }
+    }
+    Ok(out)
 }
 
 /// Decides on a quarantined note inside the caller's transaction. Accepting applies its
@@ -1015,6 +1030,12 @@ pub fn pull(
         .iter()
         .map(|(c, a)| (case_bucket(*c), view_of(*a)))
         .collect();
+    // The last page tells the worker how many quarantined notes wait for them.
+    let quarantined = if more {
+        None
+    } else {
+        Some(quarantined_count(conn, actor)?)
+    };
     Ok(PullResponse {
         buckets,
         visible,
@@ -1022,7 +1043,52 @@ pub fn pull(
         more,
         remaining,
         reset,
+        quarantined,
     })
+}
+
+/// Answers a device's verification for `actor` inside the caller's read transaction: the
+/// checksum of each bucket it holds (cursor above 0, not older than the bucket's horizon) that
+/// the worker may see and that has no record after the device's cursor.
+pub fn verify(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    req: &VerifyRequest,
+    now_ms: i64,
+) -> Result<VerifyResponse> {
+    if req.cursors.len() > 100_000 {
+        return Err(ServiceError::invalid("cursors", "Too many buckets."));
+    }
+    let cases = visible_cases(conn, actor, now_ms)?;
+    let professions = professions(conn)?;
+    let horizons = horizons(conn)?;
+    let mut plan: Vec<(String, Option<(Uuid, CaseAccess)>)> = vec![(TEAM_BUCKET.to_owned(), None)];
+    plan.extend(cases.iter().map(|(c, a)| (case_bucket(*c), Some((*c, *a)))));
+    let mut checksums = BTreeMap::new();
+    for (bucket, case) in plan {
+        let cursor = req.cursors.get(&bucket).copied().unwrap_or(0);
+        let horizon = case
+            .and_then(|(c, _)| horizons.get(&c).copied())
+            .unwrap_or(0);
+        if cursor == 0 || cursor < horizon {
+            continue;
+        }
+        let newer = match case {
+            None => conn.query_one(
+                "SELECT 1 FROM records WHERE case_id IS NULL AND seq > $1 LIMIT 1",
+                params![cursor as i64],
+            )?,
+            Some((c, _)) => conn.query_one(
+                "SELECT 1 FROM records WHERE case_id = $1 AND seq > $2 LIMIT 1",
+                params![c, cursor as i64],
+            )?,
+        };
+        if newer.is_none() {
+            let sum = bucket_checksum(conn, actor, case, &professions)?;
+            checksums.insert(bucket, sum);
+        }
+    }
+    Ok(VerifyResponse { checksums })
 }
 
 /// The sum of [`record_digest`] over the live records of `records`.

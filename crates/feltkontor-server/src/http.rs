@@ -371,7 +371,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`. Request bodies may be sent gzipped (`Content-Encoding: gzip`; size limits apply to the unpacked body); answers are gzipped for clients that send `Accept-Encoding: gzip`."),
-    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, pull_stream, access, wait, quarantined, resolve_quarantined),
+    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, pull_stream, verify, access, wait, quarantined, resolve_quarantined),
     modifiers(&BearerScheme),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -489,6 +489,27 @@ async fn pull(
 ) -> ApiResult<feltkontor_wire::sync::PullResponse> {
     Ok(axum::Json(
         blocking(move || s.central.pull(&token, &req)).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/sync/verify", tag = "sync", security(("bearer" = [])),
+    request_body(content = Object, description = "VerifyRequest: the device's cursor per bucket"),
+    responses(
+        (status = 200, description = "VerifyResponse: the checksum of each bucket the device holds that the worker may see and that has nothing after the device's cursor; a device holding something else deletes that bucket and pulls it again", body = Object),
+        (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn verify(
+    State(s): State<Shared>,
+    Bearer(token): Bearer,
+    Body(req): Body<feltkontor_wire::sync::VerifyRequest>,
+) -> ApiResult<feltkontor_wire::sync::VerifyResponse> {
+    Ok(axum::Json(
+        blocking(move || s.central.verify(&token, &req)).await?,
     ))
 }
 
@@ -655,6 +676,10 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/v1/sync/pull/stream",
             post(pull_stream).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),
+        )
+        .route(
+            "/v1/sync/verify",
+            post(verify).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),
         )
         .route(
             "/v1/sync/access",

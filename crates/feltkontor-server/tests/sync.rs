@@ -1002,6 +1002,24 @@ fn quarantined_notes_wait_for_the_coordinator(kind: Kind) {
     let waiting = list(&coord);
     assert_eq!(waiting.len(), 2);
     assert_eq!(list(&leader).len(), 2, "a leader on the case's team");
+    // A round's last page says how many notes wait for the worker's decision (the app's status
+    // bar announces them): the coordinator is told, the others not, and counting reads no note.
+    let quarantine_reads = |db: &Db| {
+        db.owner()
+            .query_one(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'quarantine_read'",
+                feltkontor_central::params![],
+            )
+            .unwrap()
+            .unwrap()
+            .int(0)
+            .unwrap()
+    };
+    let reads = quarantine_reads(&db);
+    assert_eq!(coord.sync(&rt).quarantined, Some(2));
+    assert_eq!(psy.sync(&rt).quarantined, Some(0));
+    assert_eq!(author.sync(&rt).quarantined, Some(0));
+    assert_eq!(quarantine_reads(&db), reads, "counting reads no note");
     let first = waiting.iter().find(|n| n.note_id == kept.id.0).unwrap();
     assert_eq!(first.changes, 2, "written, then signed");
     assert_eq!(first.author_name, "Tove Teamsen");
@@ -1031,7 +1049,7 @@ fn quarantined_notes_wait_for_the_coordinator(kind: Kind) {
         other => panic!("decided twice: {other:?}"),
     }
 
-    coord.sync(&rt);
+    assert_eq!(coord.sync(&rt).quarantined, Some(0), "decided: none waits");
     psy.sync(&rt);
     for d in [&coord, &psy] {
         let note = d.store.get::<CaseNote>(kept.id.0).unwrap().unwrap();
@@ -1426,6 +1444,106 @@ fn a_wrong_bucket_is_found_by_its_checksum_and_pulled_again(kind: Kind) {
     assert_converged(&rt, &coord, "after pulling the case again");
 }
 backends!(a_wrong_bucket_is_found_by_its_checksum_and_pulled_again);
+
+/// The daily comparison finds a bucket damaged on the device that no pull completes (nothing
+/// new comes for it): only complete buckets held are compared, only with nothing unsent, and a
+/// bucket that differs is pulled again.
+fn a_quiet_damaged_bucket_is_found_by_the_daily_comparison(kind: Kind) {
+    use feltkontor_wire::sync::VerifyRequest;
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    let mut colleague = device(&server, &db, "teamcw");
+    coord.sync(&rt);
+    colleague.sync(&rt);
+    let case1 = format!("case:{}", w.case1);
+    let case2 = format!("case:{}", w.case2);
+    let verify = |d: &mut Device| {
+        let mut report = feltkontor_sync::SyncReport::default();
+        let store = std::cell::RefCell::new(&mut d.store);
+        let compared = rt
+            .block_on(feltkontor_sync::verify_buckets(
+                &d.remote,
+                &store,
+                &mut report,
+                &mut |_| {},
+            ))
+            .unwrap();
+        (compared, report)
+    };
+    // Intact: every bucket held is compared, none differs.
+    let held = coord.store.sync_cursors().unwrap();
+    assert!(held.len() >= 2 && held.contains_key(&case1), "{held:?}");
+    let (compared, report) = verify(&mut coord);
+    assert!(compared);
+    assert_eq!(report.verified_buckets, held.len(), "{report:?}");
+    assert!(report.checksum_resets.is_empty(), "{report:?}");
+
+    // Damaged on the device: a name changed and a note gone (with its search entry), with no
+    // change to show for it.
+    coord
+        .store
+        .conn()
+        .execute_batch(&format!(
+            "UPDATE persons SET name = 'Forkert navn' WHERE id = '{father}';
+             DELETE FROM notes_fts WHERE rowid = (SELECT rid FROM notes WHERE id = '{note}');
+             DELETE FROM notes WHERE id = '{note}';",
+            father = w.father,
+            note = w.note_team
+        ))
+        .unwrap();
+    let quiet = rt
+        .block_on(sync_once(&coord.remote, &mut coord.store))
+        .unwrap();
+    assert!(
+        quiet.checksum_resets.is_empty(),
+        "a pull compares only what it completes"
+    );
+    let (compared, report) = verify(&mut coord);
+    assert!(compared);
+    assert_eq!(report.checksum_resets, vec![case1.clone()], "{report:?}");
+    assert!(
+        report.pulled_records > 0,
+        "the bucket is pulled again at once"
+    );
+    assert_eq!(
+        coord.store.get::<Person>(w.father).unwrap().unwrap().name,
+        "Frank Far"
+    );
+    assert!(coord.store.get::<CaseNote>(w.note_team).unwrap().is_some());
+    assert_converged(&rt, &coord, "after the comparison");
+    let (_, again) = verify(&mut coord);
+    assert!(again.checksum_resets.is_empty(), "{again:?}");
+
+    // The service answers only for buckets the device holds complete and may see: not one with
+    // a colleague's change not pulled yet, not another team's case, not one with no cursor.
+    let p = new_person(w.case1, "Ny i sagen");
+    colleague.store.write(|wr| wr.put_person(&p)).unwrap();
+    colleague.sync(&rt);
+    let mut cursors = coord.store.sync_cursors().unwrap();
+    cursors.insert(case2.clone(), 1);
+    let answer = |cursors| {
+        rt.block_on(coord.remote.verify(&VerifyRequest { cursors }))
+            .unwrap()
+            .checksums
+    };
+    let listed = answer(cursors.clone());
+    assert!(listed.contains_key("team"), "{listed:?}");
+    assert!(!listed.contains_key(&case1), "{listed:?}");
+    assert!(!listed.contains_key(&case2), "{listed:?}");
+    cursors.insert("team".into(), 0);
+    assert!(!answer(cursors).contains_key("team"));
+
+    // While a change waits to be sent the two differ anyway: not compared.
+    coord.sync(&rt);
+    let mine = new_person(w.case1, "Endnu ikke sendt");
+    coord.store.write(|wr| wr.put_person(&mine)).unwrap();
+    let (compared, report) = verify(&mut coord);
+    assert!(!compared && report.verified_buckets == 0, "{report:?}");
+}
+backends!(a_quiet_damaged_bucket_is_found_by_the_daily_comparison);
 
 /// A large first sync stores its records first and indexes them for search afterwards: a
 /// search before the index caught up still finds everything (it completes the index first),

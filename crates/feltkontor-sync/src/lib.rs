@@ -9,7 +9,8 @@ use feltkontor_core::store::sync::CheckedPage;
 use feltkontor_core::Store;
 use feltkontor_wire::sync::{
     AccessUpload, AccessUploadResponse, PullRequest, PullResponse, PushRequest, PushResponse,
-    QuarantineDecision, QuarantineList, QuarantineResolved, WaitRequest, WaitResponse,
+    QuarantineDecision, QuarantineList, QuarantineResolved, VerifyRequest, VerifyResponse,
+    WaitRequest, WaitResponse,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,6 +25,9 @@ pub const PULL_PAGE: u32 = 2_000;
 /// After a local change, the app waits this long for more (autosave, a form with several
 /// fields) before pushing.
 pub const PUSH_DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the app compares every bucket it holds with the service's ([`verify_buckets`]),
+/// besides the comparison of each bucket a pull completes.
+pub const VERIFY_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -325,6 +329,11 @@ impl Remote {
         self.post("/v1/sync/pull", req).await
     }
 
+    /// The service's checksum of each bucket the device holds and has complete.
+    pub async fn verify(&self, req: &VerifyRequest) -> Result<VerifyResponse, SyncError> {
+        self.post("/v1/sync/verify", req).await
+    }
+
     /// Pages after `req`'s cursors as one stream (`/v1/sync/pull/stream`): read and parsed on
     /// their own task while the device applies the ones before, so the service, the network
     /// and the device work at once.
@@ -374,6 +383,10 @@ pub struct SyncReport {
     /// While pulling: about how many records this round will receive in all (those received
     /// plus what the service says waits), when more than one page is needed.
     pub expected_records: Option<usize>,
+    /// From the round's last page: how many quarantined notes wait for this worker's decision.
+    pub quarantined: Option<u32>,
+    /// Buckets compared with the service's by [`verify_buckets`] (each complete bucket held).
+    pub verified_buckets: usize,
 }
 
 /// The next batch to push: oldest first, bounded in count and bytes.
@@ -561,6 +574,7 @@ async fn pull_pages<L: StoreAccess>(
             report.expected_records = Some(expected.max(report.expected_records.unwrap_or(0)));
         } else if !page.more {
             report.expected_records = Some(report.pulled_records);
+            report.quarantined = page.quarantined.or(report.quarantined);
         }
         report.changed_records += applied.changed;
         report
@@ -584,6 +598,53 @@ async fn pull_pages<L: StoreAccess>(
             stream = None;
         }
     }
+}
+
+/// Compares every bucket this device holds complete with the service's checksum of it, not
+/// only those a pull just completed: a bucket damaged on the device (or missing a record) with
+/// nothing new coming for it is found too. Each bucket that differs is deleted and pulled again
+/// at once. Only when nothing waits to be sent (unsent changes make the two differ); returns
+/// whether the comparison was made. The app does this once per [`VERIFY_EVERY`]. Each
+/// bucket's checksum is computed in its own turn at the store, so a save never waits long.
+pub async fn verify_buckets<L: StoreAccess>(
+    remote: &Remote,
+    local: &L,
+    report: &mut SyncReport,
+    on_page: &mut (dyn FnMut(&SyncReport) + Send),
+) -> Result<bool, SyncError> {
+    let (pending, mut cursors) = local.with(|s| Ok((s.pending_count()?, s.sync_cursors()?)))?;
+    cursors.retain(|_, c| *c > 0);
+    if pending > 0 {
+        return Ok(false);
+    }
+    let req = VerifyRequest { cursors };
+    let answer = remote.verify(&req).await?;
+    let mut reset = false;
+    for (bucket, want) in &answer.checksums {
+        let have = local.with(|s| {
+            // A save since the question, or a bucket no longer held as asked: not comparable.
+            if s.pending_count()? > 0 {
+                return Ok(None);
+            }
+            let asked = req.cursors.get(bucket);
+            Ok(match s.sync_cursors()?.get(bucket) {
+                Some(c) if Some(c) == asked => Some(s.bucket_checksum(bucket)?),
+                _ => None,
+            })
+        })?;
+        report.verified_buckets += usize::from(have.is_some());
+        if have.is_some_and(|have| have != *want) {
+            tracing::warn!(%bucket, "checksum differs: pulling the bucket again");
+            local.with(|s| Ok(s.reset_bucket(bucket)?))?;
+            report.checksum_resets.push(bucket.clone());
+            reset = true;
+        }
+        tokio::task::yield_now().await;
+    }
+    if reset {
+        pull_all(remote, local, report, on_page).await?;
+    }
+    Ok(true)
 }
 
 /// Compares the checksum of each bucket the page completed with what this device now holds

@@ -74,6 +74,28 @@ pub struct PullResponse {
     /// of these buckets are in this page.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reset: Vec<String>,
+    /// On the last page (`more` false): how many quarantined notes wait for this worker's
+    /// decision (as a case's coordinator, or a leader on its team). The app announces them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<u32>,
+}
+
+/// A device asks whether what it holds of each bucket is what the service holds for its
+/// worker: its cursor per bucket, as for a pull. Asked now and then (once a day), apart from
+/// pulling, so that a bucket damaged on the device without a change to show for it is found
+/// even when nothing new comes for it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub cursors: BTreeMap<String, u64>,
+}
+
+/// The checksum (as in [`BucketPage::checksum`]) of each bucket the device holds that is
+/// visible to the worker and has nothing after the device's cursor. A bucket not listed is
+/// not compared this time (the next pull brings what is new, with its checksum).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    pub checksums: BTreeMap<String, u64>,
 }
 
 /// The cursors a device holds once it applied `page` (when the page reset no bucket): each

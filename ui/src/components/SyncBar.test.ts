@@ -19,6 +19,7 @@ const base = {
   expected: 0,
   data_version: 0,
   lease_expires_at: null,
+  quarantined: 0,
 };
 
 describe("SyncBar", () => {
@@ -35,6 +36,27 @@ describe("SyncBar", () => {
     const bar = progress.querySelector("progress");
     expect(bar?.getAttribute("max")).toBe("12200");
     expect(bar?.getAttribute("value")).toBe("2400");
+  });
+
+  it("announces quarantined notes waiting for the worker's decision, and opens the sync view", async () => {
+    invoke.mockResolvedValue({ ...base, state: "online", quarantined: 2 });
+    const onopen = vi.fn();
+    render(SyncBar, { props: { onopen, onrevoked: vi.fn(), onchanged: vi.fn() } });
+    const notice = await screen.findByTestId("sync-quarantined");
+    expect(notice.textContent?.trim()).toBe("2 noter venter på din beslutning");
+    notice.click();
+    expect(onopen).toHaveBeenCalledOnce();
+  });
+
+  it("says one note in the singular, and nothing when none waits", async () => {
+    invoke.mockResolvedValue({ ...base, state: "online", quarantined: 1 });
+    const first = render(SyncBar, { props: { onopen: vi.fn(), onrevoked: vi.fn(), onchanged: vi.fn() } });
+    expect((await screen.findByTestId("sync-quarantined")).textContent?.trim()).toBe("1 note venter på din beslutning");
+    first.unmount();
+    invoke.mockResolvedValue({ ...base, state: "online", quarantined: 0 });
+    render(SyncBar, { props: { onopen: vi.fn(), onrevoked: vi.fn(), onchanged: vi.fn() } });
+    await screen.findByTestId("sync-pending");
+    expect(screen.queryByTestId("sync-quarantined")).toBeNull();
   });
 
   it("shows only the count when the total is not known", async () => {

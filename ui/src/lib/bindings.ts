@@ -616,6 +616,11 @@ export type SyncStatus = {
 	 *  service renews it at every sync). The UI warns days ahead.
 	 */
 	lease_expires_at: string | null,
+	/**
+	 *  Quarantined notes waiting for this worker's decision (as a case's coordinator, or a
+	 *  leader on its team), as the service said at the last sync. The status bar announces them.
+	 */
+	quarantined: number,
 };
 
 export type Team = {
