@@ -27,7 +27,7 @@ use common::world::{self, World};
 use common::{Db, Kind, Server};
 use feltkontor_central::params;
 use feltkontor_core::domain::*;
-use feltkontor_sync::{next_batch, pull_all, push_all, SyncReport};
+use feltkontor_sync::{next_batch, pull_all, push_all, verify_buckets, SyncReport};
 use feltkontor_wire::sync::{PullRequest, PushResponse};
 use feltkontor_wire::*;
 use rand::rngs::StdRng;
@@ -504,8 +504,34 @@ impl Sim {
 
     fn check(&mut self, schedule: u64) {
         let ctx = |what: &str| format!("schedule {schedule}: {what}");
-        for (d, dev) in self.devices.iter().enumerate() {
+        for (d, dev) in self.devices.iter_mut().enumerate() {
             assert_converged(&self.rt, dev, &ctx(USERS[d]));
+            // The daily comparison agrees: every bucket held is complete and the same.
+            let held = dev
+                .store
+                .sync_cursors()
+                .unwrap()
+                .values()
+                .filter(|c| **c > 0)
+                .count();
+            let mut report = SyncReport::default();
+            let compared = self
+                .rt
+                .block_on(verify_buckets(
+                    &dev.remote,
+                    &std::cell::RefCell::new(&mut dev.store),
+                    &mut report,
+                    &mut |_| {},
+                ))
+                .unwrap();
+            assert!(compared, "{}", ctx(USERS[d]));
+            assert_eq!(report.verified_buckets, held, "{}", ctx(USERS[d]));
+            assert!(
+                report.checksum_resets.is_empty(),
+                "{}: {:?}",
+                ctx(USERS[d]),
+                report.checksum_resets
+            );
         }
         let mut owner = self.db.owner();
         // Every field holds its newest applied write.
