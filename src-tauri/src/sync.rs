@@ -291,23 +291,37 @@ async fn run(session: &Arc<Session>, remote: &Remote) -> Result<(), SyncError> {
         sync.update(|s| s.quarantined = waiting);
     }
     // Once a day (and in the first round after the app starts): every bucket held is compared
-    // with the service's, also those no pull completed lately.
+    // with the service's, also those no pull completed lately. Its failure does not fail the
+    // round (the changes are sent and pulled): it is tried again in the next one.
     let due = sync
         .verified_at
         .lock()
         .map(|v| v.is_none_or(|at| at.elapsed() >= VERIFY_EVERY))
         .unwrap_or(false);
-    if due && verify_buckets(remote, &session.store, &mut report, &mut |_| {}).await? {
-        if let Ok(mut v) = sync.verified_at.lock() {
-            *v = Some(Instant::now());
+    if due {
+        match verify_buckets(remote, &session.store, &mut report, &mut |_| {}).await {
+            Ok(true) => {
+                if let Ok(mut v) = sync.verified_at.lock() {
+                    *v = Some(Instant::now());
+                }
+                tracing::info!(
+                    compared = report.verified_buckets,
+                    pulled_again = report.checksum_resets.len(),
+                    "buckets compared with the service"
+                );
+            }
+            // Changes wait to be sent: compared after a later round.
+            Ok(false) => {}
+            Err(e) if e.must_wipe() || needs_new_token(&e) || matches!(e, SyncError::Locked) => {
+                return Err(e)
+            }
+            Err(e) => tracing::warn!("comparing the buckets with the service: {e}"),
         }
-        tracing::info!(
-            compared = report.verified_buckets,
-            pulled_again = report.checksum_resets.len(),
-            "buckets compared with the service"
-        );
     }
-    if report.changed_records > 0 || !report.dropped_buckets.is_empty() {
+    if report.changed_records > 0
+        || !report.dropped_buckets.is_empty()
+        || !report.checksum_resets.is_empty()
+    {
         sync.update(|s| s.data_version = s.data_version.wrapping_add(1));
     }
     Ok(())
