@@ -16,7 +16,7 @@ help:
 	@echo "make bench  benchmarks on the bench-size data set (writes target/bench/store.md)"
 	@echo "make bench-app  the app in the real window on the bench-size data set (target/bench/app.md)"
 	@echo "make bench-server  200 concurrent clients against the central service, SQLite and PostgreSQL"
-	@echo "make bench-sync  first sync, resume, incremental, drain, live propagation, 200 syncing devices (target/bench/sync.md)"
+	@echo "make bench-sync  first sync (with PouchDB replication of the same records), resume, incremental, drain, live propagation, 200 syncing devices (target/bench/sync.md)"
 	@echo "make test-sync-long  the multi-device sync property test, 1,000 schedules per engine"
 
 deps:
@@ -87,6 +87,7 @@ openapi:
 
 bench-sync: deps
 	cargo bench -p feltkontor-server --bench sync
+	cd tests/bench/pouchdb && npm ci --no-audit --no-fund --loglevel=error && node replicate.mjs ../../../target/bench
 	@echo "results: target/bench/sync.md"
 
 bench-server: deps

@@ -5,7 +5,8 @@
 //!    device and pushed (the drain rate of a large queue).
 //! 2. First sync of a new device for that worker: wall time and records/s, against the raw
 //!    bulk insert of the same rows into an encrypted SQLite file in one transaction, measured
-//!    in the same run.
+//!    in the same run. The records and the medians are written for the PouchDB replication of
+//!    the same records that `make bench-sync` measures next (`tests/bench/pouchdb`).
 //! 3. Resume: a first sync broken off after half its pages, then resumed: bytes downloaded by
 //!    the resumed sync against the bytes still missing (counted by a loopback proxy).
 //! 4. Incremental sync of 100 pending changes (push and pull, one round): 15 rounds, p50/p95.
@@ -250,6 +251,7 @@ fn single_device(rt: &tokio::runtime::Runtime) -> Single {
     let first_sync = median(&mut first_syncs);
     let search_catch_up = median(&mut searches);
     let bulk = median(&mut bulks);
+    write_first_sync_rows(&rows, first_sync, bulk);
     // The same pages pulled again by a device that does not apply them: the service and the
     // transfer alone.
     let t = Instant::now();
@@ -681,6 +683,27 @@ fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("sync.md"), out).unwrap();
+}
+
+/// The records the first sync stored and its medians, for the PouchDB comparison that
+/// `make bench-sync` runs next (`tests/bench/pouchdb/replicate.mjs`).
+fn write_first_sync_rows(rows: &[(String, String, String)], first_sync: Duration, bulk: Duration) {
+    use std::io::Write;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(dir.join("first-sync-rows.ndjson")).unwrap());
+    for (entity, id, data) in rows {
+        // `data` is JSON already: written as it is.
+        writeln!(out, r#"{{"entity":"{entity}","id":"{id}","data":{data}}}"#).unwrap();
+    }
+    out.flush().unwrap();
+    let summary = serde_json::json!({
+        "records": rows.len(),
+        "first_sync_ms": first_sync.as_secs_f64() * 1000.0,
+        "bulk_ms": bulk.as_secs_f64() * 1000.0,
+    });
+    std::fs::write(dir.join("first-sync.json"), summary.to_string()).unwrap();
 }
 
 /// The size of `bytes` gzipped at the fastest level, as the service sends its answers.
