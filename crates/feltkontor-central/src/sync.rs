@@ -913,6 +913,14 @@ fn visible_cases(
     Ok(out)
 }
 
+/// The buckets a worker may see, in the order pages bring them: the team's reference data,
+/// then each visible case (with the worker's access to it).
+fn bucket_plan(cases: &[(Uuid, CaseAccess)]) -> Vec<(String, Option<(Uuid, CaseAccess)>)> {
+    let mut plan = vec![(TEAM_BUCKET.to_owned(), None)];
+    plan.extend(cases.iter().map(|(c, a)| (case_bucket(*c), Some((*c, *a)))));
+    plan
+}
+
 /// Answers a pull for `actor` inside the caller's read transaction.
 pub fn pull(
     conn: &mut dyn Conn,
@@ -930,8 +938,7 @@ pub fn pull(
     visible.extend(cases.iter().map(|(c, _)| case_bucket(*c)));
     let mut buckets = Vec::new();
     let mut more = false;
-    let mut plan: Vec<(String, Option<(Uuid, CaseAccess)>)> = vec![(TEAM_BUCKET.to_owned(), None)];
-    plan.extend(cases.iter().map(|(c, a)| (case_bucket(*c), Some((*c, *a)))));
+    let plan = bucket_plan(&cases);
     let horizons = horizons(conn)?;
     let mut reset = Vec::new();
     // Where the page stopped: the plan's index and the cursor reached there.
@@ -1062,10 +1069,8 @@ pub fn verify(
     let cases = visible_cases(conn, actor, now_ms)?;
     let professions = professions(conn)?;
     let horizons = horizons(conn)?;
-    let mut plan: Vec<(String, Option<(Uuid, CaseAccess)>)> = vec![(TEAM_BUCKET.to_owned(), None)];
-    plan.extend(cases.iter().map(|(c, a)| (case_bucket(*c), Some((*c, *a)))));
     let mut checksums = BTreeMap::new();
-    for (bucket, case) in plan {
+    for (bucket, case) in bucket_plan(&cases) {
         let cursor = req.cursors.get(&bucket).copied().unwrap_or(0);
         let horizon = case
             .and_then(|(c, _)| horizons.get(&c).copied())

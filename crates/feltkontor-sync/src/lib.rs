@@ -626,9 +626,9 @@ pub async fn verify_buckets<L: StoreAccess>(
             if s.pending_count()? > 0 {
                 return Ok(None);
             }
-            let asked = req.cursors.get(bucket);
-            Ok(match s.sync_cursors()?.get(bucket) {
-                Some(c) if Some(c) == asked => Some(s.bucket_checksum(bucket)?),
+            let held = s.sync_cursor(bucket)?;
+            Ok(match held {
+                Some(c) if req.cursors.get(bucket) == Some(&c) => Some(s.bucket_checksum(bucket)?),
                 _ => None,
             })
         })?;

@@ -417,6 +417,15 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The cursor of one bucket (`None`: not held).
+    pub fn sync_cursor(&self, bucket: &str) -> Result<Option<u64>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT cursor FROM sync_buckets WHERE bucket = ?1")?
+            .query_row([bucket], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Applies one pulled page, checked ([`CheckedPage::check`]), in one transaction: records
     /// merged field by field, each bucket's cursor, and the deletion of buckets the worker may
     /// no longer see. Either all of it is applied or none of it.
