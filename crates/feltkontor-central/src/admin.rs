@@ -8,7 +8,7 @@ use crate::error::{Result, ServiceError};
 use crate::identity::{self, sha256_hex};
 use crate::records;
 use crate::{now_ms, params};
-use feltkontor_core::domain::{Staff, Team, TeamMember};
+use feltkontor_domain::{Staff, Team, TeamMember};
 use feltkontor_wire::{EntityKind, Profession, RowId, StaffId, StaffSector, TeamId};
 use serde::Serialize;
 use uuid::Uuid;
@@ -25,7 +25,7 @@ fn admin_event(action: &'static str, detail: String) -> AuditEvent {
     }
 }
 
-fn validation(e: feltkontor_core::ValidationError) -> ServiceError {
+fn validation(e: feltkontor_domain::ValidationError) -> ServiceError {
     ServiceError::invalid("input", e.to_string())
 }
 

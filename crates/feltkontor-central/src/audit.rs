@@ -278,20 +278,22 @@ pub fn for_case(conn: &mut dyn Conn, case: Uuid) -> Result<Vec<AuditRow>> {
     .collect()
 }
 
-/// Every row about one person: uses of the person's own record, and reads of their case that
-/// showed the person (a case overview lists the family).
+/// Every row about one person: every use of the person's own record, and every use of their
+/// case (read on the service, downloaded to a device, opened, searched or exported on a
+/// laptop, changed), since the case holds what is known about them. An attempt that was
+/// refused showed nothing and is not a use (it stays in the log, for security).
 pub fn for_person(conn: &mut dyn Conn, person: Uuid) -> Result<Vec<AuditRow>> {
     let case: Option<Uuid> = conn
         .query_one(
-            "SELECT case_id FROM records WHERE entity = 'person' AND id = $1",
+            "SELECT case_id FROM record_ids WHERE id = $1 AND entity = 'person'",
             params![person],
         )?
         .and_then(|r| r.opt_text(0).ok().flatten())
         .and_then(|s| s.parse().ok());
     conn.query(
         &format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE person_id = $1
-             OR (case_id = $2 AND action IN ('read_case', 'export') AND result = 'ok') ORDER BY seq"
+            "SELECT {COLUMNS} FROM audit_log
+             WHERE person_id = $1 OR (case_id = $2 AND result IN ('ok', 'limited')) ORDER BY seq"
         ),
         params![person, case],
     )?
@@ -309,6 +311,19 @@ pub fn purpose(action: &str) -> &'static str {
         "write" => "Oplysninger blev ændret",
         "export" => "Oplysninger blev udleveret",
         "enroll" => "En enhed blev tilsluttet",
+        "sync_read" => "Sagens oplysninger blev hentet til en medarbejders computer",
+        "sync_write" => "Oplysninger blev ændret fra en medarbejders computer",
+        "sync_verify" => "En medarbejders computer kontrollerede sin kopi",
+        "device_open_case" => "Sagen blev åbnet på en medarbejders computer",
+        "device_open_person" => "Oplysninger om en person blev åbnet på en medarbejders computer",
+        "device_search" => "Søgning på en medarbejders computer",
+        "device_export" => "Oplysninger blev udleveret fra en medarbejders computer",
+        "conflict" => "To samtidige ændringer blev gemt til afgørelse",
+        "privileged_change" => "Tovholder, deltagere eller adressebeskyttelse blev ændret",
+        "quarantine_read" => "Et tilbageholdt notat blev vist for tovholderen",
+        "quarantine_accept" => "Et tilbageholdt notat blev taget med i sagen",
+        "quarantine_keep_out" => "Et tilbageholdt notat blev holdt uden for sagen",
+        "security" => "Et forsøg blev afvist af sikkerhedshensyn",
         _ => "Anden brug",
     }
 }

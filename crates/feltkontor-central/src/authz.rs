@@ -12,8 +12,8 @@
 use crate::db::Conn;
 use crate::error::Result;
 use crate::params;
-use feltkontor_core::domain::rules::consent_sector;
-use feltkontor_core::domain::Consent;
+use feltkontor_domain::rules::consent_sector;
+use feltkontor_domain::Consent;
 use feltkontor_wire::{Audience, Profession, StaffSector};
 use time::Date;
 use uuid::Uuid;

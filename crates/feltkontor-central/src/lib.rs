@@ -8,14 +8,15 @@ pub mod api;
 pub mod audit;
 pub mod authz;
 pub mod db;
-pub mod demo;
 pub mod error;
 pub mod identity;
 pub mod limits;
 pub mod migrate;
 pub mod records;
+pub mod rules;
 pub mod service;
 pub mod sync;
+pub mod visibility;
 
 pub use error::{ErrorCode, Result, ServiceError};
 pub use service::{Central, Config};

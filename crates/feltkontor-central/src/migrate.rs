@@ -48,10 +48,15 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../../migrations/server/sqlite/0007_quarantine_waiting.sql"),
         postgres: include_str!("../../../migrations/server/postgres/0007_quarantine_waiting.sql"),
     },
+    Migration {
+        version: 8,
+        sqlite: include_str!("../../../migrations/server/sqlite/0008_record_ids.sql"),
+        postgres: include_str!("../../../migrations/server/postgres/0008_record_ids.sql"),
+    },
 ];
 
 /// The schema version this build expects.
-pub const LATEST: i64 = 7;
+pub const LATEST: i64 = 8;
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
 /// advisory lock keeps two instances started at once from migrating together.

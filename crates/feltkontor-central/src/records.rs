@@ -66,13 +66,49 @@ pub struct Concurrent {
     pub incoming_hlc: Hlc,
 }
 
-/// [`apply`], also reporting every field whose incoming write was concurrent with the stored
-/// one (its `base` is not the stored clock) and carried another value, and the record as it
-/// now stands (the writer may no longer be allowed to read it back).
-pub fn apply_detecting(
-    conn: &mut dyn Conn,
-    entry: &ChangeEntry,
-) -> Result<(bool, Vec<Concurrent>, Stored)> {
+/// A change-log entry merged with the stored record, not yet written.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    pub entity: EntityKind,
+    pub id: Uuid,
+    /// The stored record before the merge (live or archived), with its `id`.
+    pub before: Option<Stored>,
+    /// The record as it stands after the merge, with its `id`.
+    pub data: Map<String, Value>,
+    pub clocks: BTreeMap<String, Hlc>,
+    pub archived: bool,
+    /// Whether any field was taken.
+    pub changed: bool,
+    /// Every field whose incoming write was concurrent with the stored one (its `base` is not
+    /// the stored clock) and carried another value.
+    pub concurrent: Vec<Concurrent>,
+}
+
+impl Merge {
+    /// The record as its writer wrote it: the stored record with every field of the entry,
+    /// whatever the clocks (what the writer saw and meant).
+    pub fn as_written(&self, entry: &ChangeEntry) -> (Map<String, Value>, bool) {
+        let mut data = self
+            .before
+            .as_ref()
+            .map(|b| b.data.clone())
+            .unwrap_or_default();
+        let mut archived = self.before.as_ref().is_some_and(|b| b.archived);
+        for (field, change) in &entry.fields {
+            if field == "archived" {
+                archived = change.value.as_bool().unwrap_or(false);
+            } else {
+                data.insert(field.clone(), change.value.clone());
+            }
+        }
+        data.insert("id".into(), Value::String(entry.entity_id.to_string()));
+        (data, archived)
+    }
+}
+
+/// Merges one change-log entry with the stored record, in memory: each field is taken if its
+/// clock is newer than the stored field's; `archived: true` is a tombstone like any other field.
+pub fn merge(conn: &mut dyn Conn, entry: &ChangeEntry) -> Result<Merge> {
     let entity = entry.entity;
     let existing = conn.query_one(
         "SELECT data, field_hlc, archived FROM records WHERE entity = $1 AND id = $2",
@@ -86,6 +122,20 @@ pub fn apply_detecting(
             r.int(2)? != 0,
         ),
         None => (Map::new(), FieldClocks::new(), false),
+    };
+    let before = match &existing {
+        Some(_) => {
+            let mut d = data.clone();
+            d.insert("id".into(), Value::String(entry.entity_id.to_string()));
+            Some(Stored {
+                entity,
+                id: entry.entity_id,
+                case_id: case_of(entity, entry.entity_id, &d).ok().flatten(),
+                data: d,
+                archived,
+            })
+        }
+        None => None,
     };
     let mut changed = false;
     let mut concurrent = Vec::new();
@@ -115,16 +165,44 @@ pub fn apply_detecting(
         clocks.insert(field.clone(), *hlc);
     }
     data.insert("id".into(), Value::String(entry.entity_id.to_string()));
-    let case_id = case_of(entity, entry.entity_id, &data)?;
+    Ok(Merge {
+        entity,
+        id: entry.entity_id,
+        before,
+        data,
+        clocks,
+        archived,
+        changed,
+        concurrent,
+    })
+}
+
+/// Writes a merged record (when it changed) and its projections; returns it as it stands.
+pub fn store(conn: &mut dyn Conn, m: Merge) -> Result<Stored> {
+    let Merge {
+        entity,
+        id,
+        before,
+        data,
+        mut clocks,
+        archived,
+        changed,
+        ..
+    } = m;
+    let case_id = case_of(entity, id, &data)?;
     if changed {
         compact(&mut clocks);
         // On PostgreSQL, row-level security checks the record against the projections: a new
         // case must be in `case_index` before its record goes in, and an existing record is
         // written while the projections still show the scope the write was checked against
         // (a coordinator outside the team hands the case over, and then no longer sees it).
-        let new = existing.is_none();
+        let new = before.is_none();
         if new {
-            project(conn, entity, entry.entity_id, &data, archived)?;
+            project(conn, entity, id, &data, archived)?;
+            conn.execute(
+                "INSERT INTO record_ids (id, entity, case_id) VALUES ($1, $2, $3)",
+                params![id, entity.as_str(), case_id],
+            )?;
         }
         let seq = next_seq(conn)?;
         conn.execute(
@@ -133,7 +211,7 @@ pub fn apply_detecting(
                field_hlc = excluded.field_hlc, archived = excluded.archived, seq = excluded.seq",
             params![
                 entity.as_str(),
-                entry.entity_id,
+                id,
                 case_id,
                 Value::Object(data.clone()).to_string(),
                 serde_json::to_string(&clocks).expect("clocks serialise"),
@@ -142,16 +220,38 @@ pub fn apply_detecting(
             ],
         )?;
         if !new {
-            project(conn, entity, entry.entity_id, &data, archived)?;
+            project(conn, entity, id, &data, archived)?;
         }
     }
-    let stored = Stored {
+    Ok(Stored {
         entity,
-        id: entry.entity_id,
+        id,
         case_id,
         data,
         archived,
-    };
+    })
+}
+
+/// Where an id was first used: its kind and case. An id never moves to another kind or case.
+pub fn id_use(conn: &mut dyn Conn, id: Uuid) -> Result<Option<(String, Option<Uuid>)>> {
+    conn.query_one(
+        "SELECT entity, case_id FROM record_ids WHERE id = $1",
+        params![id],
+    )?
+    .map(|r| Ok((r.text(0)?, r.opt_text(1)?.and_then(|s| s.parse().ok()))))
+    .transpose()
+}
+
+/// [`merge`] and [`store`]: the merge's conflicts and the record as it now stands (the writer
+/// may no longer be allowed to read it back).
+pub fn apply_detecting(
+    conn: &mut dyn Conn,
+    entry: &ChangeEntry,
+) -> Result<(bool, Vec<Concurrent>, Stored)> {
+    let m = merge(conn, entry)?;
+    let changed = m.changed;
+    let concurrent = m.concurrent.clone();
+    let stored = store(conn, m)?;
     Ok((changed, concurrent, stored))
 }
 

@@ -10,8 +10,8 @@ use crate::identity::{self, EnrollInput, SigningKey};
 use crate::limits::RateLimiter;
 use crate::records::{self, Stored};
 use crate::{migrate, params};
-use feltkontor_core::domain::*;
-use feltkontor_wire::{EntityKind, NoteStatus};
+use feltkontor_domain::*;
+use feltkontor_wire::EntityKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
@@ -426,7 +426,12 @@ impl Central {
     /// The quarantined notes this worker decides on (coordinator, or a leader on the team).
     pub fn quarantined(&self, bearer: &str) -> Result<feltkontor_wire::sync::QuarantineList> {
         self.as_worker(bearer, |conn, actor, audit_rows| {
-            Ok(crate::sync::quarantined(conn, actor, audit_rows))
+            Ok(crate::sync::quarantined(
+                conn,
+                actor,
+                crate::now_ms(),
+                audit_rows,
+            ))
         })
     }
 
@@ -645,6 +650,15 @@ struct Directory {
 }
 
 impl Directory {
+    /// Every staff member's profession, as the snapshot holds them.
+    fn professions(&self) -> std::collections::BTreeMap<Uuid, feltkontor_wire::Profession> {
+        self.snap
+            .staff
+            .iter()
+            .map(|(id, (s, _))| (*id, s.profession))
+            .collect()
+    }
+
     fn staff(&mut self, conn: &mut dyn Conn, id: Uuid) -> Result<Option<(Staff, Option<String>)>> {
         if let Some(s) = self.snap.staff.get(&id) {
             return Ok(Some(s.clone()));
@@ -713,9 +727,37 @@ fn details(
     }
     participants.sort_by(|a, b| a.staff.name.cmp(&b.staff.name));
     let phones = typed::<Phone>(rows, EntityKind::Phone)?;
-    let show_protected = authz::may_see_protected_address(access);
+    let professions = directory.professions();
+    let viewer = crate::visibility::Viewer {
+        actor,
+        access: Some(access),
+        professions: &professions,
+    };
+    // What the worker may see of each record of the case: the one visibility decision.
+    let mut withheld: HashMap<Uuid, Vec<String>> = HashMap::new();
+    let mut hidden = std::collections::HashSet::new();
+    for r in rows {
+        let by_id =
+            |k: EntityKind, id: Uuid| rows.iter().find(|s| s.entity == k && s.id == id).cloned();
+        match crate::visibility::decide(
+            &viewer,
+            r.clone(),
+            std::collections::BTreeMap::new(),
+            &mut |k, id| Ok(by_id(k, id)),
+        )? {
+            Some(seen) => {
+                withheld.insert(r.id, seen.redacted);
+            }
+            None => {
+                hidden.insert(r.id);
+            }
+        }
+    }
+    let withheld_field =
+        |id: Uuid, f: &str| withheld.get(&id).is_some_and(|w| w.iter().any(|x| x == f));
     let mut persons: Vec<PersonInfo> = typed::<Person>(rows, EntityKind::Person)?
         .into_iter()
+        .filter(|p| !hidden.contains(&p.id.0))
         .map(|p| PersonInfo {
             id: p.id.0,
             phones: phones
@@ -723,7 +765,7 @@ fn details(
                 .filter(|ph| ph.person_id == p.id)
                 .map(|ph| ph.number.clone())
                 .collect(),
-            address: if p.protected_address && !show_protected {
+            address: if withheld_field(p.id.0, "address") {
                 None
             } else {
                 p.address.map(|a| a.0)
@@ -766,19 +808,10 @@ fn details(
     notes.sort_by_key(|n| std::cmp::Reverse((n.occurred_at, n.id)));
     let mut readable = Vec::new();
     for n in notes {
+        if hidden.contains(&n.id.0) {
+            continue;
+        }
         let author = directory.staff(conn, n.author_id.0)?;
-        // A colleague's draft is theirs until signed.
-        if n.status == NoteStatus::Draft && n.author_id.0 != actor.staff_id {
-            continue;
-        }
-        if !authz::may_read_note(
-            actor,
-            access,
-            n.audience,
-            author.as_ref().map(|(s, _)| s.profession),
-        ) {
-            continue;
-        }
         readable.push(NoteInfo {
             id: n.id.0,
             kind: n.kind.as_str().into(),

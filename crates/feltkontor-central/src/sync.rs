@@ -20,13 +20,14 @@ use crate::db::Conn;
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::params;
 use crate::records::{self, Stored};
-use feltkontor_core::domain::{rules, *};
+use crate::visibility::{self, Viewer};
+use feltkontor_domain::{rules, *};
 use feltkontor_wire::sync::{
     case_bucket, record_digest, AccessUpload, AccessUploadResponse, BucketPage, PullRequest,
     PullResponse, PushRequest, PushResponse, QuarantineDecision, QuarantineList,
     QuarantineResolved, QuarantinedNote, RejectedChange, SyncRecord, VerifyRequest, VerifyResponse,
-    MAX_ACCESS_ENTRIES, MAX_CLOCK_SKEW_MS, MAX_CRITERION_CHARS, MAX_PULL_RECORDS, MAX_PUSH_ENTRIES,
-    TEAM_BUCKET,
+    MAX_ACCESS_ENTRIES, MAX_CLOCK_SKEW_MS, MAX_CRITERION_CHARS, MAX_HLC_COUNTER, MAX_PULL_RECORDS,
+    MAX_PUSH_ENTRIES, TEAM_BUCKET,
 };
 use feltkontor_wire::{
     AccessAction, CaseId, ChangeEntry, EntityKind, Hlc, NoteStatus, Profession, RowId, StaffId,
@@ -102,6 +103,51 @@ fn check_request(actor: &Actor, req: &PushRequest, now_ms: i64) -> Result<Vec<Ch
     Ok(entries)
 }
 
+/// The shape of one change, checked before anything is read; a refusal is for this change
+/// alone (it does not block the queue): every field one its kind has, clocks in range.
+fn check_entry(e: &ChangeEntry, now_ms: i64) -> Result<()> {
+    let horizon = now_ms.max(0) as u64 + MAX_CLOCK_SKEW_MS;
+    if let Some(f) = e
+        .fields
+        .keys()
+        .find(|f| !feltkontor_domain::write::is_field(e.entity, f))
+    {
+        return Err(ServiceError::invalid(
+            "fields",
+            format!(
+                "The {} has no field {:?}: this version of the service does not know it.",
+                e.entity.as_str(),
+                printable(f)
+            ),
+        ));
+    }
+    for change in e.fields.values() {
+        let counters = [Some(change.hlc), change.base]
+            .into_iter()
+            .flatten()
+            .map(|h| h.counter);
+        if counters.into_iter().any(|c| c > MAX_HLC_COUNTER) {
+            return Err(ServiceError::invalid(
+                "hlc",
+                "The change carries a clock counter out of range.",
+            ));
+        }
+        if change.base.is_some_and(|b| b.wall_ms > horizon) {
+            return Err(ServiceError::invalid(
+                "base",
+                "The change names a base clock from the future.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A name sent by a device, fit for a message and the audit log: no control characters, at
+/// most 64 characters.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
 fn gap(expected: u64) -> ServiceError {
     ServiceError::new(
         ErrorCode::SequenceGap,
@@ -143,10 +189,19 @@ pub fn push(
     for e in &fresh {
         conn.batch("SAVEPOINT change")?;
         match apply_one(conn, actor, e, now_ms) {
-            Ok((case_id, conflicts)) => {
+            Ok(Applied {
+                case_id,
+                conflicts,
+                privileged,
+            }) => {
                 conn.batch("RELEASE SAVEPOINT change")?;
                 applied += 1;
                 events.push(event(actor, e, case_id, "ok", describe(e)));
+                if let Some(what) = privileged {
+                    let mut ev = event(actor, e, case_id, "ok", format!("{what}: {}", describe(e)));
+                    ev.action = "privileged_change";
+                    events.push(ev);
+                }
                 for field in conflicts {
                     let mut ev = event(
                         actor,
@@ -175,15 +230,45 @@ pub fn push(
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     params![actor.device_id, e.seq as i64, e.entity.as_str(), e.entity_id, code.as_str(), err.detail.as_str(), now_ms],
                 )?;
-                if e.entity == EntityKind::Note && code == "forbidden" {
-                    quarantine(conn, actor, e, now_ms)?;
+                // The refusal names the case it was aimed at (a claimed id outside the worker's
+                // scope too: the audit log shows who tried what, where).
+                let mut aimed = target_case(conn, e).map(|(_, c)| c).unwrap_or(None);
+                if aimed.is_none() && e.entity == EntityKind::Note {
+                    // A later change of a note this device's earlier change left in quarantine
+                    // (a draft, then signed): the same case.
+                    aimed = conn
+                        .query_one(
+                            "SELECT case_id FROM quarantine WHERE device_id = $1 AND note_id = $2 LIMIT 1",
+                            params![actor.device_id, e.entity_id],
+                        )?
+                        .and_then(|r| r.opt_text(0).ok().flatten())
+                        .and_then(|c| c.parse().ok());
+                }
+                // Out of the worker's reach (lost access while offline) or a case closed
+                // meanwhile: documentation is never discarded for that.
+                let lost_access = (err.code == ErrorCode::Forbidden && err.internal.is_none())
+                    || err.internal.as_deref() == Some("case_closed");
+                let mut quarantined = false;
+                if e.entity == EntityKind::Note && lost_access {
+                    if let Some(case) = aimed {
+                        quarantined = quarantine(conn, actor, e, case, now_ms, &mut events)?;
+                    }
                 }
                 let mut ev = event(
                     actor,
                     e,
-                    None,
+                    aimed,
                     "denied",
-                    format!("{}: {}", describe(e), err.detail),
+                    format!(
+                        "{}: {}{}",
+                        describe(e),
+                        err.detail,
+                        if quarantined {
+                            " (kept in quarantine)"
+                        } else {
+                            ""
+                        }
+                    ),
                 );
                 if code == "signed_note_changed" {
                     ev.action = "security";
@@ -218,8 +303,11 @@ pub fn push(
 }
 
 /// Records a device's uploaded access-log entries in the audit log, each once (by its id), in
-/// the caller's transaction. The entries must be this worker's on this device; a criterion is
-/// bounded; a time too far in the future is refused like a change's clock.
+/// the caller's transaction. No entry blocks the others or the device's next upload: an entry
+/// of another worker or device, or about a case or person the worker never had in sight, is
+/// refused for good (audited as a security event, listed in `refused`); a time in the future
+/// or before 1970 is recorded as the device gave it, marked; a criterion is kept to
+/// [`MAX_CRITERION_CHARS`] printable characters.
 pub fn upload_access(
     conn: &mut dyn Conn,
     actor: &Actor,
@@ -233,35 +321,11 @@ pub fn upload_access(
         ));
     }
     let horizon = now_ms.saturating_add(MAX_CLOCK_SKEW_MS as i64);
-    for e in &req.entries {
-        if e.worker != actor.staff_id || e.device != actor.device_id {
-            return Err(ServiceError::new(
-                ErrorCode::Forbidden,
-                "A device uploads only its own worker's access log.",
-            ));
-        }
-        if e.at_ms > horizon {
-            return Err(ServiceError::new(
-                ErrorCode::ClockSkew,
-                "An access-log entry is stamped in the future: set the computer's clock; nothing was lost.",
-            ));
-        }
-        if e.at_ms < 0 {
-            return Err(ServiceError::invalid(
-                "at_ms",
-                "An access-log entry needs its time.",
-            ));
-        }
-        let criterion_len = e.criterion.as_deref().map_or(0, |c| c.chars().count());
-        if criterion_len > MAX_CRITERION_CHARS {
-            return Err(ServiceError::invalid(
-                "criterion",
-                format!("A search criterion has at most {MAX_CRITERION_CHARS} characters."),
-            ));
-        }
-    }
     let mut events = Vec::new();
     let mut duplicates = 0;
+    let mut refused = Vec::new();
+    let mut recorded = 0;
+    let mut sight: BTreeMap<Uuid, bool> = BTreeMap::new();
     for e in &req.entries {
         let fresh = conn.execute(
             "INSERT INTO device_access (id, device_id, at) VALUES ($1, $2, $3)
@@ -272,11 +336,80 @@ pub fn upload_access(
             duplicates += 1;
             continue;
         }
-        let when = crate::rfc3339_ms(e.at_ms);
+        let person_case = match e.person_id {
+            Some(p) => Some(
+                records::get_any(conn, EntityKind::Person, p)?
+                    .and_then(|s| s.case_id)
+                    .filter(|c| e.case_id.is_none_or(|given| given == *c)),
+            ),
+            None => None,
+        };
+        let mut cases: Vec<Option<Uuid>> = Vec::new();
+        if let Some(c) = e.case_id {
+            cases.push(Some(c));
+        }
+        if let Some(pc) = person_case {
+            cases.push(pc);
+        }
+        let mut in_sight = true;
+        for c in cases {
+            in_sight &= match c {
+                None => false,
+                Some(c) => match sight.get(&c) {
+                    Some(v) => *v,
+                    None => {
+                        let v = authz::scope(conn, actor, c)?.is_some()
+                            || once_had_access(conn, actor.staff_id, c)?;
+                        sight.insert(c, v);
+                        v
+                    }
+                },
+            };
+        }
+        let own = e.worker == actor.staff_id && e.device == actor.device_id;
+        if !own || !in_sight {
+            refused.push(e.id);
+            events.push(AuditEvent {
+                staff_id: Some(actor.staff_id),
+                device_id: Some(actor.device_id),
+                action: "security",
+                case_id: e.case_id.or(person_case.flatten()),
+                person_id: None,
+                detail: format!(
+                    "access-log entry {} refused: {}",
+                    e.id,
+                    if own {
+                        "a case or person the worker never had in sight"
+                    } else {
+                        "another worker's or device's entry"
+                    }
+                ),
+                result: "denied",
+            });
+            continue;
+        }
+        let when = if e.at_ms < 0 {
+            "an unknown time".to_owned()
+        } else if e.at_ms > horizon {
+            format!(
+                "{} (the device's clock was ahead)",
+                crate::rfc3339_ms(e.at_ms)
+            )
+        } else {
+            crate::rfc3339_ms(e.at_ms)
+        };
         let detail = match e.criterion.as_deref() {
-            Some(c) => format!("on the device at {when}, entry {}: {c}", e.id),
+            Some(c) => {
+                let c: String = c
+                    .chars()
+                    .map(|ch| if ch.is_control() { '\u{fffd}' } else { ch })
+                    .take(MAX_CRITERION_CHARS)
+                    .collect();
+                format!("on the device at {when}, entry {}: {c}", e.id)
+            }
             None => format!("on the device at {when}, entry {}", e.id),
         };
+        recorded += 1;
         events.push(AuditEvent {
             staff_id: Some(actor.staff_id),
             device_id: Some(actor.device_id),
@@ -286,7 +419,7 @@ pub fn upload_access(
                 AccessAction::Search => "device_search",
                 AccessAction::Export => "device_export",
             },
-            case_id: e.case_id,
+            case_id: e.case_id.or(person_case.flatten()),
             person_id: e.person_id,
             detail,
             result: "ok",
@@ -296,21 +429,65 @@ pub fn upload_access(
         crate::audit::append_all(conn, &events)?;
     }
     Ok(AccessUploadResponse {
-        recorded: events.len() as u32,
+        recorded,
         duplicates,
+        refused,
     })
 }
 
+/// Most refused note changes one device may have waiting in quarantine: a device past it is
+/// misbehaving, and its further refusals are recorded (audited, listed to the device) but not
+/// kept.
+pub const MAX_QUARANTINED_PER_DEVICE: i64 = 1_000;
+
+/// Whether the worker ever had the case in sight: the audit log holds a use of it by them.
+pub fn once_had_access(conn: &mut dyn Conn, staff: Uuid, case: Uuid) -> Result<bool> {
+    Ok(conn
+        .query_one(
+            "SELECT 1 FROM audit_log WHERE staff_id = $1 AND case_id = $2 AND result = 'ok' LIMIT 1",
+            params![staff, case],
+        )?
+        .is_some())
+}
+
 /// Keeps a refused note change whole: documentation a worker wrote is never discarded because
-/// their access ended while they were offline.
-fn quarantine(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -> Result<()> {
-    let case_id = match e.fields.get("case_id").and_then(|f| f.value.as_str()) {
-        Some(c) => Some(c.to_owned()),
-        // A change to a note the service holds: the note's case.
-        None => records::get_any(conn, e.entity, e.entity_id)?
-            .and_then(|s| s.case_id)
-            .map(|c| c.to_string()),
-    };
+/// their access ended while they were offline. Only for the case the change was refused for,
+/// only when the author once had that case in sight, and at most
+/// [`MAX_QUARANTINED_PER_DEVICE`] waiting per device. Returns whether it was kept.
+fn quarantine(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    e: &ChangeEntry,
+    case: Uuid,
+    now_ms: i64,
+    events: &mut Vec<AuditEvent>,
+) -> Result<bool> {
+    if !once_had_access(conn, actor.staff_id, case)? {
+        return Ok(false);
+    }
+    let waiting = conn
+        .query_one(
+            "SELECT COUNT(*) FROM quarantine WHERE device_id = $1 AND resolved_at IS NULL",
+            params![actor.device_id],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(0);
+    if waiting >= MAX_QUARANTINED_PER_DEVICE {
+        events.push(AuditEvent {
+            staff_id: Some(actor.staff_id),
+            device_id: Some(actor.device_id),
+            action: "security",
+            case_id: Some(case),
+            person_id: None,
+            detail: format!(
+                "note {}: not kept in quarantine, the device has {waiting} notes waiting",
+                e.entity_id
+            ),
+            result: "denied",
+        });
+        return Ok(false);
+    }
     let entry = serde_json::to_string(e)
         .map_err(|err| ServiceError::internal(format!("quarantine entry: {err}")))?;
     conn.execute(
@@ -320,71 +497,52 @@ fn quarantine(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) 
             actor.device_id,
             e.seq as i64,
             actor.staff_id,
-            case_id,
+            case,
             e.entity_id,
             entry,
             now_ms
         ],
     )?;
-    Ok(())
+    Ok(true)
 }
 
 /// One refused note change waiting in quarantine.
 struct Waiting {
     device_id: Uuid,
     staff_id: Uuid,
-    case_id: Option<Uuid>,
+    case_id: Uuid,
     entry: ChangeEntry,
     at: i64,
 }
 
-fn waiting(conn: &mut dyn Conn, note: Option<Uuid>) -> Result<Vec<Waiting>> {
-    let sql = "SELECT device_id, staff_id, case_id, entry, at FROM quarantine
-               WHERE resolved_at IS NULL AND ($1 = '' OR note_id = $1) ORDER BY note_id, seq";
+/// The cases whose quarantined notes `actor` decides on: as coordinator, or as a leader on the
+/// case's team.
+const DECIDES_ON: &str = "SELECT ci.case_id FROM case_index ci WHERE ci.coordinator_id = $1
+     UNION SELECT ci.case_id FROM case_index ci JOIN members_index m ON m.team_id = ci.team_id
+           WHERE m.staff_id = $1 AND $2 = 1";
+
+fn waiting(conn: &mut dyn Conn, actor: &Actor, note: Option<Uuid>) -> Result<Vec<Waiting>> {
+    let sql = format!(
+        "SELECT device_id, staff_id, case_id, entry, at FROM quarantine
+         WHERE resolved_at IS NULL AND case_id IN ({DECIDES_ON}) AND ($3 = '' OR note_id = $3)
+         ORDER BY note_id, seq"
+    );
     let filter = note.map(|n| n.to_string()).unwrap_or_default();
-    conn.query(sql, params![filter])?
+    let leader = i64::from(actor.profession == Profession::Leader);
+    conn.query(&sql, params![actor.staff_id, leader, filter])?
         .iter()
         .map(|r| {
             let entry: ChangeEntry = serde_json::from_str(&r.text(3)?)
                 .map_err(|e| ServiceError::internal(format!("quarantined entry: {e}")))?;
-            let case_id = match r.opt_text(2)? {
-                Some(c) => Some(
-                    c.parse()
-                        .map_err(|_| ServiceError::internal("quarantined case id"))?,
-                ),
-                None => None,
-            };
             Ok(Waiting {
                 device_id: r.uuid(0)?,
                 staff_id: r.uuid(1)?,
-                case_id,
+                case_id: r.uuid(2)?,
                 entry,
                 at: r.int(4)?,
             })
         })
         .collect()
-}
-
-/// The case of a waiting note: as quarantined, else the note's own case on the service.
-fn waiting_case(conn: &mut dyn Conn, w: &[Waiting]) -> Result<Option<Uuid>> {
-    if let Some(c) = w.iter().find_map(|w| w.case_id) {
-        return Ok(Some(c));
-    }
-    match w.first() {
-        Some(first) => Ok(
-            records::get_any(conn, EntityKind::Note, first.entry.entity_id)?
-                .and_then(|s| s.case_id),
-        ),
-        None => Ok(None),
-    }
-}
-
-/// The case's coordinator, or a leader on the case's team, decides on its quarantined notes.
-fn may_resolve(conn: &mut dyn Conn, actor: &Actor, case: Uuid) -> Result<bool> {
-    Ok(match authz::scope(conn, actor, case)? {
-        Some(s) => s.coordinator || (s.team_member && actor.profession == Profession::Leader),
-        None => false,
-    })
 }
 
 fn name_of(conn: &mut dyn Conn, entity: EntityKind, id: Uuid, field: &str) -> Result<String> {
@@ -394,28 +552,69 @@ fn name_of(conn: &mut dyn Conn, entity: EntityKind, id: Uuid, field: &str) -> Re
 }
 
 /// The quarantined notes `actor` decides on, each with its changes merged; an audit row per
-/// note shown.
+/// note shown. A note's text is shown as the note visibility rules allow: a note for one
+/// discipline only to that discipline's participants (its kind, time and author to every
+/// decider). A colleague's draft is shown to the decider: the quarantine is the decision on
+/// what its author, who lost access, wrote.
 pub fn quarantined(
     conn: &mut dyn Conn,
     actor: &Actor,
+    now_ms: i64,
     audit: &mut Vec<AuditEvent>,
 ) -> Result<QuarantineList> {
     let mut notes = Vec::new();
+    let professions = professions(conn)?;
+    let mut access: BTreeMap<Uuid, Option<CaseAccess>> = BTreeMap::new();
     for (note_id, case_id, group) in decided_by(conn, actor)? {
         let mut fields = serde_json::Map::new();
+        if let Some(stored) = records::get_any(conn, EntityKind::Note, note_id)? {
+            fields = stored.data;
+            fields.remove("id");
+        }
         for w in &group {
             for (k, f) in &w.entry.fields {
                 fields.insert(k.clone(), f.value.clone());
             }
         }
         let author_id = group[0].staff_id;
+        let case_access = match access.get(&case_id) {
+            Some(a) => *a,
+            None => {
+                let a = case_access(conn, actor, case_id, now_ms)?;
+                access.insert(case_id, a);
+                a
+            }
+        };
+        let audience: Option<feltkontor_wire::Audience> = fields
+            .get("audience")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let readable = match (case_access, audience) {
+            (Some(a), Some(audience)) => crate::visibility::may_read_note_text(
+                actor,
+                a,
+                audience,
+                professions.get(&author_id).copied(),
+            ),
+            _ => false,
+        };
+        let mut withheld = Vec::new();
+        if !readable {
+            for f in ["body", "child_words", "family_perspective"] {
+                if fields.remove(f).is_some() {
+                    withheld.push(f.to_owned());
+                }
+            }
+        }
         audit.push(AuditEvent {
             staff_id: Some(actor.staff_id),
             device_id: Some(actor.device_id),
             action: "quarantine_read",
             case_id: Some(case_id),
             person_id: None,
-            detail: format!("note {note_id} by {author_id}, waiting for a decision"),
+            detail: format!(
+                "note {note_id} by {author_id}, waiting for a decision{}",
+                if readable { "" } else { " (text withheld)" }
+            ),
             result: "ok",
         });
         notes.push(QuarantinedNote {
@@ -427,90 +626,122 @@ pub fn quarantined(
             received_at_ms: group.iter().map(|w| w.at).min().unwrap_or_default(),
             fields,
             changes: group.len() as u32,
+            withheld,
         });
     }
     notes.sort_by_key(|n| n.received_at_ms);
     Ok(QuarantineList { notes })
 }
 
-/// How many quarantined notes wait for `actor`'s decision (no note is read: no audit row).
+/// The worker's access to a case now, or `None` outside their scope.
+fn case_access(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    case: Uuid,
+    now_ms: i64,
+) -> Result<Option<CaseAccess>> {
+    let Some(scope) = authz::scope(conn, actor, case)? else {
+        return Ok(None);
+    };
+    let consents: Vec<Consent> = typed(&records::of_case_kind(conn, case, EntityKind::Consent)?)?;
+    Ok(Some(authz::access(
+        actor,
+        &scope,
+        &consents,
+        date_of(now_ms),
+    )))
+}
+
+/// How many quarantined notes wait for `actor`'s decision: one indexed count over the cases
+/// they decide on (no note is read: no audit row).
 pub fn quarantined_count(conn: &mut dyn Conn, actor: &Actor) -> Result<u32> {
-    Ok(u32::try_from(decided_by(conn, actor)?.len()).unwrap_or(u32::MAX))
+    let leader = i64::from(actor.profession == Profession::Leader);
+    let n = conn
+        .query_one(
+            &format!(
+                "SELECT COUNT(DISTINCT note_id) FROM quarantine
+                 WHERE resolved_at IS NULL AND case_id IN ({DECIDES_ON})"
+            ),
+            params![actor.staff_id, leader],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// The waiting notes `actor` decides on, each with its case and its changes (oldest first),
 /// in the order of their ids.
 fn decided_by(conn: &mut dyn Conn, actor: &Actor) -> Result<Vec<(Uuid, Uuid, Vec<Waiting>)>> {
-    let mut by_note: BTreeMap<Uuid, Vec<Waiting>> = BTreeMap::new();
-    for w in waiting(conn, None)? {
-        by_note.entry(w.entry.entity_id).or_default().push(w);
+    let mut by_note: BTreeMap<(Uuid, Uuid), Vec<Waiting>> = BTreeMap::new();
+    for w in waiting(conn, actor, None)? {
+        by_note
+            .entry((w.entry.entity_id, w.case_id))
+            .or_default()
+            .push(w);
     }
-    let mut decides: BTreeMap<Uuid, bool> = BTreeMap::new();
-    let mut out = Vec::new();
-    for (note_id, group) in by_note {
-        let Some(case_id) = waiting_case(conn, &group)? else {
-            continue;
-        };
-        let allowed = match decides.get(&case_id) {
-            Some(a) => *a,
-            None => {
-                let a = may_resolve(conn, actor, case_id)?;
-                decides.insert(case_id, a);
-                a
-            }
-        };
-        if allowed {
-            out.push((note_id, case_id, group));
-        }
-    }
-    Ok(out)
+    Ok(by_note
+        .into_iter()
+        .map(|((note, case), group)| (note, case, group))
+        .collect())
 }
 
 /// Decides on a quarantined note inside the caller's transaction. Accepting applies its
-/// changes, oldest first, as its author's (the same checks as a push, but the author's lost
-/// access no longer counts: the coordinator or leader vouches for it); a signed note is sealed
-/// as usual. Either way the changes stay in `quarantine`, marked with the decision.
+/// changes, oldest first, as its author's: every rule of a push runs (the author's lost access
+/// to the case, or the case's closing since, no longer counts: the coordinator or leader
+/// vouches for it); a signed note is sealed as usual. Either way the changes stay in
+/// `quarantine`, marked with the decision.
 pub fn resolve_quarantined(
     conn: &mut dyn Conn,
     actor: &Actor,
     decision: &QuarantineDecision,
     now_ms: i64,
 ) -> Result<QuarantineResolved> {
-    let group = waiting(conn, Some(decision.note_id))?;
-    let not_waiting = || {
-        ServiceError::new(
+    let group = waiting(conn, actor, Some(decision.note_id))?;
+    let Some(case_id) = group.first().map(|w| w.case_id) else {
+        return Err(ServiceError::new(
             ErrorCode::NotFound,
             "No note with this id waits for a decision of yours.",
-        )
+        ));
     };
-    let Some(case_id) = waiting_case(conn, &group)? else {
-        return Err(not_waiting());
-    };
-    if !may_resolve(conn, actor, case_id)? {
-        return Err(not_waiting());
-    }
     let mut events = Vec::new();
     if decision.accept {
-        for w in &group {
+        let now = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        for w in group.iter().filter(|w| w.case_id == case_id) {
             let e = &w.entry;
-            let stored = records::get_any(conn, e.entity, e.entity_id)?;
-            let claimed = e
-                .fields
-                .get("case_id")
-                .and_then(|f| f.value.as_str())
-                .and_then(|c| c.parse::<Uuid>().ok());
-            if stored.as_ref().and_then(|s| s.case_id).or(claimed) != Some(case_id) {
+            let (stored, aimed) = target_case(conn, e)?;
+            if aimed != Some(case_id)
+                || (stored.is_none() && records::id_use(conn, e.entity_id)?.is_some())
+            {
                 return Err(ServiceError::invalid(
                     "note_id",
                     "The note belongs to another case.",
                 ));
             }
-            check_note(conn, w.staff_id, stored.as_ref(), e)?;
-            let (_, concurrent, merged) = records::apply_detecting(conn, e)?;
-            validate(&merged)?;
-            seal_signed(conn, &merged, now_ms)?;
-            for c in concurrent {
-                record_conflict(conn, e, case_id, c, now_ms)?;
+            let author_profession = professions(conn)?
+                .get(&w.staff_id)
+                .copied()
+                .unwrap_or(Profession::Caseworker);
+            // The author as a writer in the case (their access no longer counts).
+            let who = feltkontor_domain::write::Writer {
+                staff_id: StaffId(w.staff_id),
+                profession: author_profession,
+                team_member: false,
+                coordinator: false,
+                participant: false,
+            };
+            let m = records::merge(conn, e)?;
+            match crate::rules::check_merge(conn, &m, e, &who, now, true)? {
+                crate::rules::Checked::Apply => {
+                    let concurrent = m.concurrent.clone();
+                    let merged = records::store(conn, m)?;
+                    seal_signed(conn, &merged, now_ms)?;
+                    for c in concurrent {
+                        record_conflict(conn, e, case_id, c, now_ms)?;
+                    }
+                }
+                crate::rules::Checked::KeepAsItWas => keep_as_it_was(conn, m, e, case_id, now_ms)?,
             }
             events.push(AuditEvent {
                 staff_id: Some(w.staff_id),
@@ -534,8 +765,8 @@ pub fn resolve_quarantined(
     };
     conn.execute(
         "UPDATE quarantine SET resolved_at = $1, resolved_by = $2, decision = $3
-         WHERE note_id = $4 AND resolved_at IS NULL",
-        params![now_ms, actor.staff_id, verdict, decision.note_id],
+         WHERE note_id = $4 AND case_id = $5 AND resolved_at IS NULL",
+        params![now_ms, actor.staff_id, verdict, decision.note_id, case_id],
     )?;
     events.push(AuditEvent {
         staff_id: Some(actor.staff_id),
@@ -599,7 +830,7 @@ fn permanent(e: &ServiceError) -> bool {
 }
 
 fn describe(e: &ChangeEntry) -> String {
-    let fields: Vec<&str> = e.fields.keys().map(String::as_str).collect();
+    let fields: Vec<String> = e.fields.keys().map(|f| printable(f)).collect();
     format!(
         "{} {} ({})",
         e.entity.as_str(),
@@ -633,15 +864,12 @@ fn forbidden(detail: &str) -> ServiceError {
     ServiceError::new(ErrorCode::Forbidden, detail)
 }
 
-/// Checks and applies one change; returns its case and the fields that became conflicts.
-fn apply_one(
-    conn: &mut dyn Conn,
-    actor: &Actor,
-    e: &ChangeEntry,
-    now_ms: i64,
-) -> Result<(Option<Uuid>, Vec<String>)> {
+/// The case a change is aimed at: the stored record's, or (for a new record) the one it names.
+/// `None` for reference data and for a change to a record the service does not know (or, on
+/// PostgreSQL, cannot show this worker) that names no case.
+fn target_case(conn: &mut dyn Conn, e: &ChangeEntry) -> Result<(Option<Stored>, Option<Uuid>)> {
     let stored = records::get_any(conn, e.entity, e.entity_id)?;
-    let claimed_case = e
+    let claimed = e
         .fields
         .get("case_id")
         .map(|f| {
@@ -651,33 +879,108 @@ fn apply_one(
                 .ok_or_else(|| ServiceError::invalid("case_id", "case_id is not an id"))
         })
         .transpose()?;
-    let case_id = match e.entity {
-        EntityKind::Team | EntityKind::Staff | EntityKind::TeamMember => {
-            return Err(forbidden(
-                "Teams, staff and memberships are managed centrally, not from a device.",
-            ))
-        }
-        EntityKind::Case => e.entity_id,
-        _ => match (stored.as_ref().and_then(|s| s.case_id), claimed_case) {
-            (Some(s), Some(c)) if s != c => {
-                return Err(ServiceError::invalid(
-                    "case_id",
-                    "A record cannot move to another case.",
-                ))
-            }
-            (Some(s), _) => s,
-            (None, Some(c)) => c,
-            // Unknown, or (under PostgreSQL's row-level security) in a case the worker cannot
-            // see: the two are not told apart.
-            (None, None) => return Err(forbidden(OUT_OF_SCOPE)),
+    let case = match e.entity {
+        EntityKind::Team | EntityKind::Staff | EntityKind::TeamMember => None,
+        EntityKind::Case => Some(e.entity_id),
+        _ => match stored.as_ref().and_then(|s| s.case_id) {
+            Some(c) => Some(c),
+            // A record of a case this worker cannot see (row-level security hides it on
+            // PostgreSQL): the case it belongs to, from the ids' register.
+            None => match records::id_use(conn, e.entity_id)? {
+                Some((_, Some(c))) => Some(c),
+                _ => claimed,
+            },
         },
     };
-    check_scope(conn, actor, e, case_id, now_ms)?;
-    if e.entity == EntityKind::Note {
-        check_note(conn, actor.staff_id, stored.as_ref(), e)?;
+    Ok((stored, case))
+}
+
+/// What applying one change did.
+struct Applied {
+    case_id: Option<Uuid>,
+    /// Fields that became conflicts.
+    conflicts: Vec<String>,
+    /// A privileged change (coordinator, participants, protected address, deleting a case),
+    /// in words, for its own audit row.
+    privileged: Option<&'static str>,
+}
+
+/// Which privileged change a merge makes, if any.
+fn privileged_change(m: &records::Merge) -> Option<&'static str> {
+    let before = m.before.as_ref().filter(|b| !b.archived);
+    let changed = |f: &str| before.map(|b| b.data.get(f)) != Some(m.data.get(f));
+    match m.entity {
+        EntityKind::Participant => Some("participants changed"),
+        EntityKind::Handover => Some("coordinator handed over"),
+        EntityKind::Case if m.archived && before.is_some() => Some("case deleted"),
+        EntityKind::Case if before.is_some() && changed("coordinator_id") => {
+            Some("coordinator changed")
+        }
+        EntityKind::Person if before.is_some() && changed("protected_address") => {
+            Some("protected address flag changed")
+        }
+        _ => None,
     }
-    let (_, concurrent, merged) = records::apply_detecting(conn, e)?;
-    validate(&merged)?;
+}
+
+/// Checks and applies one change.
+fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -> Result<Applied> {
+    check_entry(e, now_ms)?;
+    if matches!(
+        e.entity,
+        EntityKind::Team | EntityKind::Staff | EntityKind::TeamMember
+    ) {
+        return Err(forbidden(
+            "Teams, staff and memberships are managed centrally, not from a device.",
+        ));
+    }
+    let (stored, case_id) = target_case(conn, e)?;
+    // Unknown, or (under PostgreSQL's row-level security) in a case the worker cannot see: the
+    // two are not told apart.
+    let case_id = case_id.ok_or_else(|| forbidden(OUT_OF_SCOPE))?;
+    if stored.is_none() && records::id_use(conn, e.entity_id)?.is_some() {
+        // The id belongs to a record elsewhere (another kind, another team's case, a deleted
+        // case): never taken over.
+        return Err(forbidden(OUT_OF_SCOPE));
+    }
+    let scope = check_scope(conn, actor, e, stored.is_none(), case_id, now_ms)?;
+    if let (Some(s), Some(c)) = (
+        stored.as_ref().and_then(|s| s.case_id),
+        e.fields.get("case_id").and_then(|f| f.value.as_str()),
+    ) {
+        if s.to_string() != c {
+            return Err(ServiceError::invalid(
+                "case_id",
+                "A record cannot move to another case.",
+            ));
+        }
+    }
+    let m = records::merge(conn, e)?;
+    let who = crate::rules::writer(actor, scope.as_ref());
+    let now = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let checked = crate::rules::check_merge(conn, &m, e, &who, now, false)?;
+    let m = match checked {
+        crate::rules::Checked::Apply => m,
+        crate::rules::Checked::KeepAsItWas => {
+            // The merge would break a rule over the whole record although the write was valid
+            // as written (concurrent writes of related fields): the record stays as it was, and
+            // every value of the write is kept as a conflict for a person to decide.
+            keep_as_it_was(conn, m, e, case_id, now_ms)?;
+            return Ok(Applied {
+                case_id: Some(case_id),
+                conflicts: e.fields.keys().cloned().collect(),
+                privileged: None,
+            });
+        }
+    };
+    let privileged = if m.changed {
+        privileged_change(&m)
+    } else {
+        None
+    };
+    let concurrent = m.concurrent.clone();
+    let merged = records::store(conn, m)?;
     if e.entity == EntityKind::Note {
         seal_signed(conn, &merged, now_ms)?;
     }
@@ -686,7 +989,74 @@ fn apply_one(
         fields.push(c.field.clone());
         record_conflict(conn, e, case_id, c, now_ms)?;
     }
-    Ok((Some(case_id), fields))
+    Ok(Applied {
+        case_id: Some(case_id),
+        conflicts: fields,
+        privileged,
+    })
+}
+
+/// The stated policy for a merge that would break a rule over the whole record: the fields of
+/// the write are stamped again with their stored values, with a clock just after the write's
+/// (so every device, the writer's too, takes the stored values), and each value of the write
+/// that differs is kept as a conflict.
+fn keep_as_it_was(
+    conn: &mut dyn Conn,
+    m: records::Merge,
+    e: &ChangeEntry,
+    case_id: Uuid,
+    now_ms: i64,
+) -> Result<()> {
+    let before = m
+        .before
+        .clone()
+        .ok_or_else(|| ServiceError::internal("a kept record has a stored version"))?;
+    let mut fields = BTreeMap::new();
+    for (field, change) in &e.fields {
+        let held = if field == "archived" {
+            Value::Bool(before.archived)
+        } else {
+            before.data.get(field).cloned().unwrap_or(Value::Null)
+        };
+        let after = Hlc {
+            wall_ms: change.hlc.wall_ms,
+            counter: change.hlc.counter.saturating_add(1),
+            device: records::SERVER_DEVICE,
+        };
+        if held != change.value && field != "archived" {
+            record_conflict(
+                conn,
+                e,
+                case_id,
+                records::Concurrent {
+                    field: field.clone(),
+                    held: held.clone(),
+                    held_hlc: after,
+                    incoming: change.value.clone(),
+                    incoming_hlc: change.hlc,
+                },
+                now_ms,
+            )?;
+        }
+        fields.insert(
+            field.clone(),
+            feltkontor_wire::FieldChange {
+                value: held,
+                hlc: after,
+                base: None,
+            },
+        );
+    }
+    let restamp = ChangeEntry {
+        op_id: feltkontor_wire::OpId::new(),
+        seq: 0,
+        device: records::SERVER_DEVICE,
+        entity: e.entity,
+        entity_id: e.entity_id,
+        fields,
+    };
+    records::apply(conn, &restamp)?;
+    Ok(())
 }
 
 /// Keeps the losing value of a concurrent write as a conflict of the case: the newer clock's
@@ -734,14 +1104,16 @@ fn record_conflict(
 }
 
 /// The worker may write to a case they have full access to, or open a new case in one of
-/// their teams with themselves as coordinator.
+/// their teams with themselves as coordinator. Returns the worker's place in the case (`None`
+/// for a new case).
 fn check_scope(
     conn: &mut dyn Conn,
     actor: &Actor,
     e: &ChangeEntry,
+    new_record: bool,
     case_id: Uuid,
     now_ms: i64,
-) -> Result<()> {
+) -> Result<Option<authz::Scope>> {
     let known = conn
         .query_one(
             "SELECT 1 FROM case_index WHERE case_id = $1",
@@ -749,9 +1121,9 @@ fn check_scope(
         )?
         .is_some();
     if !known {
-        if e.entity != EntityKind::Case {
-            // Unknown, or (under PostgreSQL's row-level security) outside the worker's scope:
-            // the two are not told apart, on either engine.
+        if e.entity != EntityKind::Case || !new_record {
+            // Unknown, deleted, or (under PostgreSQL's row-level security) outside the
+            // worker's scope: the three are not told apart, on either engine.
             return Err(forbidden(OUT_OF_SCOPE));
         }
         // A change to a case this worker cannot see (on PostgreSQL row-level security hides
@@ -775,7 +1147,7 @@ fn check_scope(
                 "A new case is opened in one of the worker's own teams, with the worker as coordinator.",
             ));
         }
-        return Ok(());
+        return Ok(None);
     }
     let Some(scope) = authz::scope(conn, actor, case_id)? else {
         return Err(forbidden(OUT_OF_SCOPE));
@@ -784,46 +1156,11 @@ fn check_scope(
         typed(&records::of_case_kind(conn, case_id, EntityKind::Consent)?)?;
     let today = date_of(now_ms);
     match authz::access(actor, &scope, &consents, today) {
-        CaseAccess::Full { .. } => Ok(()),
+        CaseAccess::Full { .. } => Ok(Some(scope)),
         CaseAccess::Limited => Err(forbidden(
             "No valid consent covers the worker's sector for this case.",
         )),
     }
-}
-
-/// A signed note never changes; a note is signed by its author with the hash of its content.
-fn check_note(
-    conn: &mut dyn Conn,
-    author_id: Uuid,
-    stored: Option<&Stored>,
-    e: &ChangeEntry,
-) -> Result<()> {
-    let sealed = conn
-        .query_one(
-            "SELECT content_hash FROM signed_notes WHERE note_id = $1",
-            params![e.entity_id],
-        )?
-        .is_some();
-    let signed_before = stored
-        .and_then(|s| s.data.get("status"))
-        .and_then(Value::as_str)
-        == Some(NoteStatus::Signed.as_str());
-    if sealed || signed_before {
-        let mut err = ServiceError::new(
-            ErrorCode::Conflict,
-            "The note is signed and cannot be changed; write an addendum instead.",
-        );
-        err.internal = Some("signed_note_changed".into());
-        return Err(err);
-    }
-    let author = stored
-        .and_then(|s| s.data.get("author_id"))
-        .or_else(|| e.fields.get("author_id").map(|f| &f.value))
-        .and_then(Value::as_str);
-    if author != Some(author_id.to_string().as_str()) {
-        return Err(forbidden("Only a note's author writes and signs it."));
-    }
-    Ok(())
 }
 
 /// When a note has just become signed: its hash must match its content, and is kept.
@@ -846,38 +1183,6 @@ fn seal_signed(conn: &mut dyn Conn, note: &Stored, now_ms: i64) -> Result<()> {
         params![n.id.0, hash.as_str(), now_ms],
     )?;
     Ok(())
-}
-
-/// The merged record must read as its type: what cannot be read is never stored.
-fn validate(s: &Stored) -> Result<()> {
-    // serde's message can quote a value: it stays out of the answer, the rejection list and
-    // the audit log.
-    let bad = |_: serde_json::Error| {
-        ServiceError::invalid(
-            "fields",
-            format!(
-                "The {} is incomplete or has a field of the wrong kind.",
-                s.entity.as_str()
-            ),
-        )
-    };
-    let v = Value::Object(s.data.clone());
-    match s.entity {
-        EntityKind::Team => serde_json::from_value::<Team>(v).map(drop),
-        EntityKind::Staff => serde_json::from_value::<Staff>(v).map(drop),
-        EntityKind::TeamMember => serde_json::from_value::<TeamMember>(v).map(drop),
-        EntityKind::Case => serde_json::from_value::<Case>(v).map(drop),
-        EntityKind::Participant => serde_json::from_value::<Participant>(v).map(drop),
-        EntityKind::Handover => serde_json::from_value::<Handover>(v).map(drop),
-        EntityKind::Person => serde_json::from_value::<Person>(v).map(drop),
-        EntityKind::Phone => serde_json::from_value::<Phone>(v).map(drop),
-        EntityKind::Relation => serde_json::from_value::<Relation>(v).map(drop),
-        EntityKind::Note => serde_json::from_value::<CaseNote>(v).map(drop),
-        EntityKind::Consent => serde_json::from_value::<Consent>(v).map(drop),
-        EntityKind::Agreement => serde_json::from_value::<Agreement>(v).map(drop),
-        EntityKind::Conflict => serde_json::from_value::<Conflict>(v).map(drop),
-    }
-    .map_err(bad)
 }
 
 fn typed<T: serde::de::DeserializeOwned>(rows: &[Stored]) -> Result<Vec<T>> {
@@ -996,9 +1301,14 @@ pub fn pull(
             last = row.int(6)? as u64;
             let clocks: BTreeMap<String, Hlc> = serde_json::from_str(&row.text(5)?)
                 .map_err(|e| ServiceError::internal(format!("field_hlc: {e}")))?;
-            if let Some(rec) =
-                visible_record(actor, case.map(|c| c.1), &professions, stored, clocks)
-            {
+            let viewer = Viewer {
+                actor,
+                access: case.map(|c| c.1),
+                professions: &professions,
+            };
+            if let Some(rec) = visibility::decide(&viewer, stored, clocks, &mut |k, id| {
+                records::get_any(conn, k, id)
+            })? {
                 records.push(rec);
             }
         }
@@ -1134,13 +1444,14 @@ fn bucket_checksum(
     for row in &rows {
         let stored = records::read_row(row)?;
         // The clocks do not count towards the checksum.
-        if let Some(rec) = visible_record(
+        let viewer = Viewer {
             actor,
-            case.map(|c| c.1),
+            access: case.map(|c| c.1),
             professions,
-            stored,
-            BTreeMap::new(),
-        ) {
+        };
+        if let Some(rec) = visibility::decide(&viewer, stored, BTreeMap::new(), &mut |k, id| {
+            records::get_any(conn, k, id)
+        })? {
             visible.push(rec);
         }
     }
@@ -1204,58 +1515,4 @@ fn professions(conn: &mut dyn Conn) -> Result<BTreeMap<Uuid, Profession>> {
         .filter_map(|s| records::decode::<Staff>(s).ok())
         .map(|s| (s.id.0, s.profession))
         .collect())
-}
-
-/// The record as `actor` may see it, or `None` when they may not see it at all.
-fn visible_record(
-    actor: &Actor,
-    access: Option<CaseAccess>,
-    professions: &BTreeMap<Uuid, Profession>,
-    mut stored: Stored,
-    mut clocks: BTreeMap<String, Hlc>,
-) -> Option<SyncRecord> {
-    let mut redacted = Vec::new();
-    if let Some(access) = access {
-        match stored.entity {
-            EntityKind::Note => {
-                // Only the fields that decide who may read it: a note is not copied whole
-                // (stored notes were validated when pushed).
-                fn field<T: serde::de::DeserializeOwned>(s: &Stored, name: &str) -> Option<T> {
-                    serde_json::from_value(s.data.get(name)?.clone()).ok()
-                }
-                let status: NoteStatus = field(&stored, "status")?;
-                let author_id: StaffId = field(&stored, "author_id")?;
-                let audience: feltkontor_wire::Audience = field(&stored, "audience")?;
-                if status == NoteStatus::Draft && author_id.0 != actor.staff_id {
-                    return None;
-                }
-                let author = professions.get(&author_id.0).copied();
-                if !authz::may_read_note(actor, access, audience, author) {
-                    return None;
-                }
-            }
-            EntityKind::Person => {
-                let protected = stored
-                    .data
-                    .get("protected_address")
-                    .and_then(Value::as_bool)
-                    == Some(true);
-                if protected && !authz::may_see_protected_address(access) {
-                    stored.data.remove("address");
-                    clocks.remove("address");
-                    redacted.push("address".to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-    stored.data.remove("id");
-    Some(SyncRecord {
-        entity: stored.entity,
-        id: stored.id,
-        data: stored.data,
-        field_hlc: clocks,
-        archived: stored.archived,
-        redacted,
-    })
 }

@@ -3,6 +3,7 @@
 //!   feltkontor-server serve [--listen ADDR] [--database-url URL] [--tls-cert F --tls-key F]
 //!   feltkontor-server admin <command>      (teams, staff, devices, audit log; see --help)
 
+mod demo;
 mod http;
 
 /// A sync stream allocates and frees many small values on several threads at once, where
@@ -14,7 +15,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use feltkontor_central::db::DatabaseUrl;
 use feltkontor_central::limits::RateLimiter;
-use feltkontor_central::{admin, audit, demo, Central, Config};
+use feltkontor_central::{admin, audit, Central, Config};
 use feltkontor_wire::{Profession, StaffSector};
 use std::io::BufRead;
 use std::net::SocketAddr;

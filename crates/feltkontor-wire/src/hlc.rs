@@ -15,6 +15,11 @@ pub struct Hlc {
     pub device: DeviceId,
 }
 
+/// The highest counter a clock carries: past it, a clock moves to the next millisecond. The
+/// service refuses a pushed clock above it, so no device is ever handed a counter that would
+/// overflow.
+pub const MAX_HLC_COUNTER: u32 = 0x00ff_ffff;
+
 /// The length of an [`Hlc`]'s text form.
 pub const HLC_TEXT_LEN: usize = 16 + 1 + 8 + 1 + 36;
 
@@ -54,30 +59,43 @@ impl Hlc {
                 device: self.device,
             }
         } else {
-            Hlc {
-                wall_ms: self.wall_ms,
-                counter: self.counter + 1,
-                device: self.device,
-            }
+            Hlc::after(self.wall_ms, self.counter, self.device)
         }
     }
 
     /// The next local timestamp after both `self` and a timestamp received from elsewhere.
     pub fn observe(self, remote: Hlc, now_ms: u64) -> Hlc {
         let wall = now_ms.max(self.wall_ms).max(remote.wall_ms);
-        let counter = if wall == self.wall_ms && wall == remote.wall_ms {
-            self.counter.max(remote.counter) + 1
+        if wall == self.wall_ms && wall == remote.wall_ms {
+            Hlc::after(wall, self.counter.max(remote.counter), self.device)
         } else if wall == self.wall_ms {
-            self.counter + 1
+            Hlc::after(wall, self.counter, self.device)
         } else if wall == remote.wall_ms {
-            remote.counter + 1
+            Hlc::after(wall, remote.counter, self.device)
         } else {
-            0
-        };
-        Hlc {
-            wall_ms: wall,
-            counter,
-            device: self.device,
+            Hlc {
+                wall_ms: wall,
+                counter: 0,
+                device: self.device,
+            }
+        }
+    }
+
+    /// The timestamp just after `(wall, counter)`: the counter's next value, or, at
+    /// [`MAX_HLC_COUNTER`] (never past it), the next millisecond. Never overflows.
+    fn after(wall: u64, counter: u32, device: DeviceId) -> Hlc {
+        if counter >= MAX_HLC_COUNTER {
+            Hlc {
+                wall_ms: wall.saturating_add(1),
+                counter: 0,
+                device,
+            }
+        } else {
+            Hlc {
+                wall_ms: wall,
+                counter: counter + 1,
+                device,
+            }
         }
     }
 }
@@ -215,5 +233,36 @@ mod tests {
     fn malformed_text_is_an_error() {
         assert!("nonsense".parse::<Hlc>().is_err());
         assert!("zz.00000000.x".parse::<Hlc>().is_err());
+    }
+
+    /// A counter at its end (or past it, from a clock made before the bound) moves the clock
+    /// to the next millisecond instead of overflowing; the result is still after both inputs.
+    #[test]
+    fn counters_never_overflow() {
+        let d = DeviceId::new();
+        for counter in [MAX_HLC_COUNTER, u32::MAX] {
+            let h = Hlc {
+                wall_ms: 1_000,
+                counter,
+                device: d,
+            };
+            let next = h.tick(500);
+            assert!(next > h);
+            assert_eq!((next.wall_ms, next.counter), (1_001, 0));
+            let remote = Hlc {
+                wall_ms: 1_000,
+                counter,
+                device: DeviceId::new(),
+            };
+            let seen = Hlc::zero(d).observe(remote, 900);
+            assert!(seen > remote);
+            assert!(h.observe(remote, 900) > remote.max(h));
+        }
+        let end = Hlc {
+            wall_ms: u64::MAX,
+            counter: u32::MAX,
+            device: d,
+        };
+        assert_eq!(end.tick(0).wall_ms, u64::MAX);
     }
 }

@@ -11,7 +11,7 @@ mod log;
 pub mod sync;
 
 pub use enums::*;
-pub use hlc::{Hlc, HlcParseError};
+pub use hlc::{Hlc, HlcParseError, MAX_HLC_COUNTER};
 pub use ids::*;
 pub use log::{ChangeEntry, EntityKind, FieldChange};
 

@@ -6,6 +6,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+pub use crate::hlc::MAX_HLC_COUNTER;
+
 /// Most change-log entries in one push.
 pub const MAX_PUSH_ENTRIES: usize = 500;
 /// Most records in one pull page.
@@ -201,6 +203,10 @@ pub struct AccessUploadResponse {
     pub recorded: u32,
     /// Entries the service had already recorded (a retried request).
     pub duplicates: u32,
+    /// Entries refused for good (another worker's, or a case or person the worker never had
+    /// in sight): audited as such, never recorded as a use; the device is done with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Uuid>,
 }
 
 /// Notes refused because their author had lost access to the case while offline, waiting for
@@ -225,6 +231,10 @@ pub struct QuarantinedNote {
     pub fields: Map<String, Value>,
     /// How many refused changes it is made of.
     pub changes: u32,
+    /// Text fields left out of `fields`: the note is for one discipline, and the decider is not
+    /// one of its participants (the note visibility rules hold here too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
 }
 
 /// A decision on a waiting note: `accept` writes it into the case as its author wrote it;

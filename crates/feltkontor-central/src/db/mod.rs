@@ -75,6 +75,21 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
+/// Refuses text holding the NUL character, the same way on both engines (PostgreSQL cannot
+/// store it; SQLite could): a clear `invalid_input`, never a database error.
+pub(crate) fn check_params(params: &[Value]) -> Result<()> {
+    if params
+        .iter()
+        .any(|p| matches!(p, Value::Text(s) if s.as_bytes().contains(&0)))
+    {
+        return Err(ServiceError::invalid(
+            "text",
+            "Text must not contain the NUL character (U+0000).",
+        ));
+    }
+    Ok(())
+}
+
 /// Parameters: `params![a, b, c]`.
 #[macro_export]
 macro_rules! params {

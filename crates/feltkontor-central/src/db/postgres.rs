@@ -139,6 +139,7 @@ impl Conn for PgConn {
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        super::check_params(params)?;
         let stmt = self.prepare(sql)?;
         let storage = bind(params, stmt.params())?;
         let refs: Vec<&(dyn ToSql + Sync)> = storage
@@ -149,6 +150,7 @@ impl Conn for PgConn {
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        super::check_params(params)?;
         self.run(sql, params)?.iter().map(read).collect()
     }
 

@@ -96,6 +96,7 @@ impl Conn for SqliteConn {
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        super::check_params(params)?;
         let mut stmt = self.conn.prepare_cached(&placeholders(sql)).map_err(err)?;
         let n = stmt
             .execute(rusqlite::params_from_iter(params.iter()))
@@ -104,6 +105,7 @@ impl Conn for SqliteConn {
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        super::check_params(params)?;
         let mut stmt = self.conn.prepare_cached(&placeholders(sql)).map_err(err)?;
         let n = stmt.column_count();
         let rows = stmt

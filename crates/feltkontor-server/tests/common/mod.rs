@@ -368,5 +368,6 @@ macro_rules! backends {
 }
 
 pub mod devices;
+pub mod insider;
 pub mod proxy;
 pub mod world;

@@ -1,7 +1,7 @@
 //! Rules that compare a change with the state it changes.
 
-use super::model::{Case, CaseNote};
 use crate::error::ValidationError;
+use crate::model::{Case, CaseNote};
 use blake2::{digest::consts::U32, Blake2b, Digest};
 use feltkontor_wire::{CaseStatus, ConsentSector, NoteStatus, Profession};
 

@@ -2,10 +2,10 @@
 //! (`feltkontor-demo`), generated into a throw-away local store and applied from its change log,
 //! exactly as the devices' pushes will arrive. Every demo staff member gets an account.
 
-use crate::admin;
-use crate::db::{transaction, Conn};
-use crate::error::{Result, ServiceError};
-use crate::records;
+use feltkontor_central::admin;
+use feltkontor_central::db::{transaction, Conn};
+use feltkontor_central::error::{Result, ServiceError};
+use feltkontor_central::records;
 use feltkontor_core::store::{Store, StoreLocation};
 use feltkontor_core::{Clock, SystemClock};
 use feltkontor_demo::{generate, DemoSize, DemoStaff};

@@ -2,9 +2,9 @@
 //! Rules that need the stored state (a signed note never changes, a handover needs a note)
 //! live in [`super::rules`].
 
-use super::cpr::Cpr;
-use super::text::{self, SensitiveText, NAME_MAX, NOTE_TEXT_MAX, SHORT_TEXT_MAX};
+use crate::cpr::Cpr;
 use crate::error::ValidationError;
+use crate::text::{self, SensitiveText, NAME_MAX, NOTE_TEXT_MAX, SHORT_TEXT_MAX};
 use feltkontor_wire::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -126,15 +126,38 @@ pub struct Case {
 
 impl Case {
     pub fn validate(&self, today: Date) -> Result<(), ValidationError> {
+        self.validate_fields(today)?;
+        self.validate_record()
+    }
+
+    /// Each field on its own.
+    pub fn validate_fields(&self, today: Date) -> Result<(), ValidationError> {
         text::required_line("child_name", &self.child_name, NAME_MAX)?;
         not_future("child_birth_date", self.child_birth_date, today)?;
+        if let Some(cpr) = &self.child_cpr {
+            cpr.birth_date()?;
+        }
+        opt_line("child_institution", &self.child_institution, SHORT_TEXT_MAX)?;
+        not_future("opened_on", self.opened_on, today)?;
+        if let Some(d) = self.first_concern_on {
+            not_future("first_concern_on", d, today)?;
+        }
+        if let Some(d) = self.first_meeting_on {
+            plausible("first_meeting_on", d)?;
+        }
+        if let Some(r) = &self.closed_reason {
+            text::optional_line("closed_reason", r, SHORT_TEXT_MAX)?;
+        }
+        Ok(())
+    }
+
+    /// The rules between fields.
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
         if let Some(cpr) = &self.child_cpr {
             if cpr.birth_date()? != self.child_birth_date {
                 return Err(ValidationError::CprBirthDateMismatch);
             }
         }
-        opt_line("child_institution", &self.child_institution, SHORT_TEXT_MAX)?;
-        not_future("opened_on", self.opened_on, today)?;
         not_before(
             "opened_on",
             self.opened_on,
@@ -142,7 +165,6 @@ impl Case {
             "child_birth_date",
         )?;
         if let Some(d) = self.first_concern_on {
-            not_future("first_concern_on", d, today)?;
             not_before(
                 "first_concern_on",
                 d,
@@ -151,7 +173,6 @@ impl Case {
             )?;
         }
         if let Some(d) = self.first_meeting_on {
-            plausible("first_meeting_on", d)?;
             not_before(
                 "first_meeting_on",
                 d,
@@ -168,9 +189,7 @@ impl Case {
                 }
             }
             CaseStatus::Closed => match &self.closed_reason {
-                Some(r) if !r.trim().is_empty() => {
-                    text::optional_line("closed_reason", r, SHORT_TEXT_MAX)?
-                }
+                Some(r) if !r.trim().is_empty() => {}
                 _ => return Err(ValidationError::CloseReasonRequired),
             },
         }
@@ -214,13 +233,22 @@ pub struct Handover {
 
 impl Handover {
     pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_fields()?;
+        self.validate_record()
+    }
+
+    pub fn validate_fields(&self) -> Result<(), ValidationError> {
         if self.note.is_empty() {
             return Err(ValidationError::HandoverNoteRequired);
         }
+        text::optional_text("note", self.note.as_str(), NOTE_TEXT_MAX)
+    }
+
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
         if self.from_staff_id == self.to_staff_id {
             return Err(ValidationError::SameCoordinator);
         }
-        text::optional_text("note", self.note.as_str(), NOTE_TEXT_MAX)
+        Ok(())
     }
 }
 
@@ -247,6 +275,11 @@ pub struct Person {
 
 impl Person {
     pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_fields()?;
+        self.validate_record()
+    }
+
+    pub fn validate_fields(&self) -> Result<(), ValidationError> {
         text::required_line("name", &self.name, NAME_MAX)?;
         if let Some(e) = self.email.as_deref().filter(|e| !e.is_empty()) {
             text::email("email", e)?;
@@ -255,11 +288,17 @@ impl Person {
             text::optional_text("address", a.as_str(), SHORT_TEXT_MAX)?;
         }
         opt_line("language", &self.language, NAME_MAX)?;
+        opt_line(
+            "do_not_contact_reason",
+            &self.do_not_contact_reason,
+            SHORT_TEXT_MAX,
+        )
+    }
+
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
         if self.do_not_contact {
             match &self.do_not_contact_reason {
-                Some(r) if !r.trim().is_empty() => {
-                    text::optional_line("do_not_contact_reason", r, SHORT_TEXT_MAX)?
-                }
+                Some(r) if !r.trim().is_empty() => {}
                 _ => return Err(ValidationError::DoNotContactReasonRequired),
             }
         }
@@ -301,10 +340,19 @@ pub struct Relation {
 
 impl Relation {
     pub fn validate(&self, today: Date) -> Result<(), ValidationError> {
+        self.validate_fields(today)?;
+        self.validate_record()
+    }
+
+    pub fn validate_fields(&self, today: Date) -> Result<(), ValidationError> {
+        not_future("as_of", self.as_of, today)
+    }
+
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
         if self.from_person_id == Some(self.to_person_id) {
             return Err(ValidationError::RelationToSelf);
         }
-        not_future("as_of", self.as_of, today)
+        Ok(())
     }
 }
 
@@ -339,6 +387,19 @@ pub struct CaseNote {
 
 impl CaseNote {
     pub fn validate(&self, now: OffsetDateTime) -> Result<(), ValidationError> {
+        self.validate_fields(now)?;
+        self.validate_record()
+    }
+
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
+        if self.body.is_empty() && self.child_words.is_empty() && self.family_perspective.is_empty()
+        {
+            return Err(ValidationError::Required { field: "body" });
+        }
+        Ok(())
+    }
+
+    pub fn validate_fields(&self, now: OffsetDateTime) -> Result<(), ValidationError> {
         plausible("occurred_at", self.occurred_at.date())?;
         if self.occurred_at > now + CLOCK_SLACK {
             return Err(ValidationError::DateInFuture {
@@ -351,12 +412,7 @@ impl CaseNote {
             "family_perspective",
             self.family_perspective.as_str(),
             NOTE_TEXT_MAX,
-        )?;
-        if self.body.is_empty() && self.child_words.is_empty() && self.family_perspective.is_empty()
-        {
-            return Err(ValidationError::Required { field: "body" });
-        }
-        Ok(())
+        )
     }
 }
 
@@ -377,12 +433,23 @@ pub struct Consent {
 
 impl Consent {
     pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_fields()?;
+        self.validate_record()
+    }
+
+    pub fn validate_fields(&self) -> Result<(), ValidationError> {
         if self.sectors.is_empty() {
             return Err(ValidationError::NoSectors);
         }
         plausible("valid_from", self.valid_from)?;
         if let Some(to) = self.valid_to {
             plausible("valid_to", to)?;
+        }
+        Ok(())
+    }
+
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
+        if let Some(to) = self.valid_to {
             not_before("valid_to", to, self.valid_from, "valid_from")?;
         }
         Ok(())
@@ -414,12 +481,21 @@ pub struct Agreement {
 
 impl Agreement {
     pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_fields()?;
+        self.validate_record()
+    }
+
+    pub fn validate_fields(&self) -> Result<(), ValidationError> {
         text::required_line("what", &self.what, SHORT_TEXT_MAX)?;
-        if self.responsible_staff_id.is_some() == self.responsible_person_id.is_some() {
-            return Err(ValidationError::ResponsibleRequired);
-        }
         if let Some(d) = self.due_on {
             plausible("due_on", d)?;
+        }
+        Ok(())
+    }
+
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
+        if self.responsible_staff_id.is_some() == self.responsible_person_id.is_some() {
+            return Err(ValidationError::ResponsibleRequired);
         }
         Ok(())
     }

@@ -1,0 +1,202 @@
+//! The domain's rule set ([`feltkontor_domain::write`]) run on every merged change: the same
+//! rules the app's store runs, decided here from the service's own records, so a modified
+//! client meets them too.
+
+use crate::authz::{Actor, Scope};
+use crate::db::Conn;
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::params;
+use crate::records::{self, Merge};
+use feltkontor_domain::write::{self, Change, Facts, Record, Refusal, Validation, Writer};
+use feltkontor_domain::*;
+use feltkontor_wire::{CaseId, ChangeEntry, EntityKind, NoteId, PersonId, StaffId, TeamId};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// The facts the rules need, read from the service's records inside the push's transaction.
+pub struct ServiceFacts<'c> {
+    pub conn: &'c mut dyn Conn,
+    /// A quarantined note accepted by the case's coordinator goes in even if the case was
+    /// closed since it was written.
+    pub closing_counts: bool,
+}
+
+impl Facts for ServiceFacts<'_> {
+    type Error = ServiceError;
+
+    fn case(&mut self, id: CaseId) -> Result<Option<Case>> {
+        let case: Option<Case> = records::get_as(self.conn, EntityKind::Case, id.0)?;
+        Ok(case.map(|mut c| {
+            if !self.closing_counts {
+                c.status = feltkontor_wire::CaseStatus::Open;
+            }
+            c
+        }))
+    }
+
+    fn staff(&mut self, id: StaffId) -> Result<Option<Staff>> {
+        records::get_as(self.conn, EntityKind::Staff, id.0)
+    }
+
+    fn person(&mut self, id: PersonId) -> Result<Option<Person>> {
+        records::get_as(self.conn, EntityKind::Person, id.0)
+    }
+
+    fn note(&mut self, id: NoteId) -> Result<Option<CaseNote>> {
+        records::get_as(self.conn, EntityKind::Note, id.0)
+    }
+
+    fn consents(&mut self, case: CaseId) -> Result<Vec<Consent>> {
+        records::of_case_kind(self.conn, case.0, EntityKind::Consent)?
+            .iter()
+            .map(records::decode)
+            .collect()
+    }
+
+    fn is_member(&mut self, team: TeamId, staff: StaffId) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_one(
+                "SELECT 1 FROM members_index WHERE team_id = $1 AND staff_id = $2",
+                params![team.0, staff.0],
+            )?
+            .is_some())
+    }
+
+    fn handover(&mut self, case: CaseId, from: StaffId, to: StaffId) -> Result<bool> {
+        Ok(
+            records::of_case_kind(self.conn, case.0, EntityKind::Handover)?
+                .iter()
+                .filter_map(|s| records::decode::<Handover>(s).ok())
+                .any(|h| h.from_staff_id == from && h.to_staff_id == to),
+        )
+    }
+}
+
+/// The worker in relation to the case (`scope` from the scope check; `None` for a new case).
+pub fn writer(actor: &Actor, scope: Option<&Scope>) -> Writer {
+    Writer {
+        staff_id: StaffId(actor.staff_id),
+        profession: actor.profession,
+        team_member: scope.is_some_and(|s| s.team_member),
+        coordinator: scope.is_some_and(|s| s.coordinator),
+        participant: scope.is_some_and(|s| s.participant),
+    }
+}
+
+/// What to do with a merge the rules allow.
+pub enum Checked {
+    /// Write it.
+    Apply,
+    /// The merge breaks a rule over the whole record that the write, as written, kept: the
+    /// record stays as it was (see `sync::keep_as_it_was`).
+    KeepAsItWas,
+}
+
+fn decode(kind: EntityKind, data: &serde_json::Map<String, Value>) -> Result<Record> {
+    Record::from_json(kind, data).map_err(refusal)
+}
+
+/// Runs the rule set on a merge. The record as its writer wrote it (the stored record with
+/// every field of the change) must pass every field's rules and every rule of the write; so
+/// must the record after the merge. When the merge took only part of the write and that
+/// breaks a rule between fields (each write valid, the two together not: an agreement with
+/// two responsible), the stated policy applies: [`Checked::KeepAsItWas`], never a refusal.
+pub fn check_merge(
+    conn: &mut dyn Conn,
+    m: &Merge,
+    e: &ChangeEntry,
+    who: &Writer,
+    now: OffsetDateTime,
+    accepting_quarantined: bool,
+) -> Result<Checked> {
+    let kind = m.entity;
+    let before = match &m.before {
+        Some(b) if !b.archived => Record::from_json(kind, &b.data).ok(),
+        _ => None,
+    };
+    let after = decode(kind, &m.data)?;
+    let (written_data, written_archived) = m.as_written(e);
+    let written = decode(kind, &written_data)?;
+    let mut facts = ServiceFacts {
+        conn,
+        closing_counts: !accepting_quarantined,
+    };
+    let mut run = |record: &Record, archives: bool| {
+        write::check(
+            &Change {
+                before: before.as_ref(),
+                after: record,
+                archives,
+                now,
+                validation: Validation::None,
+            },
+            who,
+            &mut facts,
+        )
+        .map_err(into_error)
+    };
+    if !written_archived {
+        written.validate_fields(now).map_err(refusal)?;
+    }
+    run(&written, written_archived)?;
+    if m.changed {
+        run(&after, m.archived)?;
+    }
+    if m.archived || !m.changed {
+        return Ok(Checked::Apply);
+    }
+    after.validate_fields(now).map_err(refusal)?;
+    match after.validate_record() {
+        Ok(()) => Ok(Checked::Apply),
+        Err(broken) => {
+            // Each field is valid and the record was valid before: the write met a state its
+            // writer had not seen (on one device the app keeps every rule). A new record has
+            // no such excuse.
+            if before.as_ref().is_some_and(|b| b.validate(now).is_ok()) {
+                Ok(Checked::KeepAsItWas)
+            } else {
+                Err(refusal(broken))
+            }
+        }
+    }
+}
+
+fn into_error(r: Refusal<ServiceError>) -> ServiceError {
+    match r {
+        Refusal::Facts(e) => e,
+        Refusal::Rule(e) => refusal(e),
+    }
+}
+
+/// A broken rule as the service's answer: who-may refusals are `forbidden`, a changed signed
+/// note is `conflict` (audited as a security event), a closed case `conflict`, the rest
+/// `invalid_input` naming the field.
+pub fn refusal(e: ValidationError) -> ServiceError {
+    use ValidationError as V;
+    let message = e.to_string();
+    match e {
+        V::NotAuthor | V::Privileged { .. } => {
+            let mut err = ServiceError::new(ErrorCode::Forbidden, message);
+            err.internal = Some(e.code().into());
+            err
+        }
+        V::NoteSigned | V::SignatureInvalid => {
+            let mut err = ServiceError::new(
+                ErrorCode::Conflict,
+                "The note is signed and cannot be changed; write an addendum instead.",
+            );
+            if e == V::SignatureInvalid {
+                err.detail = "The signed note's content does not match its signature.".into();
+            }
+            err.internal = Some("signed_note_changed".into());
+            err
+        }
+        V::CaseClosed => {
+            let mut err = ServiceError::new(ErrorCode::Conflict, message);
+            err.internal = Some("case_closed".into());
+            err
+        }
+        other => ServiceError::invalid(other.field().unwrap_or("fields"), message),
+    }
+}

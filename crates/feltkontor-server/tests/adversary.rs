@@ -1,0 +1,726 @@
+//! An insider with an enrolled device and a modified client, against the real server binary on
+//! SQLite and on PostgreSQL: forged clocks, changed authors, privileged fields, invented case
+//! ids, oversize and malformed records. The service must hold every rule itself, and leak
+//! nothing through conflicts, the quarantine or the audit log.
+
+mod common;
+
+use common::devices::{self, rt};
+use common::insider::{audit_count, now_ms, rejected_codes, stored, Insider};
+use common::world::{self, World, CHILD_WORDS, DRAFT_NOTE, OWN_NOTE, PROTECTED_ADDRESS, TEAM_NOTE};
+use common::{Db, Kind, Server};
+use feltkontor_core::domain::*;
+use feltkontor_wire::*;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+/// A record's fields as a change sends them (without its id).
+fn fields_of<T: serde::Serialize>(record: &T) -> Value {
+    let mut v = serde_json::to_value(record).unwrap();
+    v.as_object_mut().unwrap().remove("id");
+    v
+}
+
+fn base_of_old_write(device: Uuid) -> Option<Hlc> {
+    // A clock from long ago: the service holds a newer one, so the write counts as concurrent.
+    Some(Hlc {
+        wall_ms: 1,
+        counter: 0,
+        device: DeviceId(device),
+    })
+}
+
+fn setup(kind: Kind) -> (Db, World, Server) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    (db, w, server)
+}
+
+/// A conflict reaches exactly those who may see the field it is about: a protected address's
+/// conflict only the case's participants, a draft's conflict only its author; and a teammate
+/// cannot make the service show a withheld value by pushing a write with an invented base.
+fn conflicts_leak_nothing_withheld(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let psy = Insider::enroll(&server, &db, "psy");
+
+    // The coordinator's write of the protected address and of their own draft, each concurrent
+    // with what the service holds: two conflicts, holding the old values.
+    let base = base_of_old_write(coord.device);
+    let e1 = coord.change(
+        EntityKind::Person,
+        w.mother,
+        json!({"address": "Nyvej 1, 8000 Aarhus C"}),
+        base,
+    );
+    let e2 = coord.change(
+        EntityKind::Note,
+        w.note_draft,
+        json!({"body": "Ny kladdetekst ECHO-sentinel"}),
+        base,
+    );
+    let r = coord.push(&[e1, e2]);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(rejected_codes(&r.body).is_empty(), "{:?}", r.body);
+    let conflicts = coord.pulled("conflict");
+    assert_eq!(conflicts.len(), 2, "the coordinator sees both conflicts");
+
+    // A team member who is no participant sees neither, nor any withheld value.
+    let (_, text) = teamcw.pull_everything();
+    for secret in [PROTECTED_ADDRESS, DRAFT_NOTE, "ECHO-sentinel", "Nyvej 1"] {
+        assert!(!text.contains(secret), "a teammate received {secret:?}");
+    }
+    assert!(teamcw.pulled("conflict").is_empty());
+    // A participant (the PPR psychologist, under the PPR consent) sees the address conflict,
+    // not the draft's.
+    let psy_conflicts = psy.pulled("conflict");
+    assert_eq!(psy_conflicts.len(), 1, "{psy_conflicts:?}");
+    let (_, psy_text) = psy.pull_everything();
+    assert!(psy_text.contains(PROTECTED_ADDRESS));
+    assert!(!psy_text.contains("ECHO-sentinel"));
+
+    // On demand: the teammate writes the address they cannot see with an invented base. It is
+    // refused, and nothing they receive holds the address.
+    let attack = teamcw.change(
+        EntityKind::Person,
+        w.mother,
+        json!({"address": "x"}),
+        base_of_old_write(teamcw.device),
+    );
+    let r = teamcw.push(&[attack]);
+    assert_eq!(rejected_codes(&r.body), ["forbidden"], "{:?}", r.body);
+    let (_, text) = teamcw.pull_everything();
+    assert!(!text.contains("Nyvej 1") && !text.contains(PROTECTED_ADDRESS));
+    // A teammate's invented conflict on the coordinator's draft is refused too.
+    let attack = teamcw.change(
+        EntityKind::Note,
+        w.note_draft,
+        json!({"body": "y"}),
+        base_of_old_write(teamcw.device),
+    );
+    let r = teamcw.push(&[attack]);
+    assert_eq!(rejected_codes(&r.body), ["forbidden"], "{:?}", r.body);
+    assert_eq!(coord.pulled("conflict").len(), 2, "no conflict was added");
+}
+backends!(conflicts_leak_nothing_withheld);
+
+/// A note's author is the worker who created it, for good: a later push cannot change it, and
+/// nobody but the author changes or signs a draft.
+fn notes_cannot_be_forged_in_a_colleagues_name(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let coord_id = StaffId(w.staff["coord"]);
+    let mine = devices::draft_note(w.case1, StaffId(teamcw.staff), "Min egen kladde");
+    let answer = teamcw.push_one(EntityKind::Note, mine.id.0, fields_of(&mine));
+    assert!(rejected_codes(&answer).is_empty(), "{answer:?}");
+
+    // The author changed to the coordinator and the note signed, in one change, with the hash
+    // of the forged content.
+    let mut forged = mine.clone();
+    forged.author_id = coord_id;
+    forged.status = NoteStatus::Signed;
+    forged.signed_at = Some(time::OffsetDateTime::now_utc());
+    forged.signed_at = forged.signed_at.map(normalize_timestamp);
+    forged.content_hash = Some(rules::content_hash(&forged));
+    let f = fields_of(&forged);
+    let answer = teamcw.push_one(
+        EntityKind::Note,
+        mine.id.0,
+        json!({"author_id": f["author_id"], "status": f["status"], "signed_at": f["signed_at"], "content_hash": f["content_hash"]}),
+    );
+    assert_eq!(rejected_codes(&answer), ["forbidden"], "{answer:?}");
+    // The author alone, in a change of its own.
+    let answer = teamcw.push_one(
+        EntityKind::Note,
+        mine.id.0,
+        json!({"author_id": coord_id.to_string()}),
+    );
+    assert_eq!(rejected_codes(&answer), ["forbidden"], "{answer:?}");
+    let (data, _) = stored(&db, "note", mine.id.0).unwrap();
+    assert_eq!(data["author_id"], teamcw.staff.to_string());
+    assert_eq!(data["status"], "draft");
+
+    // A new note in a colleague's name; a colleague's draft changed; a colleague's draft signed.
+    let theirs = devices::draft_note(w.case1, coord_id, "I koordinatorens navn");
+    let answer = teamcw.push_one(EntityKind::Note, theirs.id.0, fields_of(&theirs));
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let answer = teamcw.push_one(
+        EntityKind::Note,
+        w.note_draft,
+        json!({"body": "ændret af en kollega"}),
+    );
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let answer = teamcw.push_one(EntityKind::Note, w.note_draft, json!({"status": "signed"}));
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let (data, _) = stored(&db, "note", w.note_draft).unwrap();
+    assert_eq!(data["body"], DRAFT_NOTE);
+    assert_eq!(data["status"], "draft");
+
+    // The author signs with a hash that does not match the content: refused as a signed note
+    // changed (a security event).
+    let mut bad = mine.clone();
+    bad.status = NoteStatus::Signed;
+    bad.signed_at = Some(normalize_timestamp(time::OffsetDateTime::now_utc()));
+    bad.content_hash = Some("0".repeat(64));
+    let b = fields_of(&bad);
+    let answer = teamcw.push_one(
+        EntityKind::Note,
+        mine.id.0,
+        json!({"status": b["status"], "signed_at": b["signed_at"], "content_hash": b["content_hash"]}),
+    );
+    assert_eq!(
+        rejected_codes(&answer),
+        ["signed_note_changed"],
+        "{answer:?}"
+    );
+    // And signs properly: accepted.
+    let mut good = mine.clone();
+    good.status = NoteStatus::Signed;
+    good.signed_at = Some(normalize_timestamp(time::OffsetDateTime::now_utc()));
+    good.content_hash = Some(rules::content_hash(&good));
+    let g = fields_of(&good);
+    let answer = teamcw.push_one(
+        EntityKind::Note,
+        mine.id.0,
+        json!({"status": g["status"], "signed_at": g["signed_at"], "content_hash": g["content_hash"]}),
+    );
+    assert!(rejected_codes(&answer).is_empty(), "{answer:?}");
+}
+backends!(notes_cannot_be_forged_in_a_colleagues_name);
+
+/// The protected flag, the participants and the coordinator are privileged: a teammate cannot
+/// grant themselves the protected address by any of them. The coordinator's handover works
+/// and is audited as a privileged change.
+fn a_teammate_cannot_grant_themselves_a_protected_address(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let me = teamcw.staff.to_string();
+    let coord = w.staff["coord"].to_string();
+
+    let unprotect = teamcw.push_one(
+        EntityKind::Person,
+        w.mother,
+        json!({"protected_address": false}),
+    );
+    let participant = Participant {
+        id: RowId::new(),
+        case_id: CaseId(w.case1),
+        staff_id: StaffId(teamcw.staff),
+        role: "deltager".into(),
+        legal_basis: None,
+    };
+    let join = teamcw.push_one(
+        EntityKind::Participant,
+        participant.id.0,
+        fields_of(&participant),
+    );
+    let takeover = teamcw.push_one(EntityKind::Case, w.case1, json!({"coordinator_id": me}));
+    let handover = Handover {
+        id: RowId::new(),
+        case_id: CaseId(w.case1),
+        from_staff_id: StaffId(w.staff["coord"]),
+        to_staff_id: StaffId(teamcw.staff),
+        note: "Jeg overtager".into(),
+        at: normalize_timestamp(time::OffsetDateTime::now_utc()),
+    };
+    let forged_handover =
+        teamcw.push_one(EntityKind::Handover, handover.id.0, fields_of(&handover));
+    let takeover2 = teamcw.push_one(EntityKind::Case, w.case1, json!({"coordinator_id": me}));
+    for (what, answer) in [
+        ("unprotect", &unprotect),
+        ("join", &join),
+        ("takeover", &takeover),
+        ("handover", &forged_handover),
+        ("takeover after handover", &takeover2),
+    ] {
+        assert_eq!(rejected_codes(answer), ["forbidden"], "{what}: {answer:?}");
+    }
+    let (mother, _) = stored(&db, "person", w.mother).unwrap();
+    assert_eq!(mother["protected_address"], true);
+    let (case, _) = stored(&db, "case", w.case1).unwrap();
+    assert_eq!(case["coordinator_id"], coord);
+    let (_, text) = teamcw.pull_everything();
+    assert!(!text.contains(PROTECTED_ADDRESS));
+
+    // The coordinator hands over properly: a handover, then the case. Applied, and audited.
+    let mut c = Insider::enroll(&server, &db, "coord");
+    let real = Handover {
+        id: RowId::new(),
+        note: "Tove overtager; mor er orienteret".into(),
+        ..handover
+    };
+    let h = c.change(EntityKind::Handover, real.id.0, fields_of(&real), None);
+    let k = c.change(
+        EntityKind::Case,
+        w.case1,
+        json!({"coordinator_id": me}),
+        None,
+    );
+    let r = c.push(&[h, k]);
+    assert!(rejected_codes(&r.body).is_empty(), "{:?}", r.body);
+    assert_eq!(
+        stored(&db, "case", w.case1).unwrap().0["coordinator_id"],
+        me
+    );
+    assert!(
+        audit_count(
+            &db,
+            "action = 'privileged_change' AND case_id = $1",
+            &w.case1.to_string()
+        ) >= 2
+    );
+    // As coordinator, the new one may now see the address.
+    let (_, text) = teamcw.pull_everything();
+    assert!(text.contains(PROTECTED_ADDRESS));
+}
+backends!(a_teammate_cannot_grant_themselves_a_protected_address);
+
+/// Deleting a case is for its coordinator or a leader on its team; a case's id is never taken
+/// over by another team, before or after the case is deleted (and never with a 500).
+fn a_case_id_is_never_claimed_by_another_team(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let mut outsider = Insider::enroll(&server, &db, "outsider");
+    let answer = teamcw.push_one(EntityKind::Case, w.case1, json!({"archived": true}));
+    assert_eq!(rejected_codes(&answer), ["forbidden"], "{answer:?}");
+    assert!(!stored(&db, "case", w.case1).unwrap().1);
+
+    let claim_case = |outsider: &mut Insider| {
+        let case = Case {
+            id: CaseId(w.case1),
+            team_id: TeamId(w.team_b),
+            child_name: "Overtaget".into(),
+            child_birth_date: time::macros::date!(2018 - 01 - 01),
+            child_cpr: None,
+            child_institution: None,
+            status: CaseStatus::Open,
+            closed_reason: None,
+            coordinator_id: StaffId(outsider.staff),
+            opened_on: time::macros::date!(2024 - 09 - 01),
+            first_concern_on: None,
+            first_meeting_on: None,
+        };
+        outsider.push_one(EntityKind::Case, w.case1, fields_of(&case))
+    };
+    // While the case lives: refused as out of scope (on PostgreSQL too, not a 500).
+    let answer = claim_case(&mut outsider);
+    assert_eq!(rejected_codes(&answer), ["forbidden"], "{answer:?}");
+
+    // Its coordinator deletes it; the id still belongs to it.
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let answer = coord.push_one(EntityKind::Case, w.case1, json!({"archived": true}));
+    assert!(rejected_codes(&answer).is_empty(), "{answer:?}");
+    let answer = claim_case(&mut outsider);
+    assert_eq!(rejected_codes(&answer), ["forbidden"], "{answer:?}");
+    // An id of a record of the case, reused for a record of another case.
+    let mut p = devices::new_person(w.case2, "Genbrugt id");
+    p.id = PersonId(w.father);
+    let answer = outsider.push_one(EntityKind::Person, w.father, fields_of(&p));
+    assert_eq!(rejected_codes(&answer), ["forbidden"], "{answer:?}");
+    let (_, text) = outsider.pull_everything();
+    for secret in [TEAM_NOTE, PROTECTED_ADDRESS, CHILD_WORDS, "Alma Testbarn"] {
+        assert!(!text.contains(secret), "the other team received {secret:?}");
+    }
+    assert!(!text.contains(&format!("case:{}", w.case1)));
+}
+backends!(a_case_id_is_never_claimed_by_another_team);
+
+/// A quarantined note is tied to the case it was refused for, and only a note whose author
+/// once had that case in sight is kept there; a device keeps at most a bounded number waiting.
+fn the_quarantine_trusts_no_claimed_case(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    let mut outsider = Insider::enroll(&server, &db, "outsider");
+    // Another team's worker places a note "in" case 1.
+    let planted = devices::draft_note(w.case1, StaffId(outsider.staff), "Plantet notat");
+    let answer = outsider.push_one(EntityKind::Note, planted.id.0, fields_of(&planted));
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let list = coord.get("/v1/quarantine");
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["notes"], json!([]), "{:?}", list.body);
+
+    // A team member who had the case, removed while offline: kept for the coordinator.
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    teamcw.pull_everything();
+    db.admin(
+        &[
+            "remove-member",
+            "--username",
+            "teamcw",
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    let offline = devices::draft_note(w.case1, StaffId(teamcw.staff), "Skrevet uden net");
+    let answer = teamcw.push_one(EntityKind::Note, offline.id.0, fields_of(&offline));
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    // The same worker's note claiming the other team's case (never in their sight): not kept.
+    let elsewhere = devices::draft_note(w.case2, StaffId(teamcw.staff), "Til et andet team");
+    let answer = teamcw.push_one(EntityKind::Note, elsewhere.id.0, fields_of(&elsewhere));
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let list = coord.get("/v1/quarantine");
+    let notes = list.body["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{:?}", list.body);
+    assert_eq!(notes[0]["note_id"], offline.id.0.to_string());
+    assert_eq!(notes[0]["case_id"], w.case1.to_string());
+    assert_eq!(outsider.get("/v1/quarantine").body["notes"], json!([]));
+
+    // Accepting writes it into its own case.
+    let r = coord.post(
+        "/v1/quarantine/resolve",
+        &json!({"note_id": offline.id.0, "accept": true}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let (data, _) = stored(&db, "note", offline.id.0).unwrap();
+    assert_eq!(data["case_id"], w.case1.to_string());
+    assert!(stored(&db, "note", elsewhere.id.0).is_none());
+}
+backends!(the_quarantine_trusts_no_claimed_case);
+
+/// One device's quarantine is bounded; the coordinator's count is the notes waiting for them.
+fn the_quarantine_is_bounded_per_device(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    teamcw.pull_everything();
+    db.admin(
+        &[
+            "remove-member",
+            "--username",
+            "teamcw",
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    let max = feltkontor_central::sync::MAX_QUARANTINED_PER_DEVICE as usize;
+    let total = max + 20;
+    let mut sent = 0;
+    while sent < total {
+        let n = (total - sent).min(500);
+        let batch: Vec<ChangeEntry> = (0..n)
+            .map(|i| {
+                let note = devices::draft_note(
+                    w.case1,
+                    StaffId(teamcw.staff),
+                    &format!("Notat {}", sent + i),
+                );
+                teamcw.change(EntityKind::Note, note.id.0, fields_of(&note), None)
+            })
+            .collect();
+        let r = teamcw.push(&batch);
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(r.body["rejected"].as_array().unwrap().len(), n);
+        sent += n;
+    }
+    let mut owner = db.owner();
+    let kept = owner
+        .query_one(
+            "SELECT COUNT(*) FROM quarantine WHERE device_id = $1",
+            feltkontor_central::params![teamcw.device],
+        )
+        .unwrap()
+        .unwrap()
+        .int(0)
+        .unwrap();
+    assert_eq!(kept as usize, max);
+    assert!(
+        audit_count(
+            &db,
+            "action = 'security' AND device_id = $1",
+            &teamcw.device.to_string()
+        ) >= 20
+    );
+    let (pages, _) = coord.pull_everything();
+    assert_eq!(pages.last().unwrap()["quarantined"], json!(max));
+}
+backends!(the_quarantine_is_bounded_per_device);
+
+/// The citizen's copy of the audit log holds every use of their case: downloads to a device
+/// and openings on a laptop included.
+fn the_citizens_copy_holds_every_use(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    coord.pull_everything();
+    let r = coord.post(
+        "/v1/sync/access",
+        &json!({"entries": [{
+            "id": Uuid::now_v7(), "at_ms": now_ms(), "worker": coord.staff, "device": coord.device,
+            "action": "open_case", "case_id": w.case1
+        }]}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let out = db
+        .admin(&["audit-export", "--person", &w.mother.to_string()], None)
+        .success()
+        .stdout;
+    let actions: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["what"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for want in ["sync_read", "device_open_case"] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "{want} missing from {actions:?}"
+        );
+    }
+    assert!(out.contains("Sagens oplysninger blev hentet til en medarbejders computer"));
+}
+backends!(the_citizens_copy_holds_every_use);
+
+/// NUL characters and reused ids get the same clear 4xx on both engines; a refused upload
+/// never blocks the device.
+fn nul_characters_get_a_clear_answer(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let r = server.client().post(
+        "/v1/enroll",
+        &json!({"code": "AAAA-BBBB", "username": "coord\u{0}", "password": "x", "device_name": "d"}),
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_input"), "{:?}", r.body);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    // A search with a NUL in it, uploaded with the access log: recorded, and the next upload
+    // goes through.
+    for criterion in ["mor\u{0}far", "skole"] {
+        let r = coord.post(
+            "/v1/sync/access",
+            &json!({"entries": [{
+                "id": Uuid::now_v7(), "at_ms": now_ms(), "worker": coord.staff,
+                "device": coord.device, "action": "search", "criterion": criterion
+            }]}),
+        );
+        assert_eq!(r.status, 200, "{criterion:?}: {:?}", r.body);
+        assert_eq!(r.body["recorded"], 1);
+    }
+    // A NUL in a pushed record: that change is refused, the queue goes on.
+    let mut p = devices::new_person(w.case1, "Mor\u{0}");
+    let bad = coord.change(EntityKind::Person, p.id.0, fields_of(&p), None);
+    p = devices::new_person(w.case1, "Moster Ida");
+    let good = coord.change(EntityKind::Person, p.id.0, fields_of(&p), None);
+    let r = coord.push(&[bad, good]);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(rejected_codes(&r.body), ["invalid_input"]);
+    assert_eq!(r.body["applied"], 1);
+}
+backends!(nul_characters_get_a_clear_answer);
+
+/// The app's field rules run on the service: oversize, empty and impossible values are refused
+/// change by change; fields a record does not have are refused (never stored, never counted
+/// in a checksum); clock counters are bounded.
+fn the_service_validates_every_record(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let long = devices::new_person(w.case1, &"x".repeat(150_000));
+    let empty = devices::new_person(w.case1, "   ");
+    let mut unborn = Case {
+        id: CaseId::new(),
+        team_id: TeamId(w.team_a),
+        child_name: "Endnu ikke født".into(),
+        child_birth_date: time::OffsetDateTime::now_utc().date() + time::Duration::days(30),
+        child_cpr: None,
+        child_institution: None,
+        status: CaseStatus::Open,
+        closed_reason: None,
+        coordinator_id: StaffId(coord.staff),
+        opened_on: time::OffsetDateTime::now_utc().date(),
+        first_concern_on: None,
+        first_meeting_on: None,
+    };
+    let entries = vec![
+        coord.change(EntityKind::Person, long.id.0, fields_of(&long), None),
+        coord.change(EntityKind::Person, empty.id.0, fields_of(&empty), None),
+        coord.change(EntityKind::Case, unborn.id.0, fields_of(&unborn), None),
+        coord.change(
+            EntityKind::Person,
+            w.father,
+            json!({"language": "fransk", "hemmelig": "x"}),
+            None,
+        ),
+    ];
+    let r = coord.push(&entries);
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(
+        rejected_codes(&r.body),
+        [
+            "invalid_input",
+            "invalid_input",
+            "invalid_input",
+            "invalid_input"
+        ],
+        "{:?}",
+        r.body
+    );
+    assert!(r.body.to_string().contains("hemmelig"));
+    assert!(stored(&db, "person", long.id.0).is_none());
+    assert!(stored(&db, "person", empty.id.0).is_none());
+    assert!(stored(&db, "case", unborn.id.0).is_none());
+    let (father, _) = stored(&db, "person", w.father).unwrap();
+    assert!(father.get("hemmelig").is_none());
+    assert_eq!(father["language"], Value::Null);
+
+    // A clock counter near its end (every device pulling it would overflow): refused.
+    let mut e = coord.change(
+        EntityKind::Person,
+        w.father,
+        json!({"language": "tysk"}),
+        None,
+    );
+    for f in e.fields.values_mut() {
+        f.hlc.counter = u32::MAX - 1;
+    }
+    let ok = {
+        unborn.child_birth_date = time::macros::date!(2020 - 05 - 05);
+        coord.change(EntityKind::Case, unborn.id.0, fields_of(&unborn), None)
+    };
+    let r = coord.push(&[e, ok]);
+    assert_eq!(rejected_codes(&r.body), ["invalid_input"], "{:?}", r.body);
+    assert_eq!(r.body["applied"], 1);
+    assert_eq!(
+        stored(&db, "person", w.father).unwrap().0["language"],
+        Value::Null
+    );
+}
+backends!(the_service_validates_every_record);
+
+/// Two valid concurrent writes that together would break a rule over the whole record (an
+/// agreement with exactly one responsible) are resolved by the stated policy: the record stays
+/// as it was, the later write's values wait as conflicts, and every device converges on a
+/// valid record.
+fn concurrent_writes_never_leave_an_invalid_record(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let rt = rt();
+    let mut a = devices::device(&server, &db, "coord");
+    let mut b = devices::device(&server, &db, "teamcw");
+    a.sync(&rt);
+    let agreement = Agreement {
+        id: AgreementId::new(),
+        case_id: CaseId(w.case1),
+        what: "Mor ringer til skolen".into(),
+        responsible_staff_id: Some(StaffId(a.staff)),
+        responsible_person_id: None,
+        due_on: None,
+        done_at: None,
+    };
+    a.store.write(|wr| wr.put_agreement(&agreement)).unwrap();
+    a.sync(&rt);
+    b.sync(&rt);
+    // Offline, both change who is responsible: a hands it to the father, b to themselves.
+    let to_father = Agreement {
+        responsible_staff_id: None,
+        responsible_person_id: Some(PersonId(w.father)),
+        ..agreement.clone()
+    };
+    a.store.write(|wr| wr.put_agreement(&to_father)).unwrap();
+    let to_b = Agreement {
+        responsible_staff_id: Some(StaffId(b.staff)),
+        ..agreement.clone()
+    };
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    b.store.write(|wr| wr.put_agreement(&to_b)).unwrap();
+    a.sync(&rt);
+    let report = b.sync(&rt);
+    assert_eq!(report.rejected, 0, "the later write is not refused");
+    a.sync(&rt);
+    b.sync(&rt);
+    let (data, _) = stored(&db, "agreement", agreement.id.0).unwrap();
+    let mut map: Map<String, Value> = data.as_object().unwrap().clone();
+    map.insert("id".into(), json!(agreement.id.0));
+    let merged: Agreement = serde_json::from_value(Value::Object(map)).unwrap();
+    merged
+        .validate()
+        .expect("the service's record keeps its rules");
+    let on_a: Agreement = a.store.get(agreement.id.0).unwrap().unwrap();
+    let on_b: Agreement = b.store.get(agreement.id.0).unwrap().unwrap();
+    assert_eq!(on_a, merged);
+    assert_eq!(on_b, merged);
+    devices::assert_converged(&rt, &a, "a");
+    devices::assert_converged(&rt, &b, "b");
+    let conflicts: Vec<Conflict> = a.store.open_conflicts(None).unwrap();
+    assert!(
+        conflicts.iter().any(|c| c.entity_id == agreement.id.0),
+        "the losing write waits as a conflict"
+    );
+}
+backends!(concurrent_writes_never_leave_an_invalid_record);
+
+/// A quarantined note for one discipline is not shown in full to a coordinator of another.
+fn the_quarantine_obeys_the_note_rules(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    let mut psy = Insider::enroll(&server, &db, "psyteam");
+    psy.pull_everything();
+    db.admin(
+        &[
+            "remove-member",
+            "--username",
+            "psyteam",
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    let mut note = devices::draft_note(w.case1, StaffId(psy.staff), "PPR-kladde FOXTROT-sentinel");
+    note.audience = Audience::OwnDiscipline;
+    let answer = psy.push_one(EntityKind::Note, note.id.0, fields_of(&note));
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let list = coord.get("/v1/quarantine");
+    assert_eq!(list.status, 200);
+    let notes = list.body["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{:?}", list.body);
+    assert!(!list.body.to_string().contains("FOXTROT-sentinel"));
+    assert!(!list.body.to_string().contains(OWN_NOTE));
+    assert_eq!(
+        notes[0]["withheld"],
+        json!(["body", "child_words", "family_perspective"])
+    );
+}
+backends!(the_quarantine_obeys_the_note_rules);
+
+/// A refused write names the case it was aimed at in the audit log; an access-log upload
+/// records no use of a case the worker never had in sight.
+fn refusals_are_audited_with_their_case(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut outsider = Insider::enroll(&server, &db, "outsider");
+    let answer = outsider.push_one(EntityKind::Person, w.father, json!({"language": "fransk"}));
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    assert_eq!(
+        audit_count(
+            &db,
+            "action = 'sync_write' AND result = 'denied' AND case_id = $1",
+            &w.case1.to_string()
+        ),
+        1
+    );
+    let entry = Uuid::now_v7();
+    let r = outsider.post(
+        "/v1/sync/access",
+        &json!({"entries": [
+            {"id": entry, "at_ms": now_ms(), "worker": outsider.staff, "device": outsider.device,
+             "action": "open_case", "case_id": w.case1},
+            {"id": Uuid::now_v7(), "at_ms": now_ms(), "worker": outsider.staff, "device": outsider.device,
+             "action": "open_person", "person_id": w.mother}
+        ]}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["recorded"], 0);
+    assert_eq!(r.body["refused"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        audit_count(
+            &db,
+            "action IN ('device_open_case', 'device_open_person') AND staff_id = $1",
+            &outsider.staff.to_string()
+        ),
+        0
+    );
+}
+backends!(refusals_are_audited_with_their_case);
