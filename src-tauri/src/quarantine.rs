@@ -33,6 +33,9 @@ pub struct QuarantinedNoteView {
     child_words: String,
     family_perspective: String,
     signed: bool,
+    /// The note is for one discipline: its text is shown only to that discipline's
+    /// participants (the service withholds it).
+    withheld: bool,
 }
 
 fn view(n: QuarantinedNote) -> QuarantinedNoteView {
@@ -61,6 +64,7 @@ fn view(n: QuarantinedNote) -> QuarantinedNoteView {
         child_words: text("child_words"),
         family_perspective: text("family_perspective"),
         signed: n.fields.get("status").and_then(Value::as_str) == Some("signed"),
+        withheld: !n.withheld.is_empty(),
     }
 }
 

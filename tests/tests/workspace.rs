@@ -7,6 +7,7 @@ use std::process::Command;
 /// The library crates that must run headless: no Tauri and no web framework anywhere below them.
 const CORE_CRATES: &[&str] = &[
     "feltkontor-wire",
+    "feltkontor-domain",
     "feltkontor-core",
     "feltkontor-demo",
     "feltkontor-central",
@@ -85,4 +86,22 @@ fn the_check_sees_tauri_where_it_is() {
         dependencies("feltkontor-desktop").contains("tauri"),
         "the desktop shell depends on tauri, so the check above would catch it in a core crate"
     );
+}
+
+/// The domain's rules hold no store; the central service's library uses them, not the
+/// device's encrypted store or the demo generator.
+#[test]
+fn the_domain_has_no_store_and_the_central_library_no_device_store() {
+    let domain = dependencies("feltkontor-domain");
+    for bad in ["rusqlite", "libsqlite3-sys", "feltkontor-core"] {
+        assert!(!domain.contains(bad), "feltkontor-domain depends on {bad}");
+    }
+    let central = dependencies("feltkontor-central");
+    assert!(central.contains("feltkontor-domain"));
+    for bad in ["feltkontor-core", "feltkontor-demo"] {
+        assert!(
+            !central.contains(bad),
+            "feltkontor-central depends on {bad}"
+        );
+    }
 }

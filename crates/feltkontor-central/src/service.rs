@@ -482,39 +482,26 @@ impl Central {
         })
     }
 
-    /// Pages for a device in one stream (a first sync): each page is what [`Self::pull`]
-    /// would answer for the cursors the pages before it leave, in its own read transaction
-    /// (the device and its access are checked again for each), and the rate limits count the
-    /// stream once. `emit` gets each page and returns false to stop (the client went away).
-    /// The stream ends after the last page (`more` false), after a page that resets buckets
-    /// (the device must delete them first), or after `max_pages`; the device then continues
-    /// with a new request from its cursors. An error before the first page is returned; a
-    /// later one ends the stream with it.
-    pub fn pull_stream(
-        &self,
-        bearer: &str,
-        req: &feltkontor_wire::sync::PullRequest,
-        max_pages: usize,
-        emit: &mut dyn FnMut(Result<&feltkontor_wire::sync::PullResponse>) -> bool,
-    ) -> Result<()> {
+    /// Opens a stream of pages for a device (a first sync): the token is checked and the rate
+    /// limits count the stream once. Each page is then [`Self::stream_page`]: what
+    /// [`Self::pull`] would answer for the cursors the pages before it leave, in its own read
+    /// transaction (the device and its access are checked again for each).
+    pub fn open_stream(&self, bearer: &str) -> Result<PullStream> {
         let claims = identity::verify_access_token(&self.key, bearer)?;
         self.limits(&claims)?;
-        let mut req = req.clone();
-        for i in 0..max_pages.max(1) {
-            let page = match self.pull_page(&claims, &req) {
-                Ok(page) => page,
-                Err(e) if i == 0 => return Err(e),
-                Err(e) => {
-                    emit(Err(e));
-                    return Ok(());
-                }
-            };
-            if !emit(Ok(&page)) || !page.more || !page.reset.is_empty() {
-                break;
-            }
-            feltkontor_wire::sync::advance_cursors(&mut req.cursors, &page);
-        }
-        Ok(())
+        Ok(PullStream {
+            device: claims.did,
+            claims,
+        })
+    }
+
+    /// One page of an open stream.
+    pub fn stream_page(
+        &self,
+        stream: &PullStream,
+        req: &feltkontor_wire::sync::PullRequest,
+    ) -> Result<feltkontor_wire::sync::PullResponse> {
+        self.pull_page(&stream.claims, req)
     }
 
     fn pull_page(
@@ -538,6 +525,13 @@ impl Central {
             Ok(Ok(page))
         })
     }
+}
+
+/// A device's open pull stream (see [`Central::open_stream`]).
+pub struct PullStream {
+    claims: identity::Claims,
+    /// The device reading it.
+    pub device: Uuid,
 }
 
 fn rate_limited(wait: u64) -> ServiceError {

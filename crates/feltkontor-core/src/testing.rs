@@ -177,6 +177,7 @@ impl Sample {
                 w.put_team(&self.team)?;
                 w.put_staff(&self.staff)?;
                 w.put_staff(&self.colleague)?;
+                w.add_team_member(self.team.id, self.staff.id)?;
                 w.open_case(&self.case)?;
                 w.add_participant(&self.participant)?;
                 w.put_person(&self.person)?;

@@ -596,11 +596,12 @@ fn a_protected_address_is_shown_only_to_the_case_participants() {
     let p = store.person(s.person.id).unwrap();
     assert!(!p.address_hidden);
     assert!(p.person.address.is_some());
-    // Hand over and leave the case: now only a team member, not a participant.
+    // Hand over (the colleague, a participant until now, becomes the coordinator): now only a
+    // team member, not a participant.
     store
         .write(|w| {
-            w.handover(s.case.id, s.colleague.id, "Jonas overtager")?;
-            w.remove_participant(s.participant.id)
+            w.remove_participant(s.participant.id)?;
+            w.handover(s.case.id, s.colleague.id, "Jonas overtager")
         })
         .unwrap();
     assert!(!store.is_participant(s.case.id).unwrap());
@@ -635,8 +636,11 @@ fn my_cases_lists_coordinated_cases_first_with_contact_and_agreements() {
         coordinator_id: s.colleague.id,
         ..s.case.clone()
     };
+    // The colleague's cases, as their device wrote them (the colleague adds the worker to one).
     store
         .write(|w| {
+            w.add_team_member(s.team.id, s.colleague.id)?;
+            w.act_as(s.colleague.id);
             w.open_case(&other)?;
             w.open_case(&not_mine)?;
             w.add_participant(&Participant {
@@ -645,7 +649,11 @@ fn my_cases_lists_coordinated_cases_first_with_contact_and_agreements() {
                 staff_id: s.staff.id,
                 role: "Rådgiver".into(),
                 legal_basis: None,
-            })?;
+            })
+        })
+        .unwrap();
+    store
+        .write(|w| {
             w.save_note(&s.note)?;
             w.put_agreement(&s.agreement)
         })
@@ -1192,5 +1200,61 @@ fn the_access_log_waits_for_upload_until_marked() {
         store.access_log(10).unwrap().len(),
         2,
         "uploaded entries stay"
+    );
+}
+
+/// The store runs the same rules as the central service before it writes: a team member who is
+/// not the coordinator hears at once that participants, the coordinator and a protected
+/// address's flag are the coordinator's (or a leader's) to change, and nothing is written.
+#[test]
+fn the_store_runs_the_services_rules_for_privileged_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    let theirs = Case {
+        id: CaseId::new(),
+        child_name: "Bo Dahl".into(),
+        coordinator_id: s.colleague.id,
+        ..s.case.clone()
+    };
+    let protected = Person {
+        id: PersonId::new(),
+        case_id: theirs.id,
+        protected_address: true,
+        ..s.person.clone()
+    };
+    store
+        .write(|w| {
+            w.add_team_member(s.team.id, s.colleague.id)?;
+            w.act_as(s.colleague.id);
+            w.open_case(&theirs)?;
+            w.put_person(&protected)
+        })
+        .unwrap();
+    let before = store.change_log(0, 10_000).unwrap().len();
+    let privileged = |r: crate::Result<()>| match r {
+        Err(crate::Error::Invalid(e)) => assert_eq!(e.code(), "rule.privileged"),
+        other => panic!("not refused: {other:?}"),
+    };
+    privileged(store.write(|w| {
+        w.add_participant(&Participant {
+            id: RowId::new(),
+            case_id: theirs.id,
+            staff_id: s.staff.id,
+            role: "Rådgiver".into(),
+            legal_basis: None,
+        })
+    }));
+    privileged(store.write(|w| w.handover(theirs.id, s.staff.id, "Jeg tager den").map(drop)));
+    privileged(store.write(|w| {
+        w.put_person(&Person {
+            protected_address: false,
+            ..protected.clone()
+        })
+    }));
+    assert_eq!(
+        store.change_log(0, 10_000).unwrap().len(),
+        before,
+        "nothing written"
     );
 }

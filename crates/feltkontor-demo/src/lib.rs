@@ -272,6 +272,8 @@ fn generate_case(
         first_concern_on: Some(concern),
         first_meeting_on: Some(opened + Duration::days(rng.gen_range(1..21))),
     };
+    // Each case is written as its coordinator would have written it on their own device.
+    w.act_as(coordinator.id);
     w.open_case(&case)?;
     let mut participants: Vec<&Staff> = vec![coordinator];
     let wanted = rng.gen_range(2..5);

@@ -87,6 +87,87 @@ pub struct AppState {
     /// Goes up whenever a push applied a change (live updates wait on it). Starts at the
     /// server's start time in milliseconds, so a restarted server never repeats a generation.
     pub changes: tokio::sync::watch::Sender<u64>,
+    /// The pull streams open now, bounded per device and in total.
+    pub streams: Arc<StreamGate>,
+    /// How long a streamed page may wait for the client to take it before the stream ends.
+    pub stream_send_timeout: Duration,
+    /// How many library calls may run on blocking threads at once before the instance reports
+    /// itself not ready (the runtime's blocking threads are bounded; see [`IN_FLIGHT`]).
+    pub max_in_flight: usize,
+}
+
+/// Bounds the pull streams open at once: per device (a device reads one at a time; two allow
+/// a reconnect while the old one winds down) and in total. A stream holds no thread while it
+/// waits for its reader, only its place here, until it ends or its reader stops reading.
+pub struct StreamGate {
+    per_device: usize,
+    total: usize,
+    open: std::sync::Mutex<std::collections::HashMap<Uuid, usize>>,
+}
+
+/// A stream's place in the [`StreamGate`], given back when dropped.
+pub struct StreamPlace {
+    gate: Arc<StreamGate>,
+    device: Uuid,
+}
+
+impl StreamGate {
+    pub fn new(per_device: usize, total: usize) -> StreamGate {
+        StreamGate {
+            per_device: per_device.max(1),
+            total: total.max(1),
+            open: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Uuid, usize>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many streams are open, and the bound.
+    pub fn load(&self) -> (usize, usize) {
+        (self.lock().values().sum(), self.total)
+    }
+
+    fn enter(self: &Arc<Self>, device: Uuid) -> Result<StreamPlace, ApiError> {
+        let mut open = self.lock();
+        let total: usize = open.values().sum();
+        let mine = open.get(&device).copied().unwrap_or(0);
+        if mine >= self.per_device {
+            return Err(ApiError(
+                ServiceError::new(
+                    ErrorCode::RateLimited,
+                    "This device already has a sync stream open. Wait for it to end.",
+                )
+                .with_retry_after(5),
+            ));
+        }
+        if total >= self.total {
+            return Err(ApiError(
+                ServiceError::unavailable(
+                    "the service has as many sync streams open as it can serve",
+                )
+                .with_retry_after(5),
+            ));
+        }
+        *open.entry(device).or_default() += 1;
+        Ok(StreamPlace {
+            gate: self.clone(),
+            device,
+        })
+    }
+}
+
+impl Drop for StreamPlace {
+    fn drop(&mut self) {
+        let mut open = self.gate.lock();
+        if let Some(n) = open.get_mut(&self.device) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.device);
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -184,11 +265,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Bearer {
     }
 }
 
+/// Library calls on blocking threads now (readiness reports a saturated instance).
+pub static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Runs a library call on a blocking thread.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
+    use std::sync::atomic::Ordering;
+    IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+    let r = tokio::task::spawn_blocking(f).await;
+    IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
+    match r {
         Ok(r) => r.map_err(ApiError),
         Err(e) => Err(ApiError(ServiceError::internal(format!(
             "task failed: {e}"
@@ -227,6 +315,14 @@ async fn health() -> axum::Json<Health> {
         (status = 503, description = "Not ready", body = Problem, content_type = PROBLEM),
     ))]
 async fn ready(State(s): State<Shared>) -> ApiResult<Health> {
+    let (streams, most) = s.streams.load();
+    let busy = IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed);
+    if streams >= most || busy >= s.max_in_flight {
+        return Err(ApiError(ServiceError::unavailable(format!(
+            "saturated: {streams} of {most} sync streams open, {busy} of {} calls running",
+            s.max_in_flight
+        ))));
+    }
     let s2 = s.clone();
     blocking(move || s2.central.ready()).await?;
     Ok(axum::Json(Health {
@@ -515,8 +611,6 @@ async fn verify(
 
 /// Pages in one streamed answer at most (100,000 records); the device then asks again.
 pub const STREAM_PAGES: usize = 50;
-/// How long a streamed page may wait for the client to take it before the stream ends.
-const STREAM_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[utoipa::path(post, path = "/v1/sync/pull/stream", tag = "sync", security(("bearer" = [])),
     request_body(content = Object, description = "PullRequest: the device's cursor per bucket and a page size"),
@@ -535,49 +629,59 @@ async fn pull_stream(
     Body(req): Body<feltkontor_wire::sync::PullRequest>,
 ) -> Result<Response, ApiError> {
     type Chunk = Result<Bytes, std::io::Error>;
+    let s2 = s.clone();
+    let stream = Arc::new(blocking(move || s2.central.open_stream(&token)).await?);
+    // The stream's place is taken before its first page and given back when it ends.
+    let place = s.streams.enter(stream.device)?;
+    let page = |s: Shared, stream: Arc<feltkontor_central::service::PullStream>, req| {
+        blocking(move || s.central.stream_page(&stream, &req))
+    };
+    // An error before the first page is an ordinary problem answer.
+    let first = page(s.clone(), stream.clone(), req.clone()).await?;
+    let line = |page: &feltkontor_wire::sync::PullResponse| -> Chunk {
+        let mut line = serde_json::to_vec(page).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        Ok(Bytes::from(line))
+    };
+    // Pages are made on a blocking thread while the ones before travel (at most two wait in
+    // memory); while the reader does not take a page, nothing but this task waits, and a
+    // reader that takes none for `stream_send_timeout` ends the stream.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
-    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ServiceError>>();
-    let handle = tokio::runtime::Handle::current();
-    // The pages are made on a blocking thread while the ones before travel: the service, the
-    // network and the device all work at once. At most two pages wait in memory.
-    tokio::task::spawn_blocking(move || {
-        let mut first_tx = Some(first_tx);
-        let mut emit = |page: Result<&feltkontor_wire::sync::PullResponse, ServiceError>| {
-            let chunk: Chunk = match page {
-                Ok(page) => match serde_json::to_vec(page) {
-                    Ok(mut line) => {
-                        line.push(b'\n');
-                        Ok(Bytes::from(line))
-                    }
-                    Err(e) => Err(std::io::Error::other(e)),
-                },
+    tokio::spawn(async move {
+        let _place = place;
+        let timeout = s.stream_send_timeout;
+        let mut req = req;
+        let mut current = first;
+        for i in 0..STREAM_PAGES {
+            let last = !current.more || !current.reset.is_empty() || i + 1 == STREAM_PAGES;
+            match tokio::time::timeout(timeout, tx.send(line(&current))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::info!("pull stream ended: the reader took no page");
+                    return;
+                }
+            }
+            if last {
+                return;
+            }
+            feltkontor_wire::sync::advance_cursors(&mut req.cursors, &current);
+            current = match page(s.clone(), stream.clone(), req.clone()).await {
+                Ok(p) => p,
                 Err(e) => {
-                    tracing::warn!("pull stream ended early: {e}");
-                    Err(std::io::Error::other("the stream ended early"))
+                    tracing::warn!("pull stream ended early: {}", e.0);
+                    let _ = tokio::time::timeout(
+                        timeout,
+                        tx.send(Err(std::io::Error::other("the stream ended early"))),
+                    )
+                    .await;
+                    return;
                 }
             };
-            let ok = chunk.is_ok();
-            if let Some(first) = first_tx.take() {
-                let _ = first.send(Ok(()));
-            }
-            let sent = handle
-                .block_on(tokio::time::timeout(STREAM_SEND_TIMEOUT, tx.send(chunk)))
-                .is_ok_and(|r| r.is_ok());
-            sent && ok
-        };
-        let result = s.central.pull_stream(&token, &req, STREAM_PAGES, &mut emit);
-        if let (Err(e), Some(first)) = (result, first_tx.take()) {
-            let _ = first.send(Err(e));
         }
     });
-    // An error before the first page is an ordinary problem answer.
-    match first_rx.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(ApiError(e)),
-        Err(_) => return Err(ApiError(ServiceError::internal("the pull stream failed"))),
-    }
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut resp = axum::body::Body::from_stream(stream).into_response();
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut resp = axum::body::Body::from_stream(body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
@@ -690,6 +794,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/quarantine/resolve", post(resolve_quarantined))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
+        // Answers carry personal data: no cache, no proxy, no browser keeps them.
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         // Sync bodies are mostly repeated JSON keys: gzip makes them a fraction of the size on
         // a guest network. Requests may come gzipped (`Content-Encoding: gzip`; the body limits
         // apply to the unpacked size); answers are gzipped for clients that accept it, at the

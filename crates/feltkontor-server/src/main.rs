@@ -5,6 +5,7 @@
 
 mod demo;
 mod http;
+mod listen;
 
 /// A sync stream allocates and frees many small values on several threads at once, where
 /// glibc's malloc contends; the app uses the same allocator.
@@ -85,6 +86,22 @@ struct Serve {
     /// A request running longer than this many seconds is stopped.
     #[arg(long, env = "FELTKONTOR_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout: u64,
+    /// Pull streams (first syncs) open at once on this instance; more are told to retry.
+    #[arg(long, env = "FELTKONTOR_MAX_STREAMS", default_value_t = 64)]
+    max_streams: usize,
+    /// Pull streams one device may have open at once.
+    #[arg(long, env = "FELTKONTOR_MAX_STREAMS_PER_DEVICE", default_value_t = 2)]
+    max_streams_per_device: usize,
+    /// Seconds a streamed page may wait for its reader before the stream ends.
+    #[arg(long, env = "FELTKONTOR_STREAM_SEND_TIMEOUT", default_value_t = 30)]
+    stream_send_timeout: u64,
+    /// Connections open at once; one more is closed at once.
+    #[arg(long, env = "FELTKONTOR_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers (also the idle time between requests
+    /// on a kept-open connection).
+    #[arg(long, env = "FELTKONTOR_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
     /// Seconds to let requests in flight finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 20)]
     shutdown_grace: u64,
@@ -344,6 +361,9 @@ fn admin_command(url: DatabaseUrl, cmd: Admin) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The runtime's blocking threads: every library call runs on one.
+const BLOCKING_THREADS: usize = 256;
+
 fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
     let tls = match (&s.tls_cert, &s.tls_key) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),
@@ -376,67 +396,53 @@ fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
                 .unwrap_or(1),
         )
         .0,
+        streams: Arc::new(http::StreamGate::new(
+            s.max_streams_per_device,
+            s.max_streams,
+        )),
+        stream_send_timeout: Duration::from_secs(s.stream_send_timeout.max(1)),
+        max_in_flight: BLOCKING_THREADS - 16,
     });
     // The last reference stays out here: PostgreSQL connections own a runtime of their own and
     // must not be dropped inside this one.
-    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = http::router(state.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(256)
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()?;
     let live = state.clone();
     let result = runtime.block_on(async move {
         let grace = Duration::from_secs(s.shutdown_grace);
-        match tls {
+        let acceptor = match &tls {
             Some((cert, key)) => {
                 let _ = rustls::crypto::ring::default_provider().install_default();
-                let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "reading the TLS certificate {} and key {}",
-                            cert.display(),
-                            key.display()
-                        )
-                    })?;
-                let handle = axum_server::Handle::new();
-                let h = handle.clone();
-                let st = live.clone();
-                tokio::spawn(async move {
-                    shutdown_signal().await;
-                    // Live-update requests answer now instead of holding the shutdown.
-                    st.bump();
-                    h.graceful_shutdown(Some(grace));
-                });
-                let server = axum_server::bind_rustls(s.listen, config).handle(handle.clone());
-                tokio::spawn(async move {
-                    if let Some(addr) = handle.listening().await {
-                        tracing::info!(%addr, tls = true, "listening");
-                    }
-                });
-                server.serve(app).await.context("serving")?;
+                Some(listen::tls_acceptor(cert, key)?)
             }
-            None => {
-                let listener = tokio::net::TcpListener::bind(s.listen)
-                    .await
-                    .with_context(|| format!("cannot listen on {}", s.listen))?;
-                tracing::info!(addr = %listener.local_addr()?, tls = false, "listening");
-                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-                let st = live.clone();
-                let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    shutdown_signal().await;
-                    st.bump();
-                    let _ = tx.send(());
-                });
-                // In-flight requests get `grace` to finish; then the process stops anyway.
-                tokio::select! {
-                    r = server => r.context("serving")?,
-                    _ = async { let _ = rx.await; tokio::time::sleep(grace).await } => {
-                        tracing::warn!("requests still running after the grace period; stopping");
-                    }
-                }
-            }
-        }
+            None => None,
+        };
+        let listener = tokio::net::TcpListener::bind(s.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", s.listen))?;
+        tracing::info!(addr = %listener.local_addr()?, tls = acceptor.is_some(), "listening");
+        let st = live.clone();
+        let shutdown = async move {
+            shutdown_signal().await;
+            // Live-update requests answer now instead of holding the shutdown.
+            st.bump();
+        };
+        listen::serve(
+            listener,
+            app,
+            acceptor,
+            listen::Limits {
+                max_connections: s.max_connections,
+                header_timeout: Duration::from_secs(s.header_timeout.max(1)),
+            },
+            shutdown,
+            grace,
+        )
+        .await
+        .context("serving")?;
         anyhow::Ok(())
     });
     drop(runtime);

@@ -724,3 +724,162 @@ fn refusals_are_audited_with_their_case(kind: Kind) {
     );
 }
 backends!(refusals_are_audited_with_their_case);
+
+/// Opens a pull stream over a raw connection and never reads it.
+fn unread_stream(server: &Server, token: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let body = json!({"cursors": {}, "limit": 5}).to_string();
+    let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(
+        s,
+        "POST /v1/sync/pull/stream HTTP/1.1\r\nHost: feltkontor\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    s
+}
+
+/// Pull streams opened and never read exhaust nothing: they are bounded per device and in
+/// total, a stream whose reader takes nothing ends, readiness reports the saturation, and every
+/// other worker is served meanwhile.
+fn unread_streams_exhaust_nothing(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    {
+        // Enough for a stream much larger than a socket's buffers: 150 long drafts.
+        let mut owner = db.owner();
+        let conn = owner.as_mut();
+        conn.begin().unwrap();
+        for i in 0..150 {
+            let mut n = devices::draft_note(w.case1, StaffId(w.staff["coord"]), "");
+            n.body = format!("{i} {}", "lang tekst ".repeat(8_000)).into();
+            feltkontor_central::records::put(conn, EntityKind::Note, n.id.0, &n).unwrap();
+        }
+        conn.commit().unwrap();
+    }
+    let server = Server::start(
+        &db,
+        &[
+            "--max-streams",
+            "4",
+            "--max-streams-per-device",
+            "2",
+            "--stream-send-timeout",
+            "2",
+        ],
+    );
+    let a = Insider::enroll(&server, &db, "coord");
+    let b = Insider::enroll(&server, &db, "coord");
+    let psy = Insider::enroll(&server, &db, "psy");
+    let _held: Vec<_> = (0..2).map(|_| unread_stream(&server, &a.token)).collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let stream = json!({"cursors": {}, "limit": 5});
+    let third = a.post("/v1/sync/pull/stream", &stream);
+    assert_eq!(
+        (third.status, third.code()),
+        (429, "rate_limited"),
+        "{:?}",
+        third.body
+    );
+    let _held_b: Vec<_> = (0..2).map(|_| unread_stream(&server, &b.token)).collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let full = psy.post("/v1/sync/pull/stream", &stream);
+    assert_eq!(
+        (full.status, full.code()),
+        (503, "unavailable"),
+        "{:?}",
+        full.body
+    );
+    // Everyone else is served at once, and readiness tells the load balancer.
+    let started = std::time::Instant::now();
+    assert_eq!(psy.get("/v1/whoami").status, 200);
+    assert_eq!(
+        psy.post("/v1/sync/pull", &json!({"cursors": {}, "limit": 100}))
+            .status,
+        200
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let ready = server.client().get("/ready", None);
+    assert_eq!(ready.status, 503, "{:?}", ready.body);
+    assert!(ready.body["detail"].as_str().unwrap().contains("saturated"));
+    // Streams whose readers take nothing end; their places are free again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.client().get("/ready", None).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unread streams never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let served = psy.post("/v1/sync/pull/stream", &stream);
+    assert_eq!(served.status, 200, "{:?}", served.body);
+}
+backends!(unread_streams_exhaust_nothing);
+
+/// Whether the server closes `s` within `within` (reading until the end of the stream).
+fn closed_within(s: &mut std::net::TcpStream, within: std::time::Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return started.elapsed() < within,
+        }
+    }
+}
+
+/// Answers with personal data are never cached; a connection trickling its headers is closed;
+/// connections are bounded.
+fn http_connections_are_bounded_and_answers_not_cached(kind: Kind) {
+    use std::io::Write;
+    let (db, _w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    for path in ["/v1/cases", "/v1/whoami"] {
+        let r = coord.get(path);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers["cache-control"], "no-store", "{path}");
+    }
+    let refused = server.client().get("/v1/cases", Some("nonsense"));
+    assert_eq!(refused.headers["cache-control"], "no-store");
+    drop(server);
+
+    let server = Server::start(&db, &["--header-timeout", "2", "--max-connections", "4"]);
+    // Headers sent one byte every 300 ms: closed after the header timeout, well before they
+    // would end.
+    let mut trickle = std::net::TcpStream::connect(server.addr()).unwrap();
+    let started = std::time::Instant::now();
+    trickle
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut closed = false;
+    for _ in 0..40 {
+        if trickle.write_all(b"X").is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        if started.elapsed() > std::time::Duration::from_secs(4) {
+            closed = closed_within(&mut trickle, std::time::Duration::from_secs(2));
+            break;
+        }
+    }
+    assert!(closed, "a trickling connection stays open");
+    drop(trickle);
+    // Four idle connections take every place: a fifth is closed at once, and the places come
+    // back when they close.
+    let idle: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(server.addr()).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut fifth = std::net::TcpStream::connect(server.addr()).unwrap();
+    let _ = fifth.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(closed_within(&mut fifth, std::time::Duration::from_secs(1)));
+    drop(idle);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(server.client().get("/health", None).status, 200);
+}
+backends!(http_connections_are_bounded_and_answers_not_cached);

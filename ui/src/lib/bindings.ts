@@ -488,6 +488,11 @@ export type QuarantinedNoteView = {
 	child_words: string,
 	family_perspective: string,
 	signed: boolean,
+	/**
+	 *  The note is for one discipline: its text is shown only to that discipline's
+	 *  participants (the service withholds it).
+	 */
+	withheld: boolean,
 };
 
 export type RejectedView = {

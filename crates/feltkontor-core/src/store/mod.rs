@@ -16,6 +16,7 @@ mod migrate;
 mod ops;
 pub mod queries;
 mod record;
+mod rules;
 pub mod search;
 pub mod sync;
 

@@ -78,6 +78,7 @@ impl Writer<'_> {
         case.validate(self.today())?;
         self.require::<Team>(case.team_id.0)?;
         self.require::<Staff>(case.coordinator_id.0)?;
+        self.check_write(case, false)?;
         self.put(case)?;
         Ok(())
     }
@@ -94,6 +95,7 @@ impl Writer<'_> {
         }
         case.validate(self.today())?;
         self.require::<Team>(case.team_id.0)?;
+        self.check_write(case, false)?;
         self.put(case)?;
         Ok(())
     }
@@ -111,8 +113,10 @@ impl Writer<'_> {
             at: self.now(),
         };
         handover.validate()?;
+        self.check_write(&handover, false)?;
         self.put(&handover)?;
         case.coordinator_id = to;
+        self.check_write(&case, false)?;
         self.put(&case)?;
         Ok(handover)
     }
@@ -125,6 +129,7 @@ impl Writer<'_> {
         case.status = CaseStatus::Closed;
         case.closed_reason = Some(reason.trim().to_owned());
         case.validate(self.today())?;
+        self.check_write(&case, false)?;
         self.put(&case)?;
         Ok(case)
     }
@@ -159,6 +164,7 @@ impl Writer<'_> {
             }
             .into());
         }
+        self.check_write(p, false)?;
         self.put(p)?;
         Ok(())
     }
@@ -176,6 +182,7 @@ impl Writer<'_> {
     pub fn remove_participant(&mut self, id: RowId) -> Result<()> {
         let p: Participant = self.require(id.0)?;
         self.open_case_of(p.case_id)?;
+        self.check_archive::<Participant>(id.0)?;
         self.archive::<Participant>(id.0)?;
         Ok(())
     }
@@ -188,6 +195,7 @@ impl Writer<'_> {
             }
         }
         person.validate()?;
+        self.check_write(person, false)?;
         self.put(person)?;
         Ok(())
     }
@@ -195,6 +203,7 @@ impl Writer<'_> {
     pub fn archive_person(&mut self, id: PersonId) -> Result<()> {
         let p: Person = self.require(id.0)?;
         self.open_case_of(p.case_id)?;
+        self.check_archive::<Person>(id.0)?;
         self.archive::<Person>(id.0)?;
         Ok(())
     }
@@ -203,6 +212,7 @@ impl Writer<'_> {
         self.open_case_of(phone.case_id)?;
         self.person_in_case(phone.person_id, phone.case_id)?;
         phone.validate()?;
+        self.check_write(phone, false)?;
         self.put(phone)?;
         Ok(())
     }
@@ -222,6 +232,7 @@ impl Writer<'_> {
             self.person_in_case(from, r.case_id)?;
         }
         self.person_in_case(r.to_person_id, r.case_id)?;
+        self.check_write(r, false)?;
         self.put(r)?;
         Ok(())
     }
@@ -252,6 +263,7 @@ impl Writer<'_> {
                 _ => return Err(ValidationError::AddendumTargetInvalid.into()),
             }
         }
+        self.check_write(&note, false)?;
         self.put(&note)?;
         Ok(note)
     }
@@ -269,6 +281,7 @@ impl Writer<'_> {
         note.status = NoteStatus::Signed;
         note.signed_at = Some(self.now());
         note.content_hash = Some(rules::content_hash(&note));
+        self.check_write(&note, false)?;
         self.put(&note)?;
         Ok(note)
     }
@@ -282,6 +295,7 @@ impl Writer<'_> {
         if note.author_id != self.worker() {
             return Err(ValidationError::NotAuthor.into());
         }
+        self.check_archive::<CaseNote>(id.0)?;
         self.archive::<CaseNote>(id.0)?;
         Ok(())
     }
@@ -295,6 +309,7 @@ impl Writer<'_> {
             }
         }
         c.validate()?;
+        self.check_write(c, false)?;
         self.put(c)?;
         Ok(())
     }
@@ -305,6 +320,7 @@ impl Writer<'_> {
             return Err(ValidationError::ConsentAlreadyWithdrawn.into());
         }
         c.withdrawn_at = Some(self.now());
+        self.check_write(&c, false)?;
         self.put(&c)?;
         Ok(c)
     }
@@ -318,6 +334,7 @@ impl Writer<'_> {
         if let Some(p) = a.responsible_person_id {
             self.person_in_case(p, a.case_id)?;
         }
+        self.check_write(a, false)?;
         self.put(a)?;
         Ok(())
     }
@@ -329,6 +346,7 @@ impl Writer<'_> {
             return Err(ValidationError::AgreementAlreadyDone.into());
         }
         a.done_at = Some(self.now());
+        self.check_write(&a, false)?;
         self.put(&a)?;
         Ok(a)
     }
