@@ -95,6 +95,7 @@ fn crash_cycles(cycles: usize, first_cycle: usize) -> (usize, usize) {
         .write(|w| {
             w.put_team(&team)?;
             w.put_staff(&worker)?;
+            w.add_team_member(team.id, worker.id)?;
             w.open_case(&case)
         })
         .unwrap();

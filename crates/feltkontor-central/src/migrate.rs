@@ -4,59 +4,36 @@ use crate::db::{Conn, Engine};
 use crate::error::{Result, ServiceError};
 use crate::params;
 
-struct Migration {
+pub(crate) struct Migration {
     version: i64,
+    name: &'static str,
     sqlite: &'static str,
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        sqlite: include_str!("../../../migrations/server/sqlite/0001_initial.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0001_initial.sql"),
-    },
-    Migration {
-        version: 2,
-        sqlite: include_str!("../../../migrations/server/sqlite/0002_sync.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0002_sync.sql"),
-    },
-    Migration {
-        version: 3,
-        sqlite: include_str!("../../../migrations/server/sqlite/0003_quarantine.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0003_quarantine.sql"),
-    },
-    Migration {
-        version: 4,
-        sqlite: include_str!("../../../migrations/server/sqlite/0004_lease.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0004_lease.sql"),
-    },
-    Migration {
-        version: 5,
-        sqlite: include_str!("../../../migrations/server/sqlite/0005_access_and_quarantine.sql"),
-        postgres: include_str!(
-            "../../../migrations/server/postgres/0005_access_and_quarantine.sql"
-        ),
-    },
-    Migration {
-        version: 6,
-        sqlite: include_str!("../../../migrations/server/sqlite/0006_records_by_kind.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0006_records_by_kind.sql"),
-    },
-    Migration {
-        version: 7,
-        sqlite: include_str!("../../../migrations/server/sqlite/0007_quarantine_waiting.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0007_quarantine_waiting.sql"),
-    },
-    Migration {
-        version: 8,
-        sqlite: include_str!("../../../migrations/server/sqlite/0008_record_ids.sql"),
-        postgres: include_str!("../../../migrations/server/postgres/0008_record_ids.sql"),
-    },
-];
+impl Migration {
+    fn sql(&self, engine: Engine) -> &'static str {
+        match engine {
+            Engine::Sqlite => self.sqlite,
+            Engine::Postgres => self.postgres,
+        }
+    }
 
-/// The schema version this build expects.
-pub const LATEST: i64 = 8;
+    /// The SHA-256 of the engine's file, as recorded when it was applied.
+    fn checksum(&self, engine: Engine) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.sql(engine).as_bytes()))
+    }
+}
+
+// `MIGRATIONS`, from `migrations/server/{sqlite,postgres}` (see `build.rs`).
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// The schema version this build expects: the last migration's.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// The migration that records checksums: before it, `schema_migrations` has no such column.
+const CHECKSUMS_FROM: i64 = 9;
 
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
 /// advisory lock keeps two instances started at once from migrating together.
@@ -80,18 +57,22 @@ fn apply(conn: &mut dyn Conn, engine: Engine) -> Result<u32> {
             "the database has schema version {current}, newer than this server ({LATEST}): upgrade the server"
         )));
     }
+    verify(conn)?;
     let mut applied = 0;
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         conn.begin()?;
-        let sql = match engine {
-            Engine::Sqlite => m.sqlite,
-            Engine::Postgres => m.postgres,
-        };
-        let r = conn.batch(sql).and_then(|()| {
-            conn.execute(
-                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-                params![m.version, crate::now_ms()],
-            )
+        let r = conn.batch(m.sql(engine)).and_then(|()| {
+            if m.version >= CHECKSUMS_FROM {
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at, checksum) VALUES ($1, $2, $3)",
+                    params![m.version, crate::now_ms(), m.checksum(engine)],
+                )
+            } else {
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                    params![m.version, crate::now_ms()],
+                )
+            }
         });
         match r {
             Ok(_) => conn.commit()?,
@@ -102,10 +83,45 @@ fn apply(conn: &mut dyn Conn, engine: Engine) -> Result<u32> {
         }
         applied += 1;
     }
+    if current_version(conn)? >= CHECKSUMS_FROM {
+        // Migrations applied before checksums were recorded: their files as this build has them.
+        for m in MIGRATIONS {
+            conn.execute(
+                "UPDATE schema_migrations SET checksum = $1 WHERE version = $2 AND checksum IS NULL",
+                params![m.checksum(engine), m.version],
+            )?;
+        }
+    }
     if applied > 0 {
         crate::identity::ensure_signing_key(conn)?;
     }
     Ok(applied)
+}
+
+/// Checks every applied migration's recorded checksum against the file this build embeds: a
+/// landed migration that was edited since is refused, naming it.
+pub fn verify(conn: &mut dyn Conn) -> Result<()> {
+    if current_version(conn)? < CHECKSUMS_FROM {
+        return Ok(());
+    }
+    let engine = conn.engine();
+    for r in conn.query(
+        "SELECT version, checksum FROM schema_migrations WHERE checksum IS NOT NULL ORDER BY version",
+        params![],
+    )? {
+        let version = r.int(0)?;
+        let recorded = r.text(1)?;
+        let Some(m) = MIGRATIONS.iter().find(|m| m.version == version) else {
+            continue;
+        };
+        if m.checksum(engine) != recorded {
+            return Err(ServiceError::internal(format!(
+                "migration {} ({}) differs from the one applied to this database: a landed migration is never edited; restore the file and add a new migration instead",
+                m.version, m.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn current_version(conn: &mut dyn Conn) -> Result<i64> {

@@ -69,6 +69,7 @@ impl Central {
                         migrate::LATEST
                     )));
                 }
+                migrate::verify(conn.as_mut())?;
                 let role = conn
                     .query_one(
                         "SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_tables t WHERE t.tablename = 'records' AND t.tableowner = current_user)

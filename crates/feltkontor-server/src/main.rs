@@ -100,7 +100,7 @@ struct Serve {
     max_connections: usize,
     /// Seconds a client has to send a request's headers (also the idle time between requests
     /// on a kept-open connection).
-    #[arg(long, env = "FELTKONTOR_HEADER_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "FELTKONTOR_HEADER_TIMEOUT", default_value_t = 30)]
     header_timeout: u64,
     /// Seconds to let requests in flight finish after SIGTERM/SIGINT.
     #[arg(long, default_value_t = 20)]

@@ -994,3 +994,132 @@ fn a_stuck_request_times_out_with_a_clear_answer(kind: Kind) {
     );
 }
 backends!(a_stuck_request_times_out_with_a_clear_answer);
+
+/// A landed migration edited after it was applied is found at start: the server and the admin
+/// commands refuse to run, naming it.
+fn an_edited_migration_is_refused(kind: Kind) {
+    let db = Db::migrated(kind);
+    let mut owner = db.owner();
+    let n = owner
+        .query_one(
+            "SELECT COUNT(*) FROM schema_migrations WHERE checksum IS NOT NULL",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .unwrap()
+        .int(0)
+        .unwrap();
+    assert_eq!(
+        n,
+        feltkontor_central::migrate::LATEST,
+        "every migration has its checksum"
+    );
+    owner
+        .execute(
+            "UPDATE schema_migrations SET checksum = $1 WHERE version = 3",
+            feltkontor_central::params!["0".repeat(64)],
+        )
+        .unwrap();
+    let out = common::run(
+        {
+            let mut c = std::process::Command::new(common::BIN);
+            c.arg("--database-url")
+                .arg(&db.app_url)
+                .arg("serve")
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{}", common::free_port()));
+            c
+        },
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("migration 3 (0003_quarantine.sql)"),
+        "{}",
+        out.stderr
+    );
+    let out = db.admin(&["migrate"], None);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("migration 3"), "{}", out.stderr);
+}
+backends!(an_edited_migration_is_refused);
+
+/// The two engines' schemas hold the same tables and columns, with the same kinds of value and
+/// the same nullability.
+#[test]
+fn sqlite_and_postgres_schemas_match() {
+    let lite = Db::migrated(Kind::Sqlite);
+    let pg = Db::migrated(Kind::Postgres);
+    let mut l = lite.owner();
+    let tables: Vec<String> = l
+        .query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.text(0).unwrap())
+        .collect();
+    let mut sqlite_cols = std::collections::BTreeMap::new();
+    for t in &tables {
+        for r in l
+            .query(
+                &format!("SELECT name, type, \"notnull\" FROM pragma_table_info('{t}')"),
+                feltkontor_central::params![],
+            )
+            .unwrap()
+        {
+            let ty = match r.text(1).unwrap().to_uppercase().as_str() {
+                "TEXT" => "text",
+                "INTEGER" | "BIGINT" => "int",
+                "BLOB" => "bytes",
+                other => panic!("{t}: column type {other} is not one both engines share"),
+            };
+            sqlite_cols.insert(
+                (t.clone(), r.text(0).unwrap()),
+                (ty, r.int(2).unwrap() != 0),
+            );
+        }
+    }
+    let mut p = pg.owner();
+    let mut pg_cols = std::collections::BTreeMap::new();
+    for r in p
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text FROM information_schema.columns
+             WHERE table_schema = 'public'",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+    {
+        let ty = match r.text(2).unwrap().as_str() {
+            "text" => "text",
+            "bigint" | "integer" => "int",
+            "bytea" => "bytes",
+            other => panic!("column type {other} is not one both engines share"),
+        };
+        pg_cols.insert(
+            (r.text(0).unwrap(), r.text(1).unwrap()),
+            (ty, r.text(3).unwrap() == "NO"),
+        );
+    }
+    assert!(sqlite_cols.len() > 80, "{} columns", sqlite_cols.len());
+    let only_sqlite: Vec<_> = sqlite_cols
+        .keys()
+        .filter(|k| !pg_cols.contains_key(*k))
+        .collect();
+    let only_pg: Vec<_> = pg_cols
+        .keys()
+        .filter(|k| !sqlite_cols.contains_key(*k))
+        .collect();
+    assert!(
+        only_sqlite.is_empty() && only_pg.is_empty(),
+        "only on SQLite: {only_sqlite:?}; only on PostgreSQL: {only_pg:?}"
+    );
+    for (k, v) in &sqlite_cols {
+        // SQLite reports a primary key's column as nullable unless it says NOT NULL; the kind
+        // of value must agree, and a NOT NULL on one engine must be one on the other.
+        let w = pg_cols[k];
+        assert_eq!(v.0, w.0, "{k:?}: {v:?} on SQLite, {w:?} on PostgreSQL");
+        assert!(!v.1 || w.1, "{k:?}: NOT NULL on SQLite only");
+    }
+}

@@ -188,6 +188,9 @@ impl Remote {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
+            // The service closes a connection idle for its header timeout (30 s by default):
+            // an idle connection is let go first, so a request never meets one being closed.
+            .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .map_err(|e| SyncError::Network(e.to_string()))?;
         Ok(Remote {
