@@ -264,7 +264,12 @@ pub fn purge_tombstones(conn: &mut dyn Conn, days: i64, now_ms: i64) -> Result<u
 }
 
 /// A one-time enrollment code for `username`, valid `minutes`.
-pub fn enrollment_code(conn: &mut dyn Conn, username: &str, minutes: i64) -> Result<String> {
+pub fn enrollment_code(
+    conn: &mut dyn Conn,
+    username: &str,
+    minutes: i64,
+    now: i64,
+) -> Result<String> {
     if !(1..=24 * 60).contains(&minutes) {
         return Err(ServiceError::invalid(
             "minutes",
@@ -275,7 +280,6 @@ pub fn enrollment_code(conn: &mut dyn Conn, username: &str, minutes: i64) -> Res
         let staff = staff_of(conn, username)?;
         let code = identity::new_enrollment_code();
         let normalized: String = code.chars().filter(|c| *c != '-').collect();
-        let now = now_ms();
         conn.execute(
             "INSERT INTO enrollment_codes (code_hash, staff_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
             params![sha256_hex(&normalized), staff, now, now + minutes * 60_000],

@@ -16,7 +16,7 @@
 use crate::audit::{self, AuditEvent};
 use crate::db::{transaction, Conn};
 use crate::error::{ErrorCode, Result, ServiceError};
-use crate::{now_ms, params};
+use crate::params;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -187,8 +187,9 @@ pub fn issue_access_token(
     staff: Uuid,
     device: Uuid,
     generation: i64,
+    now_ms: i64,
 ) -> Result<(String, i64)> {
-    let now = now_ms() / 1000;
+    let now = now_ms / 1000;
     let claims = Claims {
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
@@ -209,24 +210,25 @@ pub fn issue_access_token(
 
 /// Checks signature (HS256 only: `none` and every other algorithm are refused), issuer,
 /// audience and expiry (no leeway).
-pub fn verify_access_token(key: &SigningKey, token: &str) -> Result<Claims> {
+/// Checks an access token's signature, issuer and audience, and its expiry against `now_ms`
+/// (the service's clock, not the library's).
+pub fn verify_access_token(key: &SigningKey, token: &str, now_ms: i64) -> Result<Claims> {
     let mut v = Validation::new(jsonwebtoken::Algorithm::HS256);
     v.set_issuer(&[ISSUER]);
     v.set_audience(&[AUDIENCE]);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    v.validate_exp = false;
     v.leeway = 0;
-    decode::<Claims>(token, &key.decoding, &v)
+    let claims = decode::<Claims>(token, &key.decoding, &v)
         .map(|d| d.claims)
-        .map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature => ServiceError::new(
-                    ErrorCode::TokenExpired,
-                    "The access token has expired; refresh it.",
-                ),
-                _ => ServiceError::unauthenticated(),
-            }
-        })
+        .map_err(|_| ServiceError::unauthenticated())?;
+    if claims.exp <= now_ms / 1000 {
+        return Err(ServiceError::new(
+            ErrorCode::TokenExpired,
+            "The access token has expired; refresh it.",
+        ));
+    }
+    Ok(claims)
 }
 
 /// An account as the service knows it.
@@ -370,8 +372,8 @@ pub fn enroll(
     key: &SigningKey,
     input: &EnrollInput<'_>,
     lease_ms: i64,
+    now: i64,
 ) -> Result<Tokens> {
-    let now = now_ms();
     let username = input.username.trim().to_lowercase();
     if username.is_empty() || username.len() > 200 {
         return Err(ServiceError::invalid("username", "Enter your user name."));
@@ -440,7 +442,7 @@ pub fn enroll(
         )?;
         let refresh_token = new_refresh_token(conn, device_id, 1, now)?;
         let lease = renew_lease(conn, device_id, now, lease_ms)?;
-        let (access_token, expires_in) = issue_access_token(key, account.staff_id, device_id, 1)?;
+        let (access_token, expires_in) = issue_access_token(key, account.staff_id, device_id, 1, now)?;
         audit::append(
             conn,
             &AuditEvent {
@@ -516,8 +518,8 @@ pub fn refresh(
     key: &SigningKey,
     token: &str,
     lease_ms: i64,
+    now: i64,
 ) -> Result<Tokens> {
-    let now = now_ms();
     if token.len() > 200 || !token.starts_with("rt_") {
         return Err(ServiceError::new(
             ErrorCode::InvalidRefreshToken,
@@ -575,7 +577,7 @@ pub fn refresh(
             params![sha256_hex(&refresh_token), &hash],
         )?;
         let lease = renew_lease(conn, device, now, lease_ms)?;
-        let (access_token, expires_in) = issue_access_token(key, staff, device, generation)?;
+        let (access_token, expires_in) = issue_access_token(key, staff, device, generation, now)?;
         Ok(Ok(Tokens {
             device_id: device,
             staff_id: staff,
@@ -598,8 +600,8 @@ pub fn recover_lease(
     username: &str,
     password: &str,
     lease_ms: i64,
+    now: i64,
 ) -> Result<Lease> {
-    let now = now_ms();
     let username = username.trim().to_lowercase();
     if username.is_empty() || username.len() > 200 {
         return Err(ServiceError::invalid("username", "Enter your user name."));
@@ -725,8 +727,7 @@ pub fn check_device(conn: &mut dyn Conn, claims: &Claims) -> Result<()> {
 
 /// Records that the device was seen (at most once a minute). Its own statement, outside the
 /// request's transaction: reads run in read-only transactions.
-pub fn touch_device(conn: &mut dyn Conn, claims: &Claims) -> Result<()> {
-    let now = now_ms();
+pub fn touch_device(conn: &mut dyn Conn, claims: &Claims, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)",
         params![now, claims.did, now - 60_000],

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod clock;
 pub mod authz;
 pub mod db;
 pub mod error;

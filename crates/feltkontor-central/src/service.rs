@@ -27,6 +27,8 @@ pub struct Config {
     pub account_rate: (f64, f64),
     /// How long a device may stay away before its lease runs out (ms; default 72 hours).
     pub lease_ms: i64,
+    /// The service's time (see [`crate::clock`]).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Config {
@@ -37,6 +39,7 @@ impl Config {
             device_rate: (50.0, 200.0),
             account_rate: (100.0, 400.0),
             lease_ms: identity::DEFAULT_LEASE_MS,
+            clock: Arc::new(crate::clock::SystemClock),
         }
     }
 }
@@ -49,6 +52,7 @@ pub struct Central {
     device_limiter: RateLimiter,
     account_limiter: RateLimiter,
     lease_ms: i64,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Central {
@@ -95,7 +99,13 @@ impl Central {
             device_limiter: RateLimiter::new(config.device_rate.0, config.device_rate.1),
             account_limiter: RateLimiter::new(config.account_rate.0, config.account_rate.1),
             lease_ms: config.lease_ms,
+            clock: config.clock,
         })
+    }
+
+    /// The service's time now (Unix milliseconds).
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     pub fn engine(&self) -> Engine {
@@ -121,13 +131,21 @@ impl Central {
                 device_name: &req.device_name,
             },
             self.lease_ms,
+            self.now(),
         )?;
         Ok(tokens(t))
     }
 
     pub fn refresh(&self, req: &RefreshRequest) -> Result<TokenResponse> {
         let mut conn = self.pool.get()?;
-        identity::refresh(&mut *conn, &self.key, &req.refresh_token, self.lease_ms).map(tokens)
+        identity::refresh(
+            &mut *conn,
+            &self.key,
+            &req.refresh_token,
+            self.lease_ms,
+            self.now(),
+        )
+        .map(tokens)
     }
 
     /// A new lease for a device whose lease ran out while it was away (password, as at
@@ -140,6 +158,7 @@ impl Central {
             &req.username,
             &req.password,
             self.lease_ms,
+            self.now(),
         )?;
         Ok(LeaseResponse {
             lease_secret: lease.secret,
@@ -155,7 +174,7 @@ impl Central {
         bearer: &str,
         f: impl FnOnce(&mut dyn Conn, &Actor, &mut Vec<AuditEvent>) -> Result<Result<T>>,
     ) -> Result<T> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         self.read_as(&claims, f)
     }
@@ -173,7 +192,7 @@ impl Central {
             let actor = actor_of(conn, &claims)?;
             f(conn, &actor, &mut events)
         })?;
-        identity::touch_device(&mut *conn, &claims)?;
+        identity::touch_device(&mut *conn, &claims, self.now())?;
         drop(conn);
         self.audit.record(events)?;
         outcome
@@ -186,14 +205,14 @@ impl Central {
         bearer: &str,
         f: impl FnOnce(&mut dyn Conn, &Actor) -> Result<T>,
     ) -> Result<T> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         let mut conn = self.pool.get()?;
         let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
             let actor = actor_of(conn, &claims)?;
             f(conn, &actor)
         })?;
-        identity::touch_device(&mut *conn, &claims)?;
+        identity::touch_device(&mut *conn, &claims, self.now())?;
         Ok(answer)
     }
 
@@ -242,7 +261,7 @@ impl Central {
 
     pub fn my_cases(&self, bearer: &str) -> Result<CaseList> {
         self.as_worker(bearer, |conn, actor, audit_rows| {
-            let today = OffsetDateTime::now_utc().date();
+            let today = crate::sync::date_of(self.now());
             let mut directory = self.directory(conn)?;
             let mut cases = Vec::new();
             for case_id in authz::cases_in_scope(conn, actor.staff_id)? {
@@ -300,7 +319,7 @@ impl Central {
             };
             let rows = records::of_case(conn, case_id)?;
             let consents: Vec<Consent> = typed(&rows, EntityKind::Consent)?;
-            let today = OffsetDateTime::now_utc().date();
+            let today = crate::sync::date_of(self.now());
             let access = authz::access(actor, &scope, &consents, today);
             let mut directory = self.directory(conn)?;
             let details = match access {
@@ -366,17 +385,17 @@ impl Central {
     /// Checks an access token (signature, expiry, rate) without touching the database: for
     /// live updates, whose answer carries no data.
     pub fn check_token(&self, bearer: &str) -> Result<()> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)
     }
 
     /// The worker hands the device back: after it pushed everything it retires itself (no more
     /// tokens, no lease renewal, like a revoked device) and then wipes its local data.
     pub fn retire(&self, bearer: &str) -> Result<RetireResponse> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         let mut conn = self.pool.get()?;
-        let now = crate::now_ms();
+        let now = self.now();
         crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
             identity::check_device(conn, &claims)?;
             conn.execute(
@@ -409,7 +428,7 @@ impl Central {
         req: &feltkontor_wire::sync::PushRequest,
     ) -> Result<feltkontor_wire::sync::PushResponse> {
         self.as_writer(bearer, |conn, actor| {
-            crate::sync::push(conn, actor, req, crate::now_ms())
+            crate::sync::push(conn, actor, req, self.now())
         })
     }
 
@@ -420,7 +439,7 @@ impl Central {
         req: &feltkontor_wire::sync::AccessUpload,
     ) -> Result<feltkontor_wire::sync::AccessUploadResponse> {
         self.as_writer(bearer, |conn, actor| {
-            crate::sync::upload_access(conn, actor, req, crate::now_ms())
+            crate::sync::upload_access(conn, actor, req, self.now())
         })
     }
 
@@ -430,7 +449,7 @@ impl Central {
             Ok(crate::sync::quarantined(
                 conn,
                 actor,
-                crate::now_ms(),
+                self.now(),
                 audit_rows,
             ))
         })
@@ -443,7 +462,7 @@ impl Central {
         decision: &feltkontor_wire::sync::QuarantineDecision,
     ) -> Result<feltkontor_wire::sync::QuarantineResolved> {
         self.as_writer(bearer, |conn, actor| {
-            crate::sync::resolve_quarantined(conn, actor, decision, crate::now_ms())
+            crate::sync::resolve_quarantined(conn, actor, decision, self.now())
         })
     }
 
@@ -453,7 +472,7 @@ impl Central {
         bearer: &str,
         req: &feltkontor_wire::sync::PullRequest,
     ) -> Result<feltkontor_wire::sync::PullResponse> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         self.pull_page(&claims, req)
     }
@@ -466,10 +485,10 @@ impl Central {
         bearer: &str,
         req: &feltkontor_wire::sync::VerifyRequest,
     ) -> Result<feltkontor_wire::sync::VerifyResponse> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         self.read_as(&claims, |conn, actor, audit_rows| {
-            let answer = crate::sync::verify(conn, actor, req, crate::now_ms())?;
+            let answer = crate::sync::verify(conn, actor, req, self.now())?;
             audit_rows.push(AuditEvent {
                 staff_id: Some(actor.staff_id),
                 device_id: Some(actor.device_id),
@@ -488,7 +507,7 @@ impl Central {
     /// [`Self::pull`] would answer for the cursors the pages before it leave, in its own read
     /// transaction (the device and its access are checked again for each).
     pub fn open_stream(&self, bearer: &str) -> Result<PullStream> {
-        let claims = identity::verify_access_token(&self.key, bearer)?;
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         Ok(PullStream {
             device: claims.did,
@@ -511,7 +530,7 @@ impl Central {
         req: &feltkontor_wire::sync::PullRequest,
     ) -> Result<feltkontor_wire::sync::PullResponse> {
         self.read_as(claims, |conn, actor, audit_rows| {
-            let page = crate::sync::pull(conn, actor, req, crate::now_ms())?;
+            let page = crate::sync::pull(conn, actor, req, self.now())?;
             for b in page.buckets.iter().filter(|b| !b.records.is_empty()) {
                 audit_rows.push(AuditEvent {
                     staff_id: Some(actor.staff_id),

@@ -1189,7 +1189,7 @@ fn typed<T: serde::de::DeserializeOwned>(rows: &[Stored]) -> Result<Vec<T>> {
     rows.iter().map(records::decode).collect()
 }
 
-fn date_of(now_ms: i64) -> time::Date {
+pub(crate) fn date_of(now_ms: i64) -> time::Date {
     time::OffsetDateTime::from_unix_timestamp(now_ms / 1000)
         .map(|t| t.date())
         .unwrap_or(time::Date::MIN)

@@ -16,6 +16,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use feltkontor_central::db::DatabaseUrl;
 use feltkontor_central::limits::RateLimiter;
+use feltkontor_central::clock::{Clock, OffsetClock, SystemClock};
 use feltkontor_central::{admin, audit, Central, Config};
 use feltkontor_wire::{Profession, StaffSector};
 use std::io::BufRead;
@@ -38,6 +39,10 @@ struct Cli {
         global = true
     )]
     database_url: String,
+    /// For tests: a file holding milliseconds added to the system clock, read at every use, so a
+    /// test moves the service's time (and the admin commands', given the same file).
+    #[arg(long, global = true, hide = true)]
+    test_clock_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -246,9 +251,13 @@ macro_rules! out {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let url: DatabaseUrl = cli.database_url.parse().map_err(anyhow::Error::msg)?;
+    let clock: Arc<dyn Clock> = match cli.test_clock_file {
+        Some(f) => Arc::new(OffsetClock(f)),
+        None => Arc::new(SystemClock),
+    };
     match cli.command {
-        Command::Serve(s) => serve(url, s),
-        Command::Admin(a) => admin_command(url, a),
+        Command::Serve(s) => serve(url, s, clock),
+        Command::Admin(a) => admin_command(url, a, clock),
         Command::Openapi => {
             use utoipa::OpenApi;
             out!("{}", http::ApiDoc::openapi().to_pretty_json()?);
@@ -257,7 +266,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn admin_command(url: DatabaseUrl, cmd: Admin) -> anyhow::Result<()> {
+fn admin_command(url: DatabaseUrl, cmd: Admin, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     if let Admin::Migrate = cmd {
         let n = url.migrate()?;
         out!("schema up to date ({n} migrations applied)");
@@ -301,7 +310,7 @@ fn admin_command(url: DatabaseUrl, cmd: Admin) -> anyhow::Result<()> {
         Admin::AddMember { username, team } => admin::add_member(conn, &username, &team)?,
         Admin::RemoveMember { username, team } => admin::remove_member(conn, &username, &team)?,
         Admin::EnrollmentCode { username, minutes } => {
-            out!("{}", admin::enrollment_code(conn, &username, minutes)?)
+            out!("{}", admin::enrollment_code(conn, &username, minutes, clock.now_ms())?)
         }
         Admin::Devices { username } => {
             for d in admin::list_devices(conn, username.as_deref())? {
@@ -364,7 +373,7 @@ fn admin_command(url: DatabaseUrl, cmd: Admin) -> anyhow::Result<()> {
 /// The runtime's blocking threads: every library call runs on one.
 const BLOCKING_THREADS: usize = 256;
 
-fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
+fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let tls = match (&s.tls_cert, &s.tls_key) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),
         _ => None,
@@ -376,6 +385,7 @@ fn serve(url: DatabaseUrl, s: Serve) -> anyhow::Result<()> {
         );
     }
     let mut config = Config::new(url);
+    config.clock = clock;
     config.pool_size = s.pool_size;
     config.device_rate = (s.device_rate, s.device_rate * 4.0);
     config.account_rate = (s.account_rate, s.account_rate * 4.0);
