@@ -442,7 +442,8 @@ pub fn enroll(
         )?;
         let refresh_token = new_refresh_token(conn, device_id, 1, now)?;
         let lease = renew_lease(conn, device_id, now, lease_ms)?;
-        let (access_token, expires_in) = issue_access_token(key, account.staff_id, device_id, 1, now)?;
+        let (access_token, expires_in) =
+            issue_access_token(key, account.staff_id, device_id, 1, now)?;
         audit::append(
             conn,
             &AuditEvent {

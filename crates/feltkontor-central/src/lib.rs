@@ -6,8 +6,8 @@
 pub mod admin;
 pub mod api;
 pub mod audit;
-pub mod clock;
 pub mod authz;
+pub mod clock;
 pub mod db;
 pub mod error;
 pub mod identity;

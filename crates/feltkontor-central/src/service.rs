@@ -15,7 +15,6 @@ use feltkontor_wire::EntityKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub struct Config {

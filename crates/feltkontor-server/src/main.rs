@@ -14,9 +14,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
+use feltkontor_central::clock::{Clock, OffsetClock, SystemClock};
 use feltkontor_central::db::DatabaseUrl;
 use feltkontor_central::limits::RateLimiter;
-use feltkontor_central::clock::{Clock, OffsetClock, SystemClock};
 use feltkontor_central::{admin, audit, Central, Config};
 use feltkontor_wire::{Profession, StaffSector};
 use std::io::BufRead;
@@ -310,7 +310,10 @@ fn admin_command(url: DatabaseUrl, cmd: Admin, clock: Arc<dyn Clock>) -> anyhow:
         Admin::AddMember { username, team } => admin::add_member(conn, &username, &team)?,
         Admin::RemoveMember { username, team } => admin::remove_member(conn, &username, &team)?,
         Admin::EnrollmentCode { username, minutes } => {
-            out!("{}", admin::enrollment_code(conn, &username, minutes, clock.now_ms())?)
+            out!(
+                "{}",
+                admin::enrollment_code(conn, &username, minutes, clock.now_ms())?
+            )
         }
         Admin::Devices { username } => {
             for d in admin::list_devices(conn, username.as_deref())? {
@@ -322,7 +325,7 @@ fn admin_command(url: DatabaseUrl, cmd: Admin, clock: Arc<dyn Clock>) -> anyhow:
             out!("device {device} revoked: it will be told to wipe its data at its next contact");
         }
         Admin::PurgeTombstones { older_than_days } => {
-            let n = admin::purge_tombstones(conn, older_than_days, feltkontor_central::now_ms())?;
+            let n = admin::purge_tombstones(conn, older_than_days, clock.now_ms())?;
             out!("{n} deleted records purged");
         }
         Admin::AuditVerify => {

@@ -24,7 +24,13 @@ impl Clock {
 
 fn code(db: &Db, clock: &Clock, username: &str) -> String {
     db.admin(
-        &["enrollment-code", "--username", username, "--test-clock-file", clock.arg()],
+        &[
+            "enrollment-code",
+            "--username",
+            username,
+            "--test-clock-file",
+            clock.arg(),
+        ],
         None,
     )
     .success()
@@ -80,7 +86,10 @@ fn windows_hold_at_their_boundaries(kind: Kind) {
     let at = 15 * MIN - 3_000;
     let now = feltkontor_central::now_ms() + at;
     let lease = ms_of(&enrolled.body["lease_expires_at"]);
-    assert!((lease - (now + 72 * 60 * MIN)).abs() < 5_000, "{lease} vs {now}");
+    assert!(
+        (lease - (now + 72 * 60 * MIN)).abs() < 5_000,
+        "{lease} vs {now}"
+    );
 
     // An access token lives 10 minutes.
     let token = common::token(&enrolled.body);
@@ -97,7 +106,11 @@ fn windows_hold_at_their_boundaries(kind: Kind) {
     assert_eq!(refresh(&server, &r1).status, 200);
     clock.set(t + 57_000);
     let retried = refresh(&server, &r1);
-    assert_eq!(retried.status, 200, "inside the retry window: {:?}", retried.body);
+    assert_eq!(
+        retried.status, 200,
+        "inside the retry window: {:?}",
+        retried.body
+    );
     // …and not after: a second device, the same steps a minute and more apart.
     clock.set(0);
     let c = code(&db, &clock, "teamcw");
