@@ -25,8 +25,6 @@ password="schemathesis-kodeord"
 # while the server still writes, and the write error fails the step at random.
 echo "$password" | "$bin" admin demo --cases 30 > "$work/accounts.tsv" 2> "$work/demo.log" \
   || { cat "$work/demo.log" >&2; exit 1; }
-user=$(head -1 "$work/accounts.tsv" | cut -f1)
-code=$("$bin" admin enrollment-code --username "$user")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p target/server-logs
 "$bin" serve --listen "127.0.0.1:$port" --device-rate 100000 --account-rate 100000 --address-rate 100000 \
@@ -34,16 +32,51 @@ mkdir -p target/server-logs
 server_pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do curl -sf "$base/health" >/dev/null && break; sleep 0.1; done
-token=$(curl -sS --fail-with-body "$base/v1/enroll" -H 'content-type: application/json' \
-  -d "{\"code\":\"$code\",\"username\":\"$user\",\"password\":\"$password\",\"device_name\":\"schemathesis\"}" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+# A coordinator's device (its token is the run's), a second one for the retire operation, one
+# of their cases, and a note waiting in quarantine for them.
+eval "$(python3 scripts/schemathesis_setup.py "$base" "$bin" "$FELTKONTOR_DATABASE_URL" "$password" "$work/accounts.tsv")"
 report=target/schemathesis
 rm -rf "$report"
+export PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks
+export FK_BASE="$base" FK_TOKEN="$token" FK_DEVICE="$device" FK_STAFF="$staff" FK_CASE="$case" FK_NOTE="$note"
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
+# Every operation but retiring, with a live token throughout (retiring would end it).
 "$venv/bin/schemathesis" run "$base/v1/openapi.json" \
-  -H "Authorization: Bearer $token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-  --max-examples 250 --seed 20261123 --no-color --workers 2 \
+  -H "Authorization: Bearer $token" --exclude-path /v1/device/retire \
+  --checks "$checks" --max-examples 250 --seed 20261123 --no-color --workers 2 \
   --report ndjson --report-dir "$report" --generation-database none
+# Retiring, on a device of its own.
+"$venv/bin/schemathesis" run "$base/v1/openapi.json" \
+  -H "Authorization: Bearer $retire_token" --include-path /v1/device/retire \
+  --checks "$checks" --max-examples 20 --seed 20261123 --no-color \
+  --report ndjson --report-dir "$report" --generation-database none
+# Every authenticated operation reached its handler's logic: at least one 2xx answer each.
+python3 - "$report" "$base/v1/openapi.json" <<'PY'
+import collections, glob, json, sys, urllib.request
+doc = json.load(urllib.request.urlopen(sys.argv[2]))
+authenticated = {f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m, op in ops.items() if op.get("security")}
+ok = collections.Counter()
+for path in glob.glob(sys.argv[1] + "/*.ndjson"):
+    for line in open(path):
+        event = json.loads(line).get("ScenarioFinished")
+        if not event:
+            continue
+        for i in event["recorder"].get("interactions", {}).values():
+            r = i.get("response") or {}
+            if 200 <= (r.get("status_code") or 0) < 300:
+                req = i["request"]
+                for op in authenticated:
+                    method, route = op.split(" ", 1)
+                    pattern = route.replace("{case_id}", "")
+                    url = req["uri"].split("?")[0]
+                    if req["method"] == method and (url.endswith(route) or ("{" in route and pattern in url)):
+                        ok[op] += 1
+missing = sorted(op for op in authenticated if ok[op] == 0)
+for op in sorted(authenticated):
+    print(f"schemathesis: {op}: {ok[op]} answers 2xx")
+if missing:
+    sys.exit(f"schemathesis: no 2xx answer for {', '.join(missing)}")
+PY
 # At least 1,000 generated requests.
 calls=$(python3 - "$report" <<'PY'
 import json, sys, glob

@@ -480,9 +480,9 @@ impl utoipa::Modify for BearerScheme {
 pub struct ApiDoc;
 
 #[utoipa::path(post, path = "/v1/sync/push", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "PushRequest: the device's change-log entries, oldest first, numbered 1, 2, 3, … per device"),
+    request_body(content = feltkontor_wire::sync::PushRequest, description = "PushRequest: the device's change-log entries, oldest first, numbered 1, 2, 3, … per device"),
     responses(
-        (status = 200, description = "PushResponse: done up to `acked_seq`; changes refused for good are listed", body = Object),
+        (status = 200, description = "PushResponse: done up to `acked_seq`; changes refused for good are listed", body = feltkontor_wire::sync::PushResponse),
         (status = 400, description = "Malformed push, or the device's clock too far ahead (`clock_skew`)", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Changes of another device, or account disabled", body = Problem, content_type = PROBLEM),
@@ -505,9 +505,9 @@ async fn push(
 }
 
 #[utoipa::path(post, path = "/v1/sync/access", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "AccessUpload: the device's access-log entries (cases and persons opened, searches made), each with its id"),
+    request_body(content = feltkontor_wire::sync::AccessUpload, description = "AccessUpload: the device's access-log entries (cases and persons opened, searches made), each with its id"),
     responses(
-        (status = 200, description = "AccessUploadResponse: every entry is in the audit log (a re-sent entry is recorded once)", body = Object),
+        (status = 200, description = "AccessUploadResponse: every entry is in the audit log (a re-sent entry is recorded once)", body = feltkontor_wire::sync::AccessUploadResponse),
         (status = 400, description = "Malformed upload, or an entry stamped too far in the future (`clock_skew`)", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Entries of another worker or device, or account disabled", body = Problem, content_type = PROBLEM),
@@ -527,7 +527,7 @@ async fn access(
 
 #[utoipa::path(get, path = "/v1/quarantine", tag = "sync", security(("bearer" = [])),
     responses(
-        (status = 200, description = "QuarantineList: notes refused because their author had lost access to the case while offline, waiting for this worker's decision (as the case's coordinator, or a leader on its team)", body = Object),
+        (status = 200, description = "QuarantineList: notes refused because their author had lost access to the case while offline, waiting for this worker's decision (as the case's coordinator, or a leader on its team)", body = feltkontor_wire::sync::QuarantineList),
         (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
@@ -543,9 +543,9 @@ async fn quarantined(
 }
 
 #[utoipa::path(post, path = "/v1/quarantine/resolve", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "QuarantineDecision: the note and whether it is accepted into its case (otherwise it is kept out, and still kept)"),
+    request_body(content = feltkontor_wire::sync::QuarantineDecision, description = "QuarantineDecision: the note and whether it is accepted into its case (otherwise it is kept out, and still kept)"),
     responses(
-        (status = 200, description = "QuarantineResolved", body = Object),
+        (status = 200, description = "QuarantineResolved", body = feltkontor_wire::sync::QuarantineResolved),
         (status = 400, description = "Malformed decision, or the note cannot be written as it is", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
@@ -568,9 +568,9 @@ async fn resolve_quarantined(
 }
 
 #[utoipa::path(post, path = "/v1/sync/pull", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "PullRequest: the device's cursor per bucket and a page size"),
+    request_body(content = feltkontor_wire::sync::PullRequest, description = "PullRequest: the device's cursor per bucket and a page size"),
     responses(
-        (status = 200, description = "PullResponse: records after the cursors, the buckets visible now, and whether more wait", body = Object),
+        (status = 200, description = "PullResponse: records after the cursors, the buckets visible now, and whether more wait", body = feltkontor_wire::sync::PullResponse),
         (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
@@ -589,9 +589,9 @@ async fn pull(
 }
 
 #[utoipa::path(post, path = "/v1/sync/verify", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "VerifyRequest: the device's cursor per bucket"),
+    request_body(content = feltkontor_wire::sync::VerifyRequest, description = "VerifyRequest: the device's cursor per bucket"),
     responses(
-        (status = 200, description = "VerifyResponse: the checksum of each bucket the device holds that the worker may see and that has nothing after the device's cursor; a device holding something else deletes that bucket and pulls it again", body = Object),
+        (status = 200, description = "VerifyResponse: the checksum of each bucket the device holds that the worker may see and that has nothing after the device's cursor; a device holding something else deletes that bucket and pulls it again", body = feltkontor_wire::sync::VerifyResponse),
         (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
@@ -613,9 +613,9 @@ async fn verify(
 pub const STREAM_PAGES: usize = 50;
 
 #[utoipa::path(post, path = "/v1/sync/pull/stream", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "PullRequest: the device's cursor per bucket and a page size"),
+    request_body(content = feltkontor_wire::sync::PullRequest, description = "PullRequest: the device's cursor per bucket and a page size"),
     responses(
-        (status = 200, description = "One PullResponse per line (NDJSON): each page is what /v1/sync/pull answers for the cursors the pages before it leave. The stream ends after the last page (`more` false), after a page with `reset`, or after 50 pages; the device applies each page as it arrives and then asks again from its cursors. A stream that ends without a last page was cut off.", body = Object, content_type = "application/x-ndjson"),
+        (status = 200, description = "One PullResponse per line (NDJSON): each page is what /v1/sync/pull answers for the cursors the pages before it leave. The stream ends after the last page (`more` false), after a page with `reset`, or after 50 pages; the device applies each page as it arrives and then asks again from its cursors. A stream that ends without a last page was cut off.", body = feltkontor_wire::sync::PullResponse, content_type = "application/x-ndjson"),
         (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Account disabled", body = Problem, content_type = PROBLEM),
@@ -703,9 +703,9 @@ async fn retire(State(s): State<Shared>, Bearer(token): Bearer) -> ApiResult<Ret
 }
 
 #[utoipa::path(post, path = "/v1/sync/wait", tag = "sync", security(("bearer" = [])),
-    request_body(content = Object, description = "WaitRequest: the generation the device last heard (0: answer at once)"),
+    request_body(content = feltkontor_wire::sync::WaitRequest, description = "WaitRequest: the generation the device last heard (0: answer at once)"),
     responses(
-        (status = 200, description = "WaitResponse: the current generation; different from `since` when a change was applied (then pull), the same when the hold time ended", body = Object),
+        (status = 200, description = "WaitResponse: the current generation; different from `since` when a change was applied (then pull), the same when the hold time ended", body = feltkontor_wire::sync::WaitResponse),
         (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in or token expired", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),

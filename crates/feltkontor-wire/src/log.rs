@@ -7,6 +7,7 @@ use uuid::Uuid;
 /// participants, phones, relations) are their own kinds of row, so concurrent additions on two
 /// devices are two rows, never a conflict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     Team,
@@ -67,7 +68,9 @@ impl EntityKind {
 
 /// One field's new value and the clock of the write that set it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub value: serde_json::Value,
     pub hlc: Hlc,
     /// The clock of the value this write replaced on the device (`None` for a new record):
@@ -81,6 +84,7 @@ pub struct FieldChange {
 /// Deletion is a tombstone: the field `archived` set to `true`. Nothing is ever inferred from
 /// row diffs after the fact; this entry is what sync sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeEntry {
     pub op_id: OpId,
     /// Per-device sequence number: 1, 2, 3, … with no gaps.

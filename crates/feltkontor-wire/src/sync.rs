@@ -17,6 +17,7 @@ pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// A batch of the device's change log, oldest first, numbered 1, 2, 3, … per device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
     pub entries: Vec<ChangeEntry>,
@@ -25,6 +26,7 @@ pub struct PushRequest {
 /// The service's answer to a push: everything up to `acked_seq` is done (applied, already
 /// had, or refused for good and listed in `rejected`); the device may mark it pushed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     pub acked_seq: u64,
     pub applied: u32,
@@ -35,6 +37,7 @@ pub struct PushResponse {
 
 /// A change the service refused for good: it does not block the queue; the worker is told why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RejectedChange {
     pub seq: u64,
     pub entity: EntityKind,
@@ -47,6 +50,7 @@ pub struct RejectedChange {
 /// What a device asks for: its cursor per bucket (`case:<uuid>`, `team`); a bucket it has not
 /// seen is absent (cursor 0).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
     pub cursors: BTreeMap<String, u64>,
@@ -57,6 +61,7 @@ pub struct PullRequest {
 /// One page of the worker's data. `visible` lists every bucket the worker may see now: a
 /// bucket the device holds that is not listed must be deleted from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PullResponse {
     pub buckets: Vec<BucketPage>,
     pub visible: Vec<String>,
@@ -87,6 +92,7 @@ pub struct PullResponse {
 /// pulling, so that a bucket damaged on the device without a change to show for it is found
 /// even when nothing new comes for it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     pub cursors: BTreeMap<String, u64>,
@@ -96,6 +102,7 @@ pub struct VerifyRequest {
 /// visible to the worker and has nothing after the device's cursor. A bucket not listed is
 /// not compared this time (the next pull brings what is new, with its checksum).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyResponse {
     pub checksums: BTreeMap<String, u64>,
 }
@@ -114,6 +121,7 @@ pub fn advance_cursors(cursors: &mut BTreeMap<String, u64>, page: &PullResponse)
 
 /// Records of one bucket changed after the device's cursor, in the service's order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketPage {
     pub bucket: String,
     pub records: Vec<SyncRecord>,
@@ -130,9 +138,11 @@ pub struct BucketPage {
 /// every field not listed). Fields the worker may not see (a protected address) are absent and
 /// `redacted` names them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncRecord {
     pub entity: EntityKind,
     pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: Map<String, Value>,
     pub field_hlc: BTreeMap<String, Hlc>,
     pub archived: bool,
@@ -152,12 +162,14 @@ pub const TEAM_BUCKET: &str = "team";
 /// `generation` it last heard, or until the service's hold time ends. The answer carries no
 /// data, only the new generation: the device then pulls as usual. `since: 0` answers at once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WaitRequest {
     pub since: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitResponse {
     /// Changes when the service applies a change, and differs after a restart.
     pub generation: u64,
@@ -172,6 +184,7 @@ pub const MAX_CRITERION_CHARS: usize = 500;
 /// in the same round as its changes so the municipality's audit log also covers what was read
 /// offline. Each entry keeps its id: an entry sent again is recorded once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AccessUpload {
     pub entries: Vec<AccessRecord>,
@@ -179,6 +192,7 @@ pub struct AccessUpload {
 
 /// One use of personal data on the device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AccessRecord {
     pub id: Uuid,
@@ -198,6 +212,7 @@ pub struct AccessRecord {
 
 /// The service's answer to an access-log upload: every entry is now in its audit log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessUploadResponse {
     /// Entries recorded by this request.
     pub recorded: u32,
@@ -213,12 +228,14 @@ pub struct AccessUploadResponse {
 /// the case's coordinator or a leader on its team to decide. Only those the asking worker
 /// decides on are listed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuarantineList {
     pub notes: Vec<QuarantinedNote>,
 }
 
 /// One waiting note: every refused change of it, merged oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuarantinedNote {
     pub note_id: Uuid,
     pub case_id: Uuid,
@@ -228,6 +245,7 @@ pub struct QuarantinedNote {
     /// When the first of its changes reached the service (ms since the Unix epoch).
     pub received_at_ms: i64,
     /// The note's fields as its author last wrote them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub fields: Map<String, Value>,
     /// How many refused changes it is made of.
     pub changes: u32,
@@ -240,6 +258,7 @@ pub struct QuarantinedNote {
 /// A decision on a waiting note: `accept` writes it into the case as its author wrote it;
 /// otherwise it stays out of the case (and is still kept on the service, never deleted).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QuarantineDecision {
     pub note_id: Uuid,
@@ -247,6 +266,7 @@ pub struct QuarantineDecision {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuarantineResolved {
     pub note_id: Uuid,
     pub accepted: bool,
