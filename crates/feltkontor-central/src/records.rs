@@ -199,9 +199,13 @@ pub fn store(conn: &mut dyn Conn, m: Merge) -> Result<Stored> {
         let new = before.is_none();
         if new {
             project(conn, entity, id, &data, archived)?;
+            let author = match entity {
+                EntityKind::Note => data.get("author_id").and_then(Value::as_str),
+                _ => None,
+            };
             conn.execute(
-                "INSERT INTO record_ids (id, entity, case_id) VALUES ($1, $2, $3)",
-                params![id, entity.as_str(), case_id],
+                "INSERT INTO record_ids (id, entity, case_id, author_id) VALUES ($1, $2, $3, $4)",
+                params![id, entity.as_str(), case_id, author],
             )?;
         }
         let seq = next_seq(conn)?;
@@ -230,6 +234,18 @@ pub fn store(conn: &mut dyn Conn, m: Merge) -> Result<Stored> {
         data,
         archived,
     })
+}
+
+/// Who created a note (from the register of ids: known even when the note's case is out of the
+/// asking worker's sight).
+pub fn note_author(conn: &mut dyn Conn, note: Uuid) -> Result<Option<Uuid>> {
+    Ok(conn
+        .query_one(
+            "SELECT author_id FROM record_ids WHERE id = $1 AND entity = 'note'",
+            params![note],
+        )?
+        .and_then(|r| r.opt_text(0).ok().flatten())
+        .and_then(|s| s.parse().ok()))
 }
 
 /// Where an id was first used: its kind and case. An id never moves to another kind or case.

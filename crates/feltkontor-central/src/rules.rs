@@ -111,10 +111,13 @@ pub fn check_merge(
     accepting_quarantined: bool,
 ) -> Result<Checked> {
     let kind = m.entity;
-    let before = match &m.before {
-        Some(b) if !b.archived => Record::from_json(kind, &b.data).ok(),
-        _ => None,
-    };
+    // The stored record, deleted or not: every rule that compares with the old state compares
+    // with it (deleting a record and changing it then is no way around them).
+    let before = m
+        .before
+        .as_ref()
+        .and_then(|b| Record::from_json(kind, &b.data).ok());
+    let before_archived = m.before.as_ref().is_some_and(|b| b.archived);
     let after = decode(kind, &m.data)?;
     let (written_data, written_archived) = m.as_written(e);
     let written = decode(kind, &written_data)?;
@@ -128,6 +131,7 @@ pub fn check_merge(
                 before: before.as_ref(),
                 after: record,
                 archives,
+                before_archived,
                 now,
                 validation: Validation::None,
             },
@@ -153,7 +157,7 @@ pub fn check_merge(
             // Each field is valid and the record was valid before: the write met a state its
             // writer had not seen (on one device the app keeps every rule). A new record has
             // no such excuse.
-            if before.as_ref().is_some_and(|b| b.validate(now).is_ok()) {
+            if !before_archived && before.as_ref().is_some_and(|b| b.validate(now).is_ok()) {
                 Ok(Checked::KeepAsItWas)
             } else {
                 Err(refusal(broken))

@@ -116,12 +116,19 @@ fn check_entry(e: &ChangeEntry, now_ms: i64) -> Result<()> {
             ),
         ));
     }
+    if e.fields
+        .get("archived")
+        .is_some_and(|f| !f.value.is_boolean())
+    {
+        return Err(ServiceError::invalid(
+            "archived",
+            "A record is deleted with archived: true (or restored with false), nothing else.",
+        ));
+    }
     for change in e.fields.values() {
-        let counters = [Some(change.hlc), change.base]
-            .into_iter()
-            .flatten()
-            .map(|h| h.counter);
-        if counters.into_iter().any(|c| c > MAX_HLC_COUNTER) {
+        // The base is only compared (a clock the device holds, whatever it is); the write's own
+        // clock must be in range.
+        if change.hlc.counter > MAX_HLC_COUNTER {
             return Err(ServiceError::invalid(
                 "hlc",
                 "The change carries a clock counter out of range.",
@@ -462,6 +469,19 @@ fn quarantine(
     if !once_had_access(conn, actor.staff_id, case)? {
         return Ok(false);
     }
+    // Only the author's own writing: a change of a colleague's note is refused, not kept.
+    match records::note_author(conn, e.entity_id)? {
+        Some(author) if author != actor.staff_id => return Ok(false),
+        None if e
+            .fields
+            .get("author_id")
+            .and_then(|f| f.value.as_str())
+            .is_some_and(|a| a != actor.staff_id.to_string()) =>
+        {
+            return Ok(false)
+        }
+        _ => {}
+    }
     let waiting = conn
         .query_one(
             "SELECT COUNT(*) FROM quarantine WHERE device_id = $1 AND resolved_at IS NULL",
@@ -563,8 +583,22 @@ pub fn quarantined(
     let professions = professions(conn)?;
     let mut access: BTreeMap<Uuid, Option<CaseAccess>> = BTreeMap::new();
     for (note_id, case_id, group) in decided_by(conn, actor)? {
+        let author_id = group[0].staff_id;
         let mut fields = serde_json::Map::new();
+        // What the note was before these changes decides as much as what they make of it: a
+        // change cannot widen who reads a note's text.
+        let mut stored_audience = None;
         if let Some(stored) = records::get_any(conn, EntityKind::Note, note_id)? {
+            if stored.data.get("author_id").and_then(Value::as_str)
+                != Some(author_id.to_string().as_str())
+            {
+                // Kept before changes of a colleague's note were refused outright.
+                continue;
+            }
+            stored_audience = stored
+                .data
+                .get("audience")
+                .and_then(|v| serde_json::from_value::<feltkontor_wire::Audience>(v.clone()).ok());
             fields = stored.data;
             fields.remove("id");
         }
@@ -573,7 +607,6 @@ pub fn quarantined(
                 fields.insert(k.clone(), f.value.clone());
             }
         }
-        let author_id = group[0].staff_id;
         let case_access = match access.get(&case_id) {
             Some(a) => *a,
             None => {
@@ -585,13 +618,14 @@ pub fn quarantined(
         let audience: Option<feltkontor_wire::Audience> = fields
             .get("audience")
             .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let author = professions.get(&author_id).copied();
         let readable = match (case_access, audience) {
-            (Some(a), Some(audience)) => crate::visibility::may_read_note_text(
-                actor,
-                a,
-                audience,
-                professions.get(&author_id).copied(),
-            ),
+            (Some(a), Some(audience)) => {
+                crate::visibility::may_read_note_text(actor, a, audience, author)
+                    && stored_audience.is_none_or(|stored| {
+                        crate::visibility::may_read_note_text(actor, a, stored, author)
+                    })
+            }
             _ => false,
         };
         let mut withheld = Vec::new();
@@ -904,12 +938,14 @@ struct Applied {
 
 /// Which privileged change a merge makes, if any.
 fn privileged_change(m: &records::Merge) -> Option<&'static str> {
-    let before = m.before.as_ref().filter(|b| !b.archived);
+    let before = m.before.as_ref();
     let changed = |f: &str| before.map(|b| b.data.get(f)) != Some(m.data.get(f));
     match m.entity {
         EntityKind::Participant => Some("participants changed"),
         EntityKind::Handover => Some("coordinator handed over"),
-        EntityKind::Case if m.archived && before.is_some() => Some("case deleted"),
+        EntityKind::Case if m.archived && before.is_some_and(|b| !b.archived) => {
+            Some("case deleted")
+        }
         EntityKind::Case if before.is_some() && changed("coordinator_id") => {
             Some("coordinator changed")
         }
@@ -1015,11 +1051,7 @@ fn keep_as_it_was(
         } else {
             before.data.get(field).cloned().unwrap_or(Value::Null)
         };
-        let after = Hlc {
-            wall_ms: change.hlc.wall_ms,
-            counter: change.hlc.counter.saturating_add(1),
-            device: records::SERVER_DEVICE,
-        };
+        let after = change.hlc.successor(records::SERVER_DEVICE);
         if held != change.value && field != "archived" {
             record_conflict(
                 conn,

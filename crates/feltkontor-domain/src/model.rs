@@ -401,6 +401,12 @@ impl CaseNote {
 
     pub fn validate_fields(&self, now: OffsetDateTime) -> Result<(), ValidationError> {
         plausible("occurred_at", self.occurred_at.date())?;
+        if let Some(signed) = self.signed_at {
+            plausible("signed_at", signed.date())?;
+            if signed > now + CLOCK_SLACK {
+                return Err(ValidationError::DateInFuture { field: "signed_at" });
+            }
+        }
         if self.occurred_at > now + CLOCK_SLACK {
             return Err(ValidationError::DateInFuture {
                 field: "occurred_at",

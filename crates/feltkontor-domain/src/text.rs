@@ -48,14 +48,27 @@ impl From<String> for SensitiveText {
     }
 }
 
-fn has_control(s: &str, multiline: bool) -> bool {
-    s.chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
+/// Characters that take no room: a name of nothing but these (and spaces) is no name.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
 }
 
-/// A one-line field that must be present.
+/// Explicit embeddings and overrides of the text's direction: in a one-line field they make a
+/// name read as something else (right-to-left names need none).
+fn is_direction_override(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}')
+}
+
+fn has_control(s: &str, multiline: bool) -> bool {
+    s.chars().any(|c| {
+        (c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
+            || (!multiline && is_direction_override(c))
+    })
+}
+
+/// A one-line field that must be present (and visible).
 pub fn required_line(field: &'static str, s: &str, max: usize) -> Result<(), ValidationError> {
-    if s.trim().is_empty() {
+    if s.chars().all(is_invisible) {
         return Err(ValidationError::Required { field });
     }
     optional_line(field, s, max)
@@ -172,5 +185,15 @@ mod tests {
         assert!(required_line("name", "Anna\nB", 10).is_err());
         assert!(optional_text("body", "linje 1\nlinje 2\ttab", 100).is_ok());
         assert!(optional_text("body", "bell\u{7}", 100).is_err());
+    }
+
+    #[test]
+    fn invisible_names_and_direction_overrides_are_refused() {
+        for blank in ["\u{200b}", " \u{feff} ", "\u{2060}\u{200d}"] {
+            assert!(required_line("name", blank, 10).is_err(), "{blank:?}");
+        }
+        assert!(required_line("name", "Anna\u{202e}gnaW", 20).is_err());
+        assert!(required_line("name", "محمد علي", 20).is_ok());
+        assert!(optional_text("body", "مرحبا\nlinje", 100).is_ok());
     }
 }

@@ -353,12 +353,14 @@ impl<E> From<ValidationError> for Refusal<E> {
 
 /// One write of one record.
 pub struct Change<'a> {
-    /// The live record before the write (`None` when it is new, or was deleted).
+    /// The record before the write, deleted or not (`None` when it is new).
     pub before: Option<&'a Record>,
     /// The record after the write.
     pub after: &'a Record,
     /// The write deletes the record (sets its tombstone).
     pub archives: bool,
+    /// `before` is deleted (the write changes, or restores, a deleted record).
+    pub before_archived: bool,
     pub now: OffsetDateTime,
     /// Which of the record's own rules [`check`] runs (the service runs them itself, in its
     /// own order, to resolve concurrent writes by its policy).
@@ -478,7 +480,7 @@ pub fn check<F: Facts>(c: &Change<'_>, who: &Writer, f: &mut F) -> Result<(), Re
                             }
                             .into());
                         }
-                        if b.protected_address && !p.protected_address && !c.archives {
+                        if b.protected_address && !p.protected_address {
                             privileged(who, "protected_address")?;
                         }
                     }

@@ -648,7 +648,6 @@ async fn pull_stream(
     // reader that takes none for `stream_send_timeout` ends the stream.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
     tokio::spawn(async move {
-        let _place = place;
         let timeout = s.stream_send_timeout;
         let mut req = req;
         let mut current = first;
@@ -680,7 +679,12 @@ async fn pull_stream(
             };
         }
     });
-    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    // The stream keeps its place until its answer is gone: sent whole, or its connection closed
+    // (one whose reader takes nothing is closed by the accept loop's write timeout).
+    let body = futures_util::stream::poll_fn(move |cx| {
+        let _place = &place;
+        rx.poll_recv(cx)
+    });
     let mut resp = axum::body::Body::from_stream(body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -794,11 +798,6 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/quarantine/resolve", post(resolve_quarantined))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), timeout))
-        // Answers carry personal data: no cache, no proxy, no browser keeps them.
-        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
         // Sync bodies are mostly repeated JSON keys: gzip makes them a fraction of the size on
         // a guest network. Requests may come gzipped (`Content-Encoding: gzip`; the body limits
         // apply to the unpacked size); answers are gzipped for clients that accept it, at the
@@ -819,5 +818,11 @@ pub fn router(state: Shared) -> Router {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
         )
+        // Answers carry personal data: no cache, no proxy, no browser keeps them. Outermost, so
+        // every answer has it (a refused encoding's too).
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state)
 }

@@ -22,6 +22,107 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
+    /// A connection whose peer takes none of the answer for this long is closed.
+    pub write_timeout: Duration,
+}
+
+/// A connection that fails a write its peer has not taken for `limit`: an answer nobody reads
+/// (a stream opened and left) holds nothing for longer.
+struct Stalling<T> {
+    io: T,
+    limit: Duration,
+    stalled: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> Stalling<T> {
+    fn new(io: T, limit: Duration) -> Self {
+        Stalling {
+            io,
+            limit,
+            stalled: None,
+        }
+    }
+
+    fn pending<R>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<R>> {
+        use std::future::Future as _;
+        let limit = self.limit;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match sleep.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the peer took nothing",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn ready<R>(&mut self, r: std::io::Result<R>) -> std::task::Poll<std::io::Result<R>> {
+        self.stalled = None;
+        std::task::Poll::Ready(r)
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stalling<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stalling<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.io).poll_write(cx, buf) {
+            std::task::Poll::Ready(r) => this.ready(r),
+            std::task::Poll::Pending => this.pending(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            std::task::Poll::Ready(r) => this.ready(r),
+            std::task::Poll::Pending => this.pending(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.io).poll_flush(cx) {
+            std::task::Poll::Ready(r) => this.ready(r),
+            std::task::Poll::Pending => this.pending(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open connections finish
@@ -37,6 +138,7 @@ pub async fn serve(
     let places = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let header_timeout = limits.header_timeout;
+    let write_timeout = limits.write_timeout;
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -57,6 +159,7 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        let tcp = Stalling::new(tcp, write_timeout);
         let svc = tower::ServiceExt::map_request(
             app.clone(),
             move |mut req: axum::http::Request<Incoming>| {

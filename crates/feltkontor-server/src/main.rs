@@ -97,7 +97,8 @@ struct Serve {
     /// Pull streams one device may have open at once.
     #[arg(long, env = "FELTKONTOR_MAX_STREAMS_PER_DEVICE", default_value_t = 2)]
     max_streams_per_device: usize,
-    /// Seconds a streamed page may wait for its reader before the stream ends.
+    /// Seconds a streamed page may wait for its reader before the stream ends; a connection
+    /// whose peer takes none of an answer for as long is closed.
     #[arg(long, env = "FELTKONTOR_STREAM_SEND_TIMEOUT", default_value_t = 30)]
     stream_send_timeout: u64,
     /// Connections open at once; one more is closed at once.
@@ -450,6 +451,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
             listen::Limits {
                 max_connections: s.max_connections,
                 header_timeout: Duration::from_secs(s.header_timeout.max(1)),
+                write_timeout: Duration::from_secs(s.stream_send_timeout.max(1)),
             },
             shutdown,
             grace,

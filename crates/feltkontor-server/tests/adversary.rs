@@ -10,6 +10,7 @@ use common::insider::{audit_count, now_ms, rejected_codes, stored, Insider};
 use common::world::{self, World, CHILD_WORDS, DRAFT_NOTE, OWN_NOTE, PROTECTED_ADDRESS, TEAM_NOTE};
 use common::{Db, Kind, Server};
 use feltkontor_core::domain::*;
+use feltkontor_wire::MAX_HLC_COUNTER;
 use feltkontor_wire::*;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
@@ -728,7 +729,9 @@ backends!(refusals_are_audited_with_their_case);
 /// Opens a pull stream over a raw connection and never reads it.
 fn unread_stream(server: &Server, token: &str) -> std::net::TcpStream {
     use std::io::Write;
-    let body = json!({"cursors": {}, "limit": 5}).to_string();
+    // One page holds everything: the page leaves the service at once, and the reader still
+    // takes none of it.
+    let body = json!({"cursors": {}, "limit": 5000}).to_string();
     let mut s = std::net::TcpStream::connect(server.addr()).unwrap();
     write!(
         s,
@@ -883,3 +886,183 @@ fn http_connections_are_bounded_and_answers_not_cached(kind: Kind) {
     assert_eq!(server.client().get("/health", None).status, 200);
 }
 backends!(http_connections_are_bounded_and_answers_not_cached);
+
+/// Deleting a record and changing it then is no way around the rules: a teammate cannot
+/// unprotect a deleted person's address, nor take over a colleague's discarded draft.
+fn deleting_first_is_no_way_around_the_rules(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let answer = teamcw.push_one(EntityKind::Person, w.mother, json!({"archived": true}));
+    assert!(
+        rejected_codes(&answer).is_empty(),
+        "a teammate may delete a person: {answer:?}"
+    );
+    let answer = teamcw.push_one(
+        EntityKind::Person,
+        w.mother,
+        json!({"protected_address": false}),
+    );
+    assert_eq!(rejected_codes(&answer), ["forbidden"], "{answer:?}");
+    teamcw.push_one(EntityKind::Person, w.mother, json!({"archived": false}));
+    let (mother, _) = stored(&db, "person", w.mother).unwrap();
+    assert_eq!(mother["protected_address"], true);
+    let (_, text) = teamcw.pull_everything();
+    assert!(!text.contains(PROTECTED_ADDRESS));
+
+    let answer = coord.push_one(EntityKind::Note, w.note_draft, json!({"archived": true}));
+    assert!(rejected_codes(&answer).is_empty(), "{answer:?}");
+    let me = teamcw.staff.to_string();
+    for fields in [
+        json!({"author_id": me}),
+        json!({"archived": false}),
+        json!({"body": "x"}),
+    ] {
+        let answer = teamcw.push_one(EntityKind::Note, w.note_draft, fields.clone());
+        assert_eq!(
+            rejected_codes(&answer),
+            ["forbidden"],
+            "{fields}: {answer:?}"
+        );
+    }
+    let (draft, archived) = stored(&db, "note", w.note_draft).unwrap();
+    assert_eq!(draft["author_id"], w.staff["coord"].to_string());
+    assert!(archived);
+    let (_, text) = teamcw.pull_everything();
+    assert!(!text.contains(DRAFT_NOTE));
+}
+backends!(deleting_first_is_no_way_around_the_rules);
+
+/// A change of a colleague's note by a worker who lost access is refused, not kept in
+/// quarantine (where it would show the colleague's text to the decider).
+fn the_quarantine_keeps_only_the_authors_own_writing(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    teamcw.pull_everything();
+    db.admin(
+        &[
+            "remove-member",
+            "--username",
+            "teamcw",
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    let answer = teamcw.push_one(
+        EntityKind::Note,
+        w.note_draft,
+        json!({"audience": "case_team"}),
+    );
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let answer = teamcw.push_one(
+        EntityKind::Note,
+        w.note_own,
+        json!({"audience": "case_team"}),
+    );
+    assert_eq!(rejected_codes(&answer), ["forbidden"]);
+    let list = coord.get("/v1/quarantine");
+    assert_eq!(list.body["notes"], json!([]), "{:?}", list.body);
+    assert!(!list.body.to_string().contains(DRAFT_NOTE));
+}
+backends!(the_quarantine_keeps_only_the_authors_own_writing);
+
+/// The service's own re-dating of a field never makes a clock past the counter's bound, and a
+/// device's next write on that field (with the clock it holds as base) goes through.
+fn the_services_clocks_stay_in_range(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let agreement = Agreement {
+        id: AgreementId::new(),
+        case_id: CaseId(w.case1),
+        what: "Mor ringer".into(),
+        responsible_staff_id: Some(StaffId(coord.staff)),
+        responsible_person_id: None,
+        due_on: None,
+        done_at: None,
+    };
+    coord.push_one(EntityKind::Agreement, agreement.id.0, fields_of(&agreement));
+    let later = coord.change(
+        EntityKind::Agreement,
+        agreement.id.0,
+        json!({"responsible_staff_id": w.staff["teamcw"].to_string()}),
+        None,
+    );
+    let wall = later.fields.values().next().unwrap().hlc.wall_ms;
+    // Written "before" the change above, with the counter at its end: the merge takes half of
+    // it and the record is kept as it was, re-dated just after this clock.
+    let mut edge = coord.change(
+        EntityKind::Agreement,
+        agreement.id.0,
+        json!({"responsible_person_id": w.father.to_string(), "responsible_staff_id": null}),
+        None,
+    );
+    for f in edge.fields.values_mut() {
+        f.hlc.wall_ms = wall - 1;
+        f.hlc.counter = MAX_HLC_COUNTER;
+    }
+    let r = coord.push(&[later, edge]);
+    assert!(rejected_codes(&r.body).is_empty(), "{:?}", r.body);
+    let mut owner = db.owner();
+    let clocks = owner
+        .query_one(
+            "SELECT field_hlc FROM records WHERE entity = 'agreement' AND id = $1",
+            feltkontor_central::params![agreement.id.0],
+        )
+        .unwrap()
+        .unwrap()
+        .text(0)
+        .unwrap();
+    let clocks: std::collections::BTreeMap<String, Hlc> = serde_json::from_str(&clocks).unwrap();
+    assert!(
+        clocks.values().all(|h| h.counter <= MAX_HLC_COUNTER),
+        "{clocks:?}"
+    );
+    let held = clocks["responsible_person_id"];
+    let next = coord.change(
+        EntityKind::Agreement,
+        agreement.id.0,
+        json!({"what": "Mor ringer i morgen"}),
+        Some(held),
+    );
+    let r = coord.push(&[next]);
+    assert!(rejected_codes(&r.body).is_empty(), "{:?}", r.body);
+}
+backends!(the_services_clocks_stay_in_range);
+
+/// Smaller refusals: a signature dated in the future, an invisible or direction-overriding
+/// name, a tombstone that is not a boolean; every answer uncached, a refused encoding's too.
+fn the_small_holes_are_closed(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let mut n = devices::draft_note(w.case1, StaffId(coord.staff), "Fremtidig underskrift");
+    n.status = NoteStatus::Signed;
+    n.signed_at = Some(time::macros::datetime!(2099-01-01 00:00 UTC));
+    n.content_hash = Some(rules::content_hash(&n));
+    let answer = coord.push_one(EntityKind::Note, n.id.0, fields_of(&n));
+    assert_eq!(rejected_codes(&answer), ["invalid_input"], "{answer:?}");
+    for name in ["\u{200b}", "Anna\u{202e}gnaW"] {
+        let p = devices::new_person(w.case1, name);
+        let answer = coord.push_one(EntityKind::Person, p.id.0, fields_of(&p));
+        assert_eq!(rejected_codes(&answer), ["invalid_input"], "{name:?}");
+    }
+    for archived in [json!("yes"), json!(1)] {
+        let answer = coord.push_one(EntityKind::Person, w.father, json!({"archived": archived}));
+        assert_eq!(rejected_codes(&answer), ["invalid_input"]);
+    }
+    let r = server
+        .client()
+        .http
+        .post(format!("{}/v1/sync/push", server.base))
+        .bearer_auth(&coord.token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "br")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+}
+backends!(the_small_holes_are_closed);

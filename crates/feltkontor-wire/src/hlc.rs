@@ -81,6 +81,12 @@ impl Hlc {
         }
     }
 
+    /// The first timestamp after `self` that `device` can give (the service re-dating a
+    /// field just after a device's write): never past [`MAX_HLC_COUNTER`].
+    pub fn successor(self, device: DeviceId) -> Hlc {
+        Hlc::after(self.wall_ms, self.counter, device)
+    }
+
     /// The timestamp just after `(wall, counter)`: the counter's next value, or, at
     /// [`MAX_HLC_COUNTER`] (never past it), the next millisecond. Never overflows.
     fn after(wall: u64, counter: u32, device: DeviceId) -> Hlc {

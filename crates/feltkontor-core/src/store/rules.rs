@@ -121,6 +121,7 @@ impl Writer<'_> {
                 before: before.as_ref(),
                 after: &after,
                 archives,
+                before_archived: false,
                 now: self.now(),
                 validation: Validation::Full,
             },
