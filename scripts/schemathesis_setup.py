@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -46,10 +47,28 @@ else:
 case = mine[0]["id"]
 retire = enroll(user)
 
-# The colleague has the case, is removed from the team while offline, and writes a note there.
-colleague = enroll(colleagues[0])
-call("/v1/sync/pull", {"cursors": {}, "limit": 5000}, token=colleague["access_token"])
-admin("remove-member", "--username", colleagues[0], "--team", team)
+# A colleague has the case, is removed from the team while offline (and so loses the case: not
+# one of its participants), and writes a note there.
+def loses_the_case(name):
+    c = enroll(name)
+    call("/v1/sync/pull", {"cursors": {}, "limit": 5000}, token=c["access_token"])
+    admin("remove-member", "--username", name, "--team", team)
+    try:
+        call("/v1/cases/" + case, token=c["access_token"])
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return c
+        raise
+    admin("add-member", "--username", name, "--team", team)
+    return None
+
+
+for name in colleagues:
+    colleague = loses_the_case(name)
+    if colleague:
+        break
+else:
+    sys.exit("schemathesis_setup: every colleague keeps the case as a participant")
 hlc = "%016x.%08x.%s" % (int(time.time() * 1000), 0, colleague["device_id"])
 note = {
     "case_id": case,
