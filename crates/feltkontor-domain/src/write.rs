@@ -78,7 +78,7 @@ into_record!(
 
 /// The fields of each kind of record, as they are serialised (and stored, and synced); `id`
 /// first. A change that names any other field (besides `archived`, the tombstone) is refused.
-pub fn fields_of(kind: EntityKind) -> &'static [&'static str] {
+pub const fn fields_of(kind: EntityKind) -> &'static [&'static str] {
     match kind {
         EntityKind::Team => &["id", "name", "district"],
         EntityKind::Staff => &["id", "name", "initials", "profession", "sector"],

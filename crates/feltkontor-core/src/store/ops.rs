@@ -138,22 +138,8 @@ impl Writer<'_> {
     /// recorded legal basis (e.g. exchange under the law on cross-sector cooperation).
     pub fn add_participant(&mut self, p: &Participant) -> Result<()> {
         let case = self.open_case_of(p.case_id)?;
-        let staff: Staff = self.require(p.staff_id.0)?;
+        self.require::<Staff>(p.staff_id.0)?;
         p.validate()?;
-        if let Some(sector) = rules::consent_sector(staff.profession) {
-            let today = self.today();
-            let covered = self
-                .consents_of(p.case_id)?
-                .iter()
-                .any(|c| c.covers(sector, today));
-            let has_basis = p
-                .legal_basis
-                .as_deref()
-                .is_some_and(|b| !b.trim().is_empty());
-            if !covered && !has_basis {
-                return Err(ValidationError::LegalBasisRequired.into());
-            }
-        }
         let exists: bool = self.tx.prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM participants WHERE case_id = ?1 AND staff_id = ?2 AND archived = 0 AND id <> ?3)",
         )?
@@ -167,16 +153,6 @@ impl Writer<'_> {
         self.check_write(p, false)?;
         self.put(p)?;
         Ok(())
-    }
-
-    fn consents_of(&self, case_id: CaseId) -> Result<Vec<Consent>> {
-        let sql = format!(
-            "{} WHERE case_id = ?1 AND archived = 0",
-            super::record::select_sql::<Consent>()
-        );
-        let mut stmt = self.tx.prepare_cached(&sql)?;
-        let rows = stmt.query_map([case_id.to_string()], super::record::from_row::<Consent>)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     pub fn remove_participant(&mut self, id: RowId) -> Result<()> {

@@ -57,11 +57,14 @@ pub struct FtsIndex {
 }
 
 macro_rules! record {
-    ($ty:ty, $kind:ident, $table:literal, [$($col:literal),+ $(,)?] $(, bools = [$($b:literal),*])? $(, json = [$($j:literal),*])? $(, fts = $fts:expr)?) => {
+    ($ty:ty, $kind:ident, $table:literal $(, bools = [$($b:literal),*])? $(, json = [$($j:literal),*])? $(, fts = $fts:expr)?) => {
         impl Record for $ty {
             const KIND: EntityKind = EntityKind::$kind;
             const TABLE: &'static str = $table;
-            const COLUMNS: &'static [&'static str] = &[$($col),+];
+            // The domain's list of the kind's fields: the row, the change log and the
+            // service's check of a change's fields cannot drift apart.
+            const COLUMNS: &'static [&'static str] =
+                crate::domain::write::fields_of(EntityKind::$kind);
             $(const BOOL_COLUMNS: &'static [&'static str] = &[$($b),*];)?
             $(const JSON_COLUMNS: &'static [&'static str] = &[$($j),*];)?
             $(const FTS: Option<FtsIndex> = Some($fts);)?
@@ -72,75 +75,16 @@ macro_rules! record {
     };
 }
 
-record!(Team, Team, "teams", ["id", "name", "district"]);
-record!(
-    Staff,
-    Staff,
-    "staff",
-    ["id", "name", "initials", "profession", "sector"]
-);
-record!(
-    TeamMember,
-    TeamMember,
-    "team_members",
-    ["id", "team_id", "staff_id"]
-);
-record!(
-    Case,
-    Case,
-    "cases",
-    [
-        "id",
-        "team_id",
-        "child_name",
-        "child_birth_date",
-        "child_cpr",
-        "child_institution",
-        "status",
-        "closed_reason",
-        "coordinator_id",
-        "opened_on",
-        "first_concern_on",
-        "first_meeting_on"
-    ]
-);
-record!(
-    Participant,
-    Participant,
-    "participants",
-    ["id", "case_id", "staff_id", "role", "legal_basis"]
-);
-record!(
-    Handover,
-    Handover,
-    "handovers",
-    [
-        "id",
-        "case_id",
-        "from_staff_id",
-        "to_staff_id",
-        "note",
-        "at"
-    ]
-);
+record!(Team, Team, "teams");
+record!(Staff, Staff, "staff");
+record!(TeamMember, TeamMember, "team_members");
+record!(Case, Case, "cases");
+record!(Participant, Participant, "participants");
+record!(Handover, Handover, "handovers");
 record!(
     Person,
     Person,
     "persons",
-    [
-        "id",
-        "case_id",
-        "name",
-        "relation",
-        "custody",
-        "email",
-        "address",
-        "protected_address",
-        "language",
-        "interpreter_needed",
-        "do_not_contact",
-        "do_not_contact_reason"
-    ],
     bools = [
         "custody",
         "protected_address",
@@ -153,45 +97,12 @@ record!(
         exprs: "fold_da(name), fold_da(relation_label_da(relation))"
     }
 );
-record!(
-    Phone,
-    Phone,
-    "phones",
-    ["id", "case_id", "person_id", "number", "label"]
-);
-record!(
-    Relation,
-    Relation,
-    "relations",
-    [
-        "id",
-        "case_id",
-        "from_person_id",
-        "to_person_id",
-        "quality",
-        "as_of"
-    ]
-);
+record!(Phone, Phone, "phones");
+record!(Relation, Relation, "relations");
 record!(
     CaseNote,
     Note,
     "notes",
-    [
-        "id",
-        "case_id",
-        "author_id",
-        "kind",
-        "occurred_at",
-        "body",
-        "child_words",
-        "family_perspective",
-        "statutory",
-        "audience",
-        "status",
-        "signed_at",
-        "content_hash",
-        "addendum_to"
-    ],
     bools = ["statutory"],
     fts = FtsIndex {
         table: "notes_fts",
@@ -199,57 +110,10 @@ record!(
         exprs: "fold_da(body), fold_da(child_words), fold_da(family_perspective)"
     }
 );
-record!(
-    Consent,
-    Consent,
-    "consents",
-    [
-        "id",
-        "case_id",
-        "given_by",
-        "sectors",
-        "valid_from",
-        "valid_to",
-        "withdrawn_at"
-    ],
-    json = ["sectors"]
-);
-record!(
-    Agreement,
-    Agreement,
-    "agreements",
-    [
-        "id",
-        "case_id",
-        "what",
-        "responsible_staff_id",
-        "responsible_person_id",
-        "due_on",
-        "done_at"
-    ]
-);
+record!(Consent, Consent, "consents", json = ["sectors"]);
+record!(Agreement, Agreement, "agreements");
 
-record!(
-    Conflict,
-    Conflict,
-    "conflicts",
-    [
-        "id",
-        "case_id",
-        "entity",
-        "entity_id",
-        "field",
-        "kept_value",
-        "kept_hlc",
-        "kept_by",
-        "other_value",
-        "other_hlc",
-        "other_by",
-        "detected_at",
-        "resolved_at",
-        "resolved_by"
-    ]
-);
+record!(Conflict, Conflict, "conflicts");
 
 pub(crate) fn select_sql<T: Record>() -> String {
     format!("SELECT {} FROM {}", T::COLUMNS.join(", "), T::TABLE)
