@@ -12,7 +12,7 @@ help:
 	@echo "make run    install what is missing, build, open the app on demo data"
 	@echo "make run-connected  the app as a new computer connecting to the local central service"
 	@echo "make test   install what is missing and run every test"
-	@echo "make check  formatting, clippy -D warnings, UI type check"
+	@echo "make check  formatting, clippy -D warnings, licences and duplicate crates (cargo-deny), UI type check"
 	@echo "make bench  benchmarks on the bench-size data set (writes target/bench/store.md)"
 	@echo "make bench-app  the app in the real window on the bench-size data set (target/bench/app.md)"
 	@echo "make bench-server  200 concurrent clients against the central service, SQLite and PostgreSQL"
@@ -69,6 +69,7 @@ test-sync-long:
 check: deps
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo deny check licenses bans
 	cd ui && npm run check
 
 check-deps:

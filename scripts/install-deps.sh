@@ -26,6 +26,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+if ! cargo deny --version >/dev/null 2>&1; then
+  echo "install-deps: installing cargo-deny"
+  cargo install cargo-deny --locked
+fi
+
 if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
   echo "install-deps: installing tauri-driver"
   cargo install tauri-driver --locked
