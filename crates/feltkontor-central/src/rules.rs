@@ -144,7 +144,8 @@ pub fn check_merge(
         written.validate_fields(now).map_err(refusal)?;
     }
     run(&written, written_archived)?;
-    if m.changed {
+    // The merge took every field of the write (the usual case): the same record, checked once.
+    if m.changed && (after != written || m.archived != written_archived) {
         run(&after, m.archived)?;
     }
     if m.archived || !m.changed {

@@ -31,6 +31,25 @@ fn base_of_old_write(device: Uuid) -> Option<Hlc> {
     })
 }
 
+/// A device of `username`, who pulls their team's cases and is then removed from the team (as
+/// if while offline): they once had the cases in sight and no longer have them.
+fn removed_after_pulling(server: &Server, db: &Db, username: &str) -> Insider {
+    let device = Insider::enroll(server, db, username);
+    device.pull_everything();
+    db.admin(
+        &[
+            "remove-member",
+            "--username",
+            username,
+            "--team",
+            "Team Gellerup",
+        ],
+        None,
+    )
+    .success();
+    device
+}
+
 fn setup(kind: Kind) -> (Db, World, Server) {
     let db = Db::migrated(kind);
     let w = world::build(&db);
@@ -343,19 +362,7 @@ fn the_quarantine_trusts_no_claimed_case(kind: Kind) {
     assert_eq!(list.body["notes"], json!([]), "{:?}", list.body);
 
     // A team member who had the case, removed while offline: kept for the coordinator.
-    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
-    teamcw.pull_everything();
-    db.admin(
-        &[
-            "remove-member",
-            "--username",
-            "teamcw",
-            "--team",
-            "Team Gellerup",
-        ],
-        None,
-    )
-    .success();
+    let mut teamcw = removed_after_pulling(&server, &db, "teamcw");
     let offline = devices::draft_note(w.case1, StaffId(teamcw.staff), "Skrevet uden net");
     let answer = teamcw.push_one(EntityKind::Note, offline.id.0, fields_of(&offline));
     assert_eq!(rejected_codes(&answer), ["forbidden"]);
@@ -386,19 +393,7 @@ backends!(the_quarantine_trusts_no_claimed_case);
 fn the_quarantine_is_bounded_per_device(kind: Kind) {
     let (db, w, server) = setup(kind);
     let coord = Insider::enroll(&server, &db, "coord");
-    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
-    teamcw.pull_everything();
-    db.admin(
-        &[
-            "remove-member",
-            "--username",
-            "teamcw",
-            "--team",
-            "Team Gellerup",
-        ],
-        None,
-    )
-    .success();
+    let mut teamcw = removed_after_pulling(&server, &db, "teamcw");
     let max = feltkontor_central::sync::MAX_QUARANTINED_PER_DEVICE as usize;
     let total = max + 20;
     let mut sent = 0;
@@ -657,19 +652,7 @@ backends!(concurrent_writes_never_leave_an_invalid_record);
 fn the_quarantine_obeys_the_note_rules(kind: Kind) {
     let (db, w, server) = setup(kind);
     let coord = Insider::enroll(&server, &db, "coord");
-    let mut psy = Insider::enroll(&server, &db, "psyteam");
-    psy.pull_everything();
-    db.admin(
-        &[
-            "remove-member",
-            "--username",
-            "psyteam",
-            "--team",
-            "Team Gellerup",
-        ],
-        None,
-    )
-    .success();
+    let mut psy = removed_after_pulling(&server, &db, "psyteam");
     let mut note = devices::draft_note(w.case1, StaffId(psy.staff), "PPR-kladde FOXTROT-sentinel");
     note.audience = Audience::OwnDiscipline;
     let answer = psy.push_one(EntityKind::Note, note.id.0, fields_of(&note));
@@ -938,19 +921,7 @@ backends!(deleting_first_is_no_way_around_the_rules);
 fn the_quarantine_keeps_only_the_authors_own_writing(kind: Kind) {
     let (db, w, server) = setup(kind);
     let coord = Insider::enroll(&server, &db, "coord");
-    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
-    teamcw.pull_everything();
-    db.admin(
-        &[
-            "remove-member",
-            "--username",
-            "teamcw",
-            "--team",
-            "Team Gellerup",
-        ],
-        None,
-    )
-    .success();
+    let mut teamcw = removed_after_pulling(&server, &db, "teamcw");
     let answer = teamcw.push_one(
         EntityKind::Note,
         w.note_draft,
