@@ -786,23 +786,30 @@ fn server_url(raw: &str) -> IpcResult<String> {
 }
 
 fn connect_error(e: feltkontor_sync::SyncError) -> IpcError {
-    use feltkontor_sync::SyncError;
+    use feltkontor_sync::{ErrorCode, SyncError};
     match &e {
         SyncError::Network(_) => IpcError::new(
             "connect.unreachable",
             "the central service could not be reached",
         ),
-        SyncError::Refused { code, .. } if code == "enrollment_failed" => IpcError::new(
+        SyncError::Refused {
+            code: ErrorCode::EnrollmentFailed,
+            ..
+        } => IpcError::new(
             "connect.enrollment_failed",
             "user name, password or code is wrong, or the code is used or expired",
         ),
-        SyncError::Refused { code, .. } if code == "invalid_input" => IpcError::new(
+        SyncError::Refused {
+            code: ErrorCode::InvalidInput,
+            ..
+        } => IpcError::new(
             "connect.invalid_input",
             "the one-time code is written XXXX-XXXX; check it and the user name",
         ),
-        SyncError::Refused { code, .. } if code == "login_throttled" || code == "rate_limited" => {
-            IpcError::new("connect.throttled", "too many attempts; wait a little")
-        }
+        SyncError::Refused {
+            code: ErrorCode::LoginThrottled | ErrorCode::RateLimited,
+            ..
+        } => IpcError::new("connect.throttled", "too many attempts; wait a little"),
         _ => {
             tracing::warn!("enrollment refused: {e}");
             IpcError::new(
@@ -849,7 +856,7 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
     let username = input.username.trim().to_owned();
     let worker = blocking(&session, move |s| {
         let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
-        let lease = tokens.lease().map_err(connect_error)?;
+        let lease = feltkontor_sync::CarriesLease::lease(&tokens).map_err(connect_error)?;
         let store = feltkontor_core::Store::create_connected(
             &s.location,
             &input.passphrase,

@@ -10,7 +10,8 @@
 use crate::session::Session;
 use feltkontor_core::store::account::SyncAccount;
 use feltkontor_sync::{
-    pull_all, push_all, verify_buckets, Remote, StoreAccess, SyncError, SyncReport, VERIFY_EVERY,
+    pull_all, push_all, verify_buckets, CarriesLease, ErrorCode, Remote, StoreAccess, SyncError,
+    SyncReport, VERIFY_EVERY,
 };
 use rand::Rng;
 use serde::Serialize;
@@ -54,6 +55,8 @@ pub struct SyncStatus {
     pub last_sync_at: Option<String>,
     /// A stable code when `state` is `error` or `offline`.
     pub error: Option<String>,
+    /// The central service's own code when it refused (the union of its codes in TypeScript).
+    pub refused: Option<ErrorCode>,
     pub open_conflicts: u32,
     pub rejected: u32,
     /// During a sync: records received so far in this round.
@@ -79,6 +82,7 @@ impl Default for SyncStatus {
             pending: 0,
             last_sync_at: None,
             error: None,
+            refused: None,
             open_conflicts: 0,
             rejected: 0,
             received: 0,
@@ -205,6 +209,7 @@ pub fn refresh_local(session: &Session) {
         Err(e) => {
             st.state = SyncState::Error;
             st.error = Some(code_of(&e));
+            st.refused = refused_code(&e);
         }
     });
 }
@@ -212,9 +217,16 @@ pub fn refresh_local(session: &Session) {
 fn code_of(e: &SyncError) -> String {
     match e {
         SyncError::Network(_) => "network".into(),
-        SyncError::Refused { code, .. } => code.clone(),
+        SyncError::Refused { code, .. } => code.as_str().into(),
         SyncError::Store(e) => e.code().into(),
         SyncError::Locked => "session.locked".into(),
+    }
+}
+
+fn refused_code(e: &SyncError) -> Option<ErrorCode> {
+    match e {
+        SyncError::Refused { code, .. } => Some(*code),
+        _ => None,
     }
 }
 
@@ -247,7 +259,14 @@ pub(crate) async fn round(session: &Arc<Session>, account: &SyncAccount) -> Resu
 
 fn needs_new_token(e: &SyncError) -> bool {
     e.token_expired()
-        || matches!(e, SyncError::Refused { status: 401, code, .. } if code == "unauthenticated")
+        || matches!(
+            e,
+            SyncError::Refused {
+                status: 401,
+                code: ErrorCode::Unauthenticated,
+                ..
+            }
+        )
 }
 
 /// One request to the service for the worker (an action that needs the network, such as
@@ -433,6 +452,7 @@ pub async fn background(session: Arc<Session>) {
                 session.sync.update(|s| {
                     s.state = SyncState::Online;
                     s.error = None;
+                    s.refused = None;
                 });
                 // A first sync stores its records before indexing them: the index now catches
                 // up in the background (a search before then completes it itself).
@@ -466,6 +486,7 @@ pub async fn background(session: Arc<Session>) {
                         SyncState::Error
                     };
                     s.error = Some(code_of(&e));
+                    s.refused = refused_code(&e);
                 });
             }
         }

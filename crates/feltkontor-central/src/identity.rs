@@ -160,9 +160,12 @@ impl SigningKey {
                 ServiceError::internal("no signing key: run `feltkontor-server admin migrate`")
             })?;
         let key = Zeroizing::new(row.bytes(0)?);
+        let unusable = |e: jsonwebtoken::errors::Error| {
+            ServiceError::internal(format!("the signing key cannot be used: {e}"))
+        };
         Ok(SigningKey {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
+            encoding: EncodingKey::from_secret(&key).map_err(unusable)?,
+            decoding: DecodingKey::from_secret(&key).map_err(unusable)?,
         })
     }
 }

@@ -20,6 +20,8 @@ use uuid::Uuid;
 pub struct Config {
     pub database: DatabaseUrl,
     pub pool_size: usize,
+    /// How long one database connection is used before it is replaced.
+    pub pool_max_lifetime: std::time::Duration,
     /// Requests per second per device, and the burst allowed.
     pub device_rate: (f64, f64),
     /// Requests per second per account (all its devices together).
@@ -35,6 +37,7 @@ impl Config {
         Config {
             database,
             pool_size: 16,
+            pool_max_lifetime: crate::db::pool::MAX_LIFETIME,
             device_rate: (50.0, 200.0),
             account_rate: (100.0, 400.0),
             lease_ms: identity::DEFAULT_LEASE_MS,
@@ -89,7 +92,7 @@ impl Central {
         }
         let key = SigningKey::load(conn.as_mut())?;
         drop(conn);
-        let pool = Pool::new(config.database, config.pool_size);
+        let pool = Pool::with_lifetime(config.database, config.pool_size, config.pool_max_lifetime);
         Ok(Central {
             audit: audit::AuditWriter::start(pool.clone()),
             directory: std::sync::Mutex::new(None),
@@ -267,17 +270,20 @@ impl Central {
                 let Some(scope) = authz::scope(conn, actor, case_id)? else {
                     continue;
                 };
-                let Some(case) = records::get_as::<Case>(conn, EntityKind::Case, case_id)? else {
+                let Some(stored) = records::get(conn, EntityKind::Case, case_id)? else {
                     continue;
                 };
                 let consents = consents_of(conn, case_id)?;
                 let access = authz::access(actor, &scope, &consents, today);
+                let Some(head) = crate::visibility::case_head(access, &stored) else {
+                    continue;
+                };
                 cases.push(CaseListItem {
                     id: case_id,
-                    child_name: case.child_name.clone(),
-                    status: case.status.as_str().into(),
-                    team: directory.team(conn, case.team_id.0)?,
-                    coordinator: directory.contact(conn, case.coordinator_id.0)?,
+                    child_name: head.child_name,
+                    status: head.status.as_str().into(),
+                    team: directory.team(conn, head.team_id)?,
+                    coordinator: directory.contact(conn, head.coordinator_id)?,
                     my_role: role(&scope),
                     access: level(access),
                 });
@@ -313,13 +319,16 @@ impl Central {
                 audit_rows.push(event("denied", "case overview: outside the worker's scope"));
                 return Ok(Err(ServiceError::not_found("case")));
             };
-            let Some(case) = records::get_as::<Case>(conn, EntityKind::Case, case_id)? else {
+            let Some(stored) = records::get(conn, EntityKind::Case, case_id)? else {
                 return Ok(Err(ServiceError::not_found("case")));
             };
             let rows = records::of_case(conn, case_id)?;
             let consents: Vec<Consent> = typed(&rows, EntityKind::Consent)?;
             let today = crate::sync::date_of(self.now());
             let access = authz::access(actor, &scope, &consents, today);
+            let Some(head) = crate::visibility::case_head(access, &stored) else {
+                return Ok(Err(ServiceError::not_found("case")));
+            };
             let mut directory = self.directory(conn)?;
             let details = match access {
                 CaseAccess::Limited => None,
@@ -328,7 +337,7 @@ impl Central {
                     &mut directory,
                     actor,
                     access,
-                    &case,
+                    &records::decode::<Case>(&stored)?,
                     &rows,
                     &consents,
                     today,
@@ -344,10 +353,10 @@ impl Central {
             ));
             Ok(Ok(CaseOverview {
                 id: case_id,
-                child_name: case.child_name.clone(),
-                status: case.status.as_str().into(),
-                team: directory.team(conn, case.team_id.0)?,
-                coordinator: directory.contact(conn, case.coordinator_id.0)?,
+                child_name: head.child_name,
+                status: head.status.as_str().into(),
+                team: directory.team(conn, head.team_id)?,
+                coordinator: directory.contact(conn, head.coordinator_id)?,
                 access: level(access),
                 details,
             }))

@@ -10,12 +10,17 @@
 //! - A person's protected address is withheld from everyone but the case's participants.
 //! - A conflict reaches exactly those who may see the field it is about: the record it names
 //!   must be visible to them with that field not withheld (else it is not sent at all).
+//! - The case list and the head of a case's overview show every worker in the case's scope
+//!   the case's head ([`case_head`]): the child's name, status, team and coordinator, so a
+//!   worker without full access knows whom to ask; nothing else of the case record.
 
 use crate::authz::{self, Actor, CaseAccess};
 use crate::error::Result;
 use crate::records::Stored;
 use feltkontor_wire::sync::SyncRecord;
-use feltkontor_wire::{Audience, EntityKind, Hlc, NoteStatus, Profession, StaffId};
+use feltkontor_wire::{
+    Audience, CaseStatus, EntityKind, Hlc, NoteStatus, Profession, StaffId, TeamId,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -163,9 +168,70 @@ pub fn decide(
     }))
 }
 
+/// What a worker in a case's scope sees of the case itself at either access level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseHead {
+    pub child_name: String,
+    pub status: CaseStatus,
+    pub team_id: Uuid,
+    pub coordinator_id: Uuid,
+}
+
+/// The fields of a case record its head is made of; the others (birth date, CPR number,
+/// institution, dates, reasons) leave only through [`decide`], with full access.
+pub const CASE_HEAD_FIELDS: [&str; 4] = ["child_name", "status", "team_id", "coordinator_id"];
+
+/// The case's head for a worker with `access` to it (the caller found the case in their
+/// scope); `None` when the record is not a live case.
+pub fn case_head(access: CaseAccess, case: &Stored) -> Option<CaseHead> {
+    if case.entity != EntityKind::Case || case.archived {
+        return None;
+    }
+    match access {
+        CaseAccess::Full { .. } | CaseAccess::Limited => Some(CaseHead {
+            child_name: field(case, "child_name")?,
+            status: field(case, "status")?,
+            team_id: field::<TeamId>(case, "team_id")?.0,
+            coordinator_id: field::<StaffId>(case, "coordinator_id")?.0,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_case_head_holds_nothing_of_the_case_but_its_head() {
+        let team = Uuid::now_v7();
+        let coordinator = Uuid::now_v7();
+        let data = serde_json::json!({
+            "team_id": team, "child_name": "Alma", "child_birth_date": "2016-03-01",
+            "child_cpr": "0103161234", "child_institution": "Skolen", "status": "open",
+            "closed_reason": null, "coordinator_id": coordinator, "opened_on": "2026-01-01",
+        });
+        let case = Stored {
+            entity: EntityKind::Case,
+            id: Uuid::now_v7(),
+            case_id: None,
+            data: data.as_object().unwrap().clone(),
+            archived: false,
+        };
+        let want = CaseHead {
+            child_name: "Alma".into(),
+            status: CaseStatus::Open,
+            team_id: team,
+            coordinator_id: coordinator,
+        };
+        assert_eq!(case_head(CaseAccess::Limited, &case), Some(want.clone()));
+        let mut deleted = case;
+        deleted.archived = true;
+        assert_eq!(case_head(CaseAccess::Limited, &deleted), None);
+        // Every field outside the head is of the kind `decide` sends only with full access.
+        for name in ["child_cpr", "child_birth_date", "child_institution"] {
+            assert!(!CASE_HEAD_FIELDS.contains(&name));
+        }
+    }
 
     /// Every kind of record has a rule, and the kinds that hold a case's content are never
     /// sent as reference data.

@@ -197,7 +197,7 @@ impl IntoResponse for ApiError {
         } else if e.status() >= 500 {
             tracing::warn!(code = e.code.as_str(), "request failed");
         }
-        let problem = Problem::from(&e);
+        let problem = e.problem();
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = (status, serde_json::to_vec(&problem).unwrap_or_default()).into_response();
         let h = resp.headers_mut();

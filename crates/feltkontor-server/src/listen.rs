@@ -24,6 +24,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// A connection whose peer takes none of the answer for this long is closed.
     pub write_timeout: Duration,
+    /// Whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
 }
 
 /// A connection that fails a write its peer has not taken for `limit`: an answer nobody reads
@@ -139,6 +141,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let header_timeout = limits.header_timeout;
     let write_timeout = limits.write_timeout;
+    let trusted_proxies = limits.trusted_proxies;
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -160,10 +163,12 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let tcp = Stalling::new(tcp, write_timeout);
+        let proxies = trusted_proxies.clone();
         let svc = tower::ServiceExt::map_request(
             app.clone(),
             move |mut req: axum::http::Request<Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
+                let client = proxies.client(peer, req.headers());
+                req.extensions_mut().insert(ConnectInfo(client));
                 req
             },
         );

@@ -6,6 +6,7 @@
 mod demo;
 mod http;
 mod listen;
+mod proxy;
 
 /// A sync stream allocates and frees many small values on several threads at once, where
 /// glibc's malloc contends; the app uses the same allocator.
@@ -72,9 +73,17 @@ struct Serve {
     /// Serve plain HTTP on a non-loopback address because a TLS-terminating proxy stands in front.
     #[arg(long, env = "FELTKONTOR_BEHIND_TLS_PROXY")]
     behind_tls_proxy: bool,
+    /// Load balancers or proxies whose `X-Forwarded-For` names the client (addresses or
+    /// ranges, e.g. `10.20.0.0/16`; repeat or separate with commas). Without it the header is
+    /// ignored and every request counts as from the address that connected.
+    #[arg(long = "trusted-proxy", env = "FELTKONTOR_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_range)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Database connections per instance.
     #[arg(long, env = "FELTKONTOR_POOL_SIZE", default_value_t = 16)]
     pool_size: usize,
+    /// Seconds one database connection is used before it is closed and replaced.
+    #[arg(long, env = "FELTKONTOR_POOL_MAX_LIFETIME", default_value_t = 1800)]
+    pool_max_lifetime: u64,
     /// Requests per second allowed per device.
     #[arg(long, env = "FELTKONTOR_DEVICE_RATE", default_value_t = 50.0)]
     device_rate: f64,
@@ -391,6 +400,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
     let mut config = Config::new(url);
     config.clock = clock;
     config.pool_size = s.pool_size;
+    config.pool_max_lifetime = Duration::from_secs(s.pool_max_lifetime.max(1));
     config.device_rate = (s.device_rate, s.device_rate * 4.0);
     config.account_rate = (s.account_rate, s.account_rate * 4.0);
     if !(s.lease_hours > 0.0 && s.lease_hours <= 24.0 * 365.0) {
@@ -452,6 +462,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
                 max_connections: s.max_connections,
                 header_timeout: Duration::from_secs(s.header_timeout.max(1)),
                 write_timeout: Duration::from_secs(s.stream_send_timeout.max(1)),
+                trusted_proxies: proxy::TrustedProxies::new(s.trusted_proxies.clone()),
             },
             shutdown,
             grace,
@@ -464,6 +475,14 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
     drop(state);
     tracing::info!("stopped");
     result
+}
+
+/// An address (`10.0.0.7`, a /32 or /128) or a range (`10.20.0.0/16`).
+fn parse_range(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an address or a range such as 10.20.0.0/16"))
 }
 
 async fn shutdown_signal() {

@@ -427,7 +427,7 @@ fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
         b64.encode(header.to_string()),
         b64.encode(claims.to_string())
     );
-    let key = jsonwebtoken::EncodingKey::from_secret(secret);
+    let key = jsonwebtoken::EncodingKey::from_secret(secret).unwrap();
     let sig = jsonwebtoken::crypto::sign(
         signing_input.as_bytes(),
         &key,
@@ -510,7 +510,7 @@ fn forged_tokens(kind: Kind) {
             );
             let sig = jsonwebtoken::crypto::sign(
                 input.as_bytes(),
-                &jsonwebtoken::EncodingKey::from_secret(&secret),
+                &jsonwebtoken::EncodingKey::from_secret(&secret).unwrap(),
                 jsonwebtoken::Algorithm::HS512,
             )
             .unwrap();
@@ -525,7 +525,7 @@ fn forged_tokens(kind: Kind) {
             );
             let sig = jsonwebtoken::crypto::sign(
                 input.as_bytes(),
-                &jsonwebtoken::EncodingKey::from_secret(&secret),
+                &jsonwebtoken::EncodingKey::from_secret(&secret).unwrap(),
                 jsonwebtoken::Algorithm::HS256,
             )
             .unwrap();

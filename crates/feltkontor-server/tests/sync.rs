@@ -9,7 +9,7 @@ use common::world::{self, World, PROTECTED_ADDRESS};
 use common::{Db, Kind, Server};
 use feltkontor_core::domain::*;
 use feltkontor_core::{Store, SystemClock};
-use feltkontor_sync::sync_once;
+use feltkontor_sync::{sync_once, CarriesLease};
 use feltkontor_wire::sync::PushResponse;
 use feltkontor_wire::*;
 use serde_json::{json, Value};
@@ -653,10 +653,13 @@ fn the_lease_bounds_offline_use(kind: Kind) {
         other => panic!("expected a refusal, got {other}"),
     };
     let wrong = rt.block_on(remote.recover_lease(tokens.device_id, "coord", "forkert kodeord"));
-    assert_eq!(refused(wrong.unwrap_err()), "enrollment_failed");
+    assert_eq!(refused(wrong.unwrap_err()), ErrorCode::EnrollmentFailed);
     let not_theirs =
         rt.block_on(remote.recover_lease(tokens.device_id, "teamcw", common::PASSWORD));
-    assert_eq!(refused(not_theirs.unwrap_err()), "enrollment_failed");
+    assert_eq!(
+        refused(not_theirs.unwrap_err()),
+        ErrorCode::EnrollmentFailed
+    );
     let back = rt
         .block_on(remote.recover_lease(tokens.device_id, "coord", common::PASSWORD))
         .unwrap();
@@ -749,7 +752,13 @@ fn the_sync_client_enrolls_and_refreshes(kind: Kind) {
         .block_on(remote.enroll("FORK-ERT1", "coord", common::PASSWORD, "Testmaskine"))
         .unwrap_err();
     assert!(
-        matches!(&wrong, feltkontor_sync::SyncError::Refused { code, .. } if code == "enrollment_failed"),
+        matches!(
+            &wrong,
+            feltkontor_sync::SyncError::Refused {
+                code: ErrorCode::EnrollmentFailed,
+                ..
+            }
+        ),
         "{wrong}"
     );
     let code = db

@@ -7,6 +7,10 @@
 
 use feltkontor_core::store::sync::CheckedPage;
 use feltkontor_core::Store;
+use feltkontor_wire::api::{
+    EnrollRequest, LeaseRequest, LeaseResponse, Problem, RefreshRequest, RetireResponse,
+    TokenResponse,
+};
 use feltkontor_wire::sync::{
     AccessUpload, AccessUploadResponse, PullRequest, PullResponse, PushRequest, PushResponse,
     QuarantineDecision, QuarantineList, QuarantineResolved, VerifyRequest, VerifyResponse,
@@ -15,6 +19,8 @@ use feltkontor_wire::sync::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
+
+pub use feltkontor_wire::ErrorCode;
 
 /// Most changes per push.
 pub const PUSH_BATCH: u32 = 200;
@@ -38,7 +44,7 @@ pub enum SyncError {
     #[error("the central service refused the request ({status} {code}): {detail}")]
     Refused {
         status: u16,
-        code: String,
+        code: ErrorCode,
         detail: String,
     },
     #[error(transparent)]
@@ -52,7 +58,13 @@ impl SyncError {
     /// The service says the device was revoked (lost or stolen): the caller must wipe the
     /// local store ([`feltkontor_core::Store::wipe`]) now.
     pub fn must_wipe(&self) -> bool {
-        matches!(self, SyncError::Refused { code, .. } if code == "device_revoked")
+        matches!(
+            self,
+            SyncError::Refused {
+                code: ErrorCode::DeviceRevoked,
+                ..
+            }
+        )
     }
 
     /// Whether retrying later may succeed (network, busy, timeouts) rather than needing the
@@ -67,7 +79,13 @@ impl SyncError {
 
     /// The access token ran out: refresh it and try again.
     pub fn token_expired(&self) -> bool {
-        matches!(self, SyncError::Refused { code, .. } if code == "token_expired")
+        matches!(
+            self,
+            SyncError::Refused {
+                code: ErrorCode::TokenExpired,
+                ..
+            }
+        )
     }
 }
 
@@ -92,32 +110,23 @@ impl StoreAccess for std::sync::Mutex<Option<Store>> {
 }
 
 /// The service's answer to an enrollment or a refresh.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct Tokens {
-    pub access_token: String,
-    pub refresh_token: String,
-    /// Seconds until the access token expires.
-    pub expires_in: i64,
-    pub device_id: uuid::Uuid,
-    pub staff_id: uuid::Uuid,
-    /// The device lease (hex): with the passphrase it unlocks the local store.
-    pub lease_secret: String,
-    /// RFC 3339.
-    pub lease_expires_at: String,
+pub type Tokens = TokenResponse;
+
+/// The device lease an answer carries, as the local store keeps it.
+pub trait CarriesLease {
+    fn lease(&self) -> Result<feltkontor_core::store::keys::Lease, SyncError>;
 }
 
-impl Tokens {
-    /// The lease as the local store keeps it.
-    pub fn lease(&self) -> Result<feltkontor_core::store::keys::Lease, SyncError> {
+impl CarriesLease for TokenResponse {
+    fn lease(&self) -> Result<feltkontor_core::store::keys::Lease, SyncError> {
         lease_of(&self.lease_secret, &self.lease_expires_at)
     }
 }
 
-/// The service's answer to a lease renewal with the password.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct LeaseAnswer {
-    pub lease_secret: String,
-    pub lease_expires_at: String,
+impl CarriesLease for LeaseResponse {
+    fn lease(&self) -> Result<feltkontor_core::store::keys::Lease, SyncError> {
+        lease_of(&self.lease_secret, &self.lease_expires_at)
+    }
 }
 
 fn lease_of(
@@ -157,11 +166,18 @@ async fn answer<R: DeserializeOwned>(r: reqwest::Response) -> Result<R, SyncErro
         .await
         .map_err(|e| SyncError::Network(e.to_string()))?;
     if status != 200 {
-        let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        return Err(SyncError::Refused {
-            status,
-            code: problem["code"].as_str().unwrap_or("unknown").to_owned(),
-            detail: problem["detail"].as_str().unwrap_or("").to_owned(),
+        // Not problem details (a proxy's error page, a cut-off body): the status tells.
+        return Err(match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(problem) => SyncError::Refused {
+                status,
+                code: problem.code,
+                detail: problem.detail,
+            },
+            Err(_) => SyncError::Refused {
+                status,
+                code: ErrorCode::Unknown,
+                detail: String::new(),
+            },
         });
     }
     serde_json::from_slice(&bytes).map_err(|e| {
@@ -257,19 +273,21 @@ impl Remote {
         password: &str,
         device_name: &str,
     ) -> Result<Tokens, SyncError> {
-        let body = serde_json::json!({
-            "code": code, "username": username, "password": password, "device_name": device_name,
-        });
+        let body = EnrollRequest {
+            code: code.to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+            device_name: device_name.to_owned(),
+        };
         self.post("/v1/enroll", &body).await
     }
 
     /// New tokens for the refresh token (which is used up).
     pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens, SyncError> {
-        self.post(
-            "/v1/token",
-            &serde_json::json!({ "refresh_token": refresh_token }),
-        )
-        .await
+        let body = RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
+        self.post("/v1/token", &body).await
     }
 
     /// Renews the lease of this device after it ran out (the worker's password, as at
@@ -280,17 +298,19 @@ impl Remote {
         username: &str,
         password: &str,
     ) -> Result<feltkontor_core::store::keys::Lease, SyncError> {
-        let body = serde_json::json!({
-            "device_id": device_id, "username": username, "password": password,
-        });
-        let a: LeaseAnswer = self.post("/v1/lease", &body).await?;
-        lease_of(&a.lease_secret, &a.lease_expires_at)
+        let body = LeaseRequest {
+            device_id,
+            username: username.to_owned(),
+            password: password.to_owned(),
+        };
+        let a: LeaseResponse = self.post("/v1/lease", &body).await?;
+        a.lease()
     }
 
     /// Hands the device back: the service retires it (no more tokens, no lease). Call only
     /// after everything was pushed; then wipe the local store.
     pub async fn retire(&self) -> Result<(), SyncError> {
-        let _: serde_json::Value = self
+        let _: RetireResponse = self
             .post("/v1/device/retire", &serde_json::json!({}))
             .await?;
         Ok(())
@@ -460,7 +480,11 @@ pub async fn push_all<L: StoreAccess>(
         // The log must not hold up the worker's changes: an upload the service refuses as
         // such stays pending (it is kept on the device) and the round goes on.
         Err(SyncError::Refused { status, code, .. }) if matches!(status, 400 | 403 | 413) => {
-            tracing::warn!(status, code, "the access log was not uploaded");
+            tracing::warn!(
+                status,
+                code = code.as_str(),
+                "the access log was not uploaded"
+            );
             Ok(())
         }
         other => other,

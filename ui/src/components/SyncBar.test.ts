@@ -13,6 +13,7 @@ const base = {
   pending: 0,
   last_sync_at: null,
   error: null,
+  refused: null,
   open_conflicts: 0,
   rejected: 0,
   received: 0,

@@ -279,6 +279,50 @@ export type DeviceInfo = {
 	server_url: string | null,
 };
 
+/**  Stable error codes. Clients switch on these; never rename one. */
+export type ErrorCode = 
+/**  The request is malformed or a field is invalid (`field` names it). */
+"invalid_input" | 
+/**  No valid access token. */
+"unauthenticated" | 
+/**  The access token has expired: refresh it. */
+"token_expired" | 
+/**  The refresh token is unknown, expired or already used. */
+"invalid_refresh_token" | 
+/**  A used refresh token came back: every token of the device is revoked; enroll again. */
+"session_revoked" | 
+/**  The device was revoked: the app must wipe its local data. */
+"device_revoked" | 
+/**  Enrollment code, user name or password is wrong (never says which). */
+"enrollment_failed" | 
+/**  Too many failed logins: wait `retry_after` seconds. */
+"login_throttled" | 
+/**  Too many requests: wait `retry_after` seconds. */
+"rate_limited" | 
+/**  The caller may not do this. */
+"forbidden" | 
+/**  Not found, or not visible to the caller (the two are not told apart). */
+"not_found" | 
+/**  The request conflicts with the current state. */
+"conflict" | 
+/**  The request body is too large. */
+"payload_too_large" | 
+/**  A push skipped change-log entries: resend from the sequence number in `detail`. */
+"sequence_gap" | 
+/**  The device's clock is too far ahead of the service's: set the computer's clock. */
+"clock_skew" | 
+/**  The request took too long and its answer was given up; retrying is safe. */
+"timeout" | 
+/**  The service is temporarily unavailable (database busy or down): retry later. */
+"unavailable" | 
+/**  An internal error; details are in the server's log, never in the response. */
+"internal" | 
+/**
+ *  A code this version of the app does not know (sent by a newer service). Never sent by
+ *  this service.
+ */
+string;
+
 export type FirstRun = {
 	name: string,
 	initials: string,
@@ -605,6 +649,8 @@ export type SyncStatus = {
 	last_sync_at: string | null,
 	/**  A stable code when `state` is `error` or `offline`. */
 	error: string | null,
+	/**  The central service's own code when it refused (the union of its codes in TypeScript). */
+	refused: ErrorCode | null,
 	open_conflicts: number,
 	rejected: number,
 	/**  During a sync: records received so far in this round. */

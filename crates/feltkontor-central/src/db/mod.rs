@@ -4,7 +4,7 @@
 //! both engines share (`TEXT`, `BIGINT`, `BYTEA`/`BLOB`), so the same code behaves the same on
 //! both. The library is synchronous; the HTTP layer runs it on blocking threads.
 
-mod pool;
+pub mod pool;
 mod postgres;
 mod sqlite;
 

@@ -5,6 +5,7 @@ use super::{Conn, Engine, Row, Value};
 use crate::error::{Result, ServiceError};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
+use std::sync::Arc;
 
 pub struct PgConn {
     client: Client,
@@ -21,6 +22,11 @@ fn err(e: postgres::Error) -> ServiceError {
                 || *c == SqlState::T_R_DEADLOCK_DETECTED =>
         {
             ServiceError::unavailable("the database is busy")
+        }
+        // The connection was ended (an administrator, a restart, a failover: class 57) or lost
+        // (class 08): a retry on a fresh connection can succeed.
+        Some(c) if c.code().starts_with("57") || c.code().starts_with("08") => {
+            ServiceError::unavailable_because(format!("postgres {}: {}", c.code(), e))
         }
         Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION => {
             ServiceError::conflict_internal(format!("postgres constraint: {e}"))
@@ -100,8 +106,16 @@ fn read(row: &postgres::Row) -> Result<Row> {
 
 impl PgConn {
     pub fn open(url: &str) -> Result<PgConn> {
-        let client = Client::connect(url, NoTls).map_err(|e| {
-            ServiceError::unavailable_because(format!("cannot connect to PostgreSQL: {e}"))
+        let target = PgTarget::parse(url).map_err(ServiceError::unavailable_because)?;
+        let connected = match &target.tls {
+            None => target.config.connect(NoTls),
+            Some(tls) => target.config.connect(tls.clone()),
+        };
+        let client = connected.map_err(|e| {
+            ServiceError::unavailable_because(format!(
+                "cannot connect to PostgreSQL: {}",
+                with_causes(&e)
+            ))
         })?;
         Ok(PgConn {
             client,
@@ -194,5 +208,219 @@ impl Conn for PgConn {
 
     fn is_broken(&self) -> bool {
         self.in_tx || self.client.is_closed()
+    }
+}
+
+/// An error with the causes under it (`db error: FATAL: … rejects connection …`, `error
+/// performing TLS handshake: invalid peer certificate: UnknownIssuer`): what failed at connecting
+/// names the setting to fix, never row data.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.ends_with(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Where and how to reach PostgreSQL: the URL's settings, with TLS decided by
+/// [`PgTarget::parse`].
+pub(crate) struct PgTarget {
+    config: postgres::Config,
+    /// `None`: plain TCP or a Unix socket, only ever to this machine.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+/// How a URL asks for TLS (`sslmode`, named as libpq names them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SslMode {
+    /// No `sslmode` (or `prefer`): plain to this machine, verified TLS to any other.
+    Default,
+    Disable,
+    /// `require`, `verify-ca` or `verify-full`: TLS, always with the chain and the host name
+    /// verified (stricter than libpq's `require`: an unverified database is never used).
+    Verified,
+}
+
+impl PgTarget {
+    /// Reads a `postgres://` URL. Beyond what the `postgres` client reads itself: `sslmode`
+    /// (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and `sslrootcert` (a PEM
+    /// file of the CA certificates to trust, or `system` for the machine's store, the default).
+    /// A database on another host is only ever reached over TLS whose certificate is verified
+    /// for that host name: data of children's cases never cross a network in clear, nor to a
+    /// database that is not the one named.
+    pub(crate) fn parse(url: &str) -> std::result::Result<PgTarget, String> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut mode = SslMode::Default;
+        let mut root_cert: Option<String> = None;
+        let mut rest = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "sslmode" => {
+                    mode = match value {
+                        "disable" => SslMode::Disable,
+                        "prefer" => SslMode::Default,
+                        "require" | "verify-ca" | "verify-full" => SslMode::Verified,
+                        other => {
+                            return Err(format!(
+                                "sslmode={other} is not known: use verify-full (TLS, certificate checked), or disable for a database on this machine"
+                            ))
+                        }
+                    }
+                }
+                "sslrootcert" => root_cert = Some(percent_decode(value)?),
+                _ => rest.push(pair),
+            }
+        }
+        let plain = if rest.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", rest.join("&"))
+        };
+        let mut config: postgres::Config = plain
+            .parse()
+            .map_err(|e| format!("the PostgreSQL URL is not valid: {e}"))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let local = config.get_hosts().iter().all(is_this_machine);
+        let tls = match (mode, local) {
+            (SslMode::Disable | SslMode::Default, true) => false,
+            (SslMode::Disable, false) => {
+                return Err("PostgreSQL on another host is only reached over TLS: remove sslmode=disable (or set sslmode=verify-full and sslrootcert=PATH of the database's CA)".into())
+            }
+            (SslMode::Default | SslMode::Verified, _) => true,
+        };
+        let tls = if tls {
+            config.ssl_mode(postgres::config::SslMode::Require);
+            Some(connector(root_cert.as_deref())?)
+        } else {
+            config.ssl_mode(postgres::config::SslMode::Disable);
+            None
+        };
+        Ok(PgTarget { config, tls })
+    }
+
+    /// Whether connections are made over TLS.
+    #[cfg(test)]
+    fn encrypted(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+fn is_this_machine(host: &postgres::config::Host) -> bool {
+    match host {
+        postgres::config::Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        postgres::config::Host::Unix(_) => true,
+    }
+}
+
+fn percent_decode(value: &str) -> std::result::Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("sslrootcert has a malformed %-escape")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "sslrootcert is not UTF-8".into())
+}
+
+/// TLS that verifies the database's certificate chain against `root_cert` (a PEM file; the
+/// machine's store when `None` or `system`) and its name against the host connected to.
+fn connector(
+    root_cert: Option<&str>,
+) -> std::result::Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(path) if path != "system" => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
+                .map_err(|e| format!("sslrootcert {path}: cannot read the CA certificates: {e}"))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("sslrootcert {path} holds no CA certificate"));
+            }
+        }
+        _ => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err("no CA certificates in the machine's store: give the database's CA with sslrootcert=PATH".into());
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_host_is_only_reached_over_verified_tls() {
+        let local = PgTarget::parse("postgres://app@127.0.0.1:5432/db").unwrap();
+        assert!(!local.encrypted());
+        let local = PgTarget::parse("postgres://app@localhost/db?sslmode=disable").unwrap();
+        assert!(!local.encrypted());
+        let err = PgTarget::parse("postgres://app@db.internal/db?sslmode=disable")
+            .err()
+            .unwrap();
+        assert!(err.contains("only reached over TLS"), "{err}");
+        let err = PgTarget::parse("postgres://app@10.0.0.5/db?sslmode=allow")
+            .err()
+            .unwrap();
+        assert!(err.contains("sslmode=allow is not known"), "{err}");
+        let err = PgTarget::parse(
+            "postgres://app@db.internal/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+        // `require` is verified as strictly as `verify-full`; to this machine too when asked.
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let err = PgTarget::parse(&format!(
+            "postgres://app@127.0.0.1/db?sslmode=require&sslrootcert={}",
+            empty.display()
+        ))
+        .err()
+        .unwrap();
+        assert!(err.contains("holds no CA certificate"), "{err}");
+        let err = PgTarget::parse("postgres://app@db.internal/db?sslcompression=1")
+            .err()
+            .unwrap();
+        assert!(err.contains("not valid"), "{err}");
     }
 }

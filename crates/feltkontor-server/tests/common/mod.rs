@@ -61,6 +61,17 @@ impl Db {
         }
     }
 
+    /// A database a test set up itself, at these URLs (not dropped afterwards).
+    pub fn at(kind: Kind, owner_url: String, app_url: String) -> Db {
+        Db {
+            kind,
+            owner_url,
+            app_url,
+            pg_name: None,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn migrated(kind: Kind) -> Db {
         let db = Db::new(kind);
         db.admin(&["migrate"], None).success();

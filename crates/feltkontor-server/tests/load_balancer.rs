@@ -1,0 +1,124 @@
+//! Behind a real load balancer (HAProxy on loopback, `option forwardfor`): the service limits
+//! each client by the address the balancer names, only when the balancer is configured as a
+//! trusted proxy, and never believes an `X-Forwarded-For` a client wrote itself. Clients come
+//! from distinct loopback addresses (127.0.0.2, 127.0.0.3, …).
+
+mod common;
+
+use common::{free_port, log_dir, Db, Kind, Server};
+use std::net::IpAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Balancer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Balancer {
+    fn start(backend: &Server) -> Balancer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let backend = backend.addr();
+        let config = format!(
+            "global\n  maxconn 256\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option forwardfor\nfrontend feltkontor\n  bind 127.0.0.1:{port}\n  default_backend service\nbackend service\n  server s1 {backend}\n"
+        );
+        let cfg = dir.path().join("haproxy.cfg");
+        std::fs::write(&cfg, config).unwrap();
+        let log = std::fs::File::create(log_dir().join(format!("haproxy-{port}.log"))).unwrap();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("haproxy (scripts/install-deps.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "haproxy did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Balancer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A refresh with a token that is not valid, from `from`, to `port`: 401, or 429 once the
+/// address is limited.
+fn refresh_from(from: &str, port: u16, forwarded_for: Option<&str>) -> u16 {
+    let http = reqwest::blocking::Client::builder()
+        .local_address(from.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut req = http
+        .post(format!("http://127.0.0.1:{port}/v1/token"))
+        .json(&serde_json::json!({ "refresh_token": "not-a-token" }));
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    req.send().unwrap().status().as_u16()
+}
+
+/// Enough requests from one client to use up its allowance (1 per second, burst 2).
+fn exhaust(from: &str, port: u16, forwarded_for: Option<&str>) -> Vec<u16> {
+    (0..6)
+        .map(|_| refresh_from(from, port, forwarded_for))
+        .collect()
+}
+
+#[test]
+fn clients_behind_the_balancer_are_limited_each_by_their_own_address() {
+    common::tls_provider();
+    let db = Db::migrated(Kind::Sqlite);
+    let server = Server::start(
+        &db,
+        &["--address-rate", "1", "--trusted-proxy", "127.0.0.1"],
+    );
+    let lb = Balancer::start(&server);
+
+    let a = exhaust("127.0.0.2", lb.port, None);
+    assert!(a.contains(&429), "client A is limited: {a:?}");
+    // Client B, behind the same balancer, is not limited by A's requests.
+    assert_eq!(refresh_from("127.0.0.3", lb.port, None), 401);
+    // A cannot escape its limit by naming another address itself: the balancer appends the
+    // address it saw, and only that is believed.
+    assert_eq!(
+        refresh_from("127.0.0.2", lb.port, Some("198.51.100.7")),
+        429
+    );
+    // A client that reaches the service directly is not a trusted proxy: the address it names
+    // (A's, limited) is ignored and it is limited by its own.
+    assert_eq!(
+        refresh_from("127.0.0.4", server.addr().port(), Some("127.0.0.2")),
+        401
+    );
+}
+
+#[test]
+fn without_a_trusted_proxy_the_header_is_ignored() {
+    common::tls_provider();
+    let db = Db::migrated(Kind::Sqlite);
+    let server = Server::start(&db, &["--address-rate", "1"]);
+    let lb = Balancer::start(&server);
+    let a = exhaust("127.0.0.2", lb.port, None);
+    assert!(a.contains(&429), "{a:?}");
+    // Every request comes from the balancer's address: B shares A's limit.
+    assert_eq!(refresh_from("127.0.0.3", lb.port, None), 429);
+    // Naming a fresh address helps nobody.
+    assert_eq!(
+        refresh_from("127.0.0.2", lb.port, Some("203.0.113.50")),
+        429
+    );
+}
