@@ -160,6 +160,7 @@ impl SigningKey {
                 ServiceError::internal("no signing key: run `feltkontor-server admin migrate`")
             })?;
         let key = Zeroizing::new(row.bytes(0)?);
+        crate::jwt_crypto::install();
         let unusable = |e: jsonwebtoken::errors::Error| {
             ServiceError::internal(format!("the signing key cannot be used: {e}"))
         };

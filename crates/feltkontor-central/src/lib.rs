@@ -11,6 +11,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod identity;
+pub mod jwt_crypto;
 pub mod limits;
 pub mod migrate;
 pub mod records;

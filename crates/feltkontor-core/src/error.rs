@@ -22,6 +22,8 @@ pub enum Error {
     WeakPassphrase { min: usize },
     #[error("the local database was written by a newer version of Feltkontor (schema {found}, this version knows up to {known}); update the app")]
     SchemaTooNew { found: u32, known: u32 },
+    #[error("the local database's set-up (migration {version}, {name}) was changed after this computer applied it; contact IT support (the data is untouched)")]
+    MigrationChanged { version: u32, name: String },
     #[error("the database engine is not SQLCipher; refusing to store data unencrypted")]
     EncryptionUnavailable,
     #[error("no local data exists for this worker yet at {0}")]
@@ -54,6 +56,7 @@ impl Error {
             Error::LeaseExpired => "unlock.lease_expired",
             Error::WeakPassphrase { .. } => "unlock.weak_passphrase",
             Error::SchemaTooNew { .. } => "store.schema_too_new",
+            Error::MigrationChanged { .. } => "store.migration_changed",
             Error::EncryptionUnavailable => "store.encryption_unavailable",
             Error::NoStore(_) => "store.missing",
             Error::StoreExists(_) => "store.exists",

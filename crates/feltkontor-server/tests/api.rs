@@ -421,6 +421,7 @@ backends!(enrollment_and_token_rotation);
 
 fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
     use base64::Engine;
+    feltkontor_central::jwt_crypto::install();
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let signing_input = format!(
         "{}.{}",
@@ -440,6 +441,7 @@ fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
 /// Tokens that must all be refused: expired, wrong audience, wrong issuer, `alg: none`,
 /// another algorithm, a signature by another key, a tampered payload.
 fn forged_tokens(kind: Kind) {
+    feltkontor_central::jwt_crypto::install();
     let db = Db::migrated(kind);
     let w = world::build(&db);
     let server = Server::start(&db, &[]);

@@ -1,5 +1,7 @@
 //! Ordered, forward-only schema migrations, applied in one transaction at open.
-//! The schema version is SQLite's `user_version`.
+//! The schema version is SQLite's `user_version`. Each applied migration's checksum is
+//! recorded (`schema_migrations`, from migration [`RECORDED_FROM`] on) and compared at every
+//! open ([`verify`]).
 
 use crate::error::Result;
 use rusqlite::{Connection, TransactionBehavior};
@@ -13,6 +15,17 @@ pub struct Migration {
 }
 
 include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// The migration that creates `schema_migrations`; from it on, applied migrations are recorded.
+pub const RECORDED_FROM: u32 = 6;
+
+impl Migration {
+    /// BLAKE2s-256 of the file's text, hex.
+    pub fn checksum(&self) -> String {
+        use blake2::Digest;
+        hex::encode(blake2::Blake2s256::digest(self.sql.as_bytes()))
+    }
+}
 
 /// The newest schema this build knows.
 pub fn latest() -> u32 {
@@ -37,8 +50,44 @@ pub(crate) fn apply(conn: &mut Connection, target: u32) -> Result<()> {
         tx.execute_batch(m.sql)?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
     }
+    if target >= RECORDED_FROM {
+        let mut insert = tx.prepare(
+            "INSERT OR IGNORE INTO schema_migrations (version, name, checksum) VALUES (?1, ?2, ?3)",
+        )?;
+        for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
+            insert.execute(rusqlite::params![m.version, m.name, m.checksum()])?;
+        }
+    }
     tx.pragma_update(None, "user_version", target)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Compares every recorded migration with this build's: a landed migration edited after this
+/// store applied it is [`crate::Error::MigrationChanged`].
+pub(crate) fn verify(conn: &Connection) -> Result<()> {
+    if current_version(conn)? < RECORDED_FROM {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare("SELECT version, name, checksum FROM schema_migrations")?;
+    let recorded = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (version, name, checksum) in recorded {
+        let same = MIGRATIONS
+            .iter()
+            .find(|m| m.version == version)
+            .is_some_and(|m| m.checksum() == checksum);
+        if !same {
+            return Err(crate::Error::MigrationChanged { version, name });
+        }
+    }
     Ok(())
 }
 
@@ -123,6 +172,45 @@ mod tests {
         let people = store.search("aertebjerg", 10).unwrap();
         assert_eq!(people.persons.len(), 1);
         assert!(store.integrity_ok().unwrap());
+    }
+
+    #[test]
+    fn every_applied_migration_is_recorded_and_an_edited_one_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        for f in ["feltkontor.db", "feltkontor.key"] {
+            std::fs::copy(fixture_dir().join(f), tmp.path().join(f)).unwrap();
+        }
+        let loc = StoreLocation::new(tmp.path());
+        // A schema-1 store upgraded: every migration up to the latest recorded.
+        let store = Store::open(&loc, FIXTURE_PASSPHRASE, clock()).unwrap();
+        let recorded: Vec<(u32, String)> = store
+            .conn()
+            .prepare("SELECT version, checksum FROM schema_migrations ORDER BY version")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let want: Vec<(u32, String)> = MIGRATIONS
+            .iter()
+            .map(|m| (m.version, m.checksum()))
+            .collect();
+        assert_eq!(recorded, want);
+        // As if migration 3 had been applied from a text since edited.
+        store
+            .conn()
+            .execute(
+                "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 3",
+                [],
+            )
+            .unwrap();
+        drop(store);
+        let err = Store::open(&loc, FIXTURE_PASSPHRASE, clock()).unwrap_err();
+        assert!(
+            matches!(&err, crate::Error::MigrationChanged { version: 3, name } if name == "0003_sync.sql"),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), "store.migration_changed");
     }
 
     #[test]

@@ -275,6 +275,7 @@ impl Store {
         }
         configure(&conn)?;
         migrate::apply(&mut conn, known)?;
+        migrate::verify(&conn)?;
         Ok(Store {
             conn,
             device_id,
