@@ -17,8 +17,8 @@ use crate::audit::{self, AuditEvent};
 use crate::db::{transaction, Conn};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::params;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use jsonwebtoken::{decode, encode, DecodingKey, EncodingKey, Header, Validation};
@@ -50,10 +50,9 @@ fn argon2() -> Argon2<'static> {
 
 pub fn hash_password(password: &str) -> Result<String> {
     check_password_strength(password)?;
-    let salt = SaltString::generate(&mut OsRng);
     argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
+        .hash_password(password.as_bytes())
+        .map(|h: PasswordHash| h.to_string())
         .map_err(|e| ServiceError::internal(format!("argon2: {e}")))
 }
 
@@ -79,10 +78,9 @@ fn verify_password(hash: Option<&str>, password: &str) -> bool {
     // takes as long as for a known one.
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let dummy = DUMMY.get_or_init(|| {
-        let salt = SaltString::generate(&mut OsRng);
         argon2()
-            .hash_password(random_token("").as_bytes(), &salt)
-            .map(|h| h.to_string())
+            .hash_password(random_token("").as_bytes())
+            .map(|h: PasswordHash| h.to_string())
             .unwrap_or_default()
     });
     let parsed = PasswordHash::new(hash.unwrap_or(dummy));
@@ -738,4 +736,29 @@ pub fn touch_device(conn: &mut dyn Conn, claims: &Claims, now: i64) -> Result<()
         params![now, claims.did, now - 60_000],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A password hash written by an earlier build (argon2 0.5): accounts made before an upgrade
+    /// of the hashing library still sign in.
+    const EARLIER_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$1vPQvI4f+7htBi9K7saXCw$o2QlFz8CUGvBuF+ZnWc3V2iobWteaYn/VClck7SQbOU";
+
+    #[test]
+    fn passwords_hashed_by_an_earlier_build_still_verify() {
+        assert!(verify_password(
+            Some(EARLIER_HASH),
+            "korrekt-hest-batteri-haefteklamme"
+        ));
+        assert!(!verify_password(
+            Some(EARLIER_HASH),
+            "forkert-hest-batteri-haefteklamme"
+        ));
+        assert!(!verify_password(None, "korrekt-hest-batteri-haefteklamme"));
+        let fresh = hash_password("et-andet-langt-kodeord").unwrap();
+        assert!(fresh.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password(Some(&fresh), "et-andet-langt-kodeord"));
+    }
 }

@@ -241,13 +241,18 @@ fn derive_wrapping_key(
         return Ok(kek);
     }
     let lease = lease.ok_or(Error::LeaseExpired)?;
-    use blake2::digest::{consts::U32, Mac};
-    let mut mac = <blake2::Blake2bMac<U32> as Mac>::new_from_slice(kek.as_ref())
+    use blake2::digest::{consts::U32, KeyInit, Mac};
+    let mut mac = <blake2::Blake2bMac<U32> as KeyInit>::new_from_slice(kek.as_ref())
         .map_err(|_| Error::KeyFileDamaged("could not combine the factors".into()))?;
     mac.update(lease.secret.as_ref());
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&mac.finalize().into_bytes());
     Ok(out)
+}
+
+fn cipher(kek: &[u8; 32]) -> Result<XChaCha20Poly1305> {
+    XChaCha20Poly1305::new_from_slice(kek)
+        .map_err(|_| Error::KeyFileDamaged("the wrapping key has the wrong length".into()))
 }
 
 fn aad(header: &Header) -> Vec<u8> {
@@ -295,9 +300,9 @@ fn wrap_to_file(
     rng.fill_bytes(&mut nonce);
     header.salt = hex::encode(salt);
     let kek = derive_wrapping_key(passphrase, &salt, &header, lease)?;
-    let wrapped = XChaCha20Poly1305::new(kek.as_ref().into())
+    let wrapped = cipher(&kek)?
         .encrypt(
-            XNonce::from_slice(&nonce),
+            &XNonce::from(nonce),
             Payload {
                 msg: key,
                 aad: &aad(&header),
@@ -425,9 +430,10 @@ pub fn unwrap(
         return Err(Error::KeyFileDamaged("bad nonce length".into()));
     }
     let kek = derive_wrapping_key(passphrase, &salt, &file.header, lease.as_ref())?;
-    let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-    match cipher.decrypt(
-        XNonce::from_slice(&nonce),
+    let nonce = <&XNonce>::try_from(nonce.as_slice())
+        .map_err(|_| Error::KeyFileDamaged("bad nonce length".into()))?;
+    match cipher(&kek)?.decrypt(
+        nonce,
         Payload {
             msg: &wrapped,
             aad: &aad(&file.header),
