@@ -60,3 +60,72 @@ mod tests {
         assert!(l.check("b").is_ok(), "keys are independent");
     }
 }
+
+/// How many requests of one device run at once on this instance: more are told to wait. One
+/// device cannot hold the database connections every other worker needs, however it times
+/// its requests (a burst well within its rate, or requests it gave up on that still run).
+pub struct DeviceSlots {
+    max: usize,
+    running: Mutex<HashMap<uuid::Uuid, usize>>,
+}
+
+/// A request's place among its device's; given back when dropped.
+pub struct DeviceSlot<'a> {
+    slots: &'a DeviceSlots,
+    device: uuid::Uuid,
+}
+
+impl DeviceSlots {
+    pub fn new(max: usize) -> DeviceSlots {
+        DeviceSlots {
+            max: max.max(1),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A place for one more request of `device`, or `None` while it has `max` running.
+    pub fn enter(&self, device: uuid::Uuid) -> Option<DeviceSlot<'_>> {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let n = running.entry(device).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(DeviceSlot {
+            slots: self,
+            device,
+        })
+    }
+}
+
+impl Drop for DeviceSlot<'_> {
+    fn drop(&mut self) {
+        let mut running = self.slots.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.get_mut(&self.device) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.device);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod device_slot_tests {
+    use super::*;
+
+    #[test]
+    fn a_device_has_at_most_its_places_and_gets_them_back() {
+        let slots = DeviceSlots::new(2);
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let first = slots.enter(a).unwrap();
+        let _second = slots.enter(a).unwrap();
+        assert!(
+            slots.enter(a).is_none(),
+            "a third request of one device waits"
+        );
+        assert!(slots.enter(b).is_some(), "another device is not held up");
+        drop(first);
+        assert!(slots.enter(a).is_some());
+    }
+}

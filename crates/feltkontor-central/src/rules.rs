@@ -140,8 +140,27 @@ pub fn check_merge(
         )
         .map_err(into_error)
     };
-    if !written_archived {
+    // The fields the change writes, besides the tombstone.
+    let writes_fields = e.fields.keys().any(|f| f != "archived");
+    if !written_archived || writes_fields {
         written.validate_fields(now).map_err(refusal)?;
+    }
+    written
+        .check_canonical(
+            e.fields
+                .iter()
+                .filter(|(f, _)| f.as_str() != "archived")
+                .map(|(f, c)| (f, &c.value)),
+        )
+        .map_err(refusal)?;
+    // A protected address is not written by whoever may not see it, whatever the value: an
+    // answer that told a right guess from a wrong one would show it.
+    if let Some(Record::Person(b)) = before.as_ref() {
+        if b.protected_address && !who.participant && e.fields.contains_key("address") {
+            return Err(refusal(ValidationError::Privileged {
+                what: "protected_address",
+            }));
+        }
     }
     run(&written, written_archived)?;
     // The merge took every field of the write (the usual case): the same record, checked once.

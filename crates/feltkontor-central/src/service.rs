@@ -22,6 +22,8 @@ pub struct Config {
     pub pool_size: usize,
     /// How long one database connection is used before it is replaced.
     pub pool_max_lifetime: std::time::Duration,
+    /// Requests of one device that run at once on an instance (more answer `rate_limited`).
+    pub device_requests: usize,
     /// Requests per second per device, and the burst allowed.
     pub device_rate: (f64, f64),
     /// Requests per second per account (all its devices together).
@@ -38,6 +40,7 @@ impl Config {
             database,
             pool_size: 16,
             pool_max_lifetime: crate::db::pool::MAX_LIFETIME,
+            device_requests: 6,
             device_rate: (50.0, 200.0),
             account_rate: (100.0, 400.0),
             lease_ms: identity::DEFAULT_LEASE_MS,
@@ -53,6 +56,7 @@ pub struct Central {
     key: SigningKey,
     device_limiter: RateLimiter,
     account_limiter: RateLimiter,
+    device_slots: crate::limits::DeviceSlots,
     lease_ms: i64,
     clock: Arc<dyn crate::clock::Clock>,
 }
@@ -100,6 +104,7 @@ impl Central {
             key,
             device_limiter: RateLimiter::new(config.device_rate.0, config.device_rate.1),
             account_limiter: RateLimiter::new(config.account_rate.0, config.account_rate.1),
+            device_slots: crate::limits::DeviceSlots::new(config.device_requests),
             lease_ms: config.lease_ms,
             clock: config.clock,
         })
@@ -188,6 +193,7 @@ impl Central {
         f: impl FnOnce(&mut dyn Conn, &Actor, &mut Vec<AuditEvent>) -> Result<Result<T>>,
     ) -> Result<T> {
         let claims = claims.clone();
+        let _slot = self.slot(&claims)?;
         let mut conn = self.pool.get()?;
         let mut events = Vec::new();
         let outcome = read_transaction(&mut *conn, Some(claims.sub), |conn| {
@@ -209,6 +215,7 @@ impl Central {
     ) -> Result<T> {
         let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
+        let _slot = self.slot(&claims)?;
         let mut conn = self.pool.get()?;
         let answer = crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {
             let actor = actor_of(conn, &claims)?;
@@ -390,6 +397,17 @@ impl Central {
         Ok(())
     }
 
+    /// A place for one more running request of the claims' device.
+    fn slot(&self, claims: &identity::Claims) -> Result<crate::limits::DeviceSlot<'_>> {
+        self.device_slots.enter(claims.did).ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::RateLimited,
+                "This computer has several requests running already. Wait a moment.",
+            )
+            .with_retry_after(1)
+        })
+    }
+
     /// Checks an access token (signature, expiry, rate) without touching the database: for
     /// live updates, whose answer carries no data.
     pub fn check_token(&self, bearer: &str) -> Result<()> {
@@ -402,6 +420,7 @@ impl Central {
     pub fn retire(&self, bearer: &str) -> Result<RetireResponse> {
         let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
+        let _slot = self.slot(&claims)?;
         let mut conn = self.pool.get()?;
         let now = self.now();
         crate::db::transaction(&mut *conn, Some(claims.sub), |conn| {

@@ -362,8 +362,13 @@ pub fn upload_access(
                 Some(c) => match sight.get(&c) {
                     Some(v) => *v,
                     None => {
-                        let v = authz::scope(conn, actor, c)?.is_some()
-                            || once_had_access(conn, actor.staff_id, c)?;
+                        // Full access now, or the service once gave the worker the case's
+                        // content: a worker who sees only that a case exists opened nothing
+                        // of it.
+                        let v = matches!(
+                            case_access(conn, actor, c, now_ms)?,
+                            Some(CaseAccess::Full { .. })
+                        ) || once_had_access(conn, actor.staff_id, c)?;
                         sight.insert(c, v);
                         v
                     }
@@ -446,9 +451,13 @@ pub const MAX_QUARANTINED_PER_DEVICE: i64 = 1_000;
 
 /// Whether the worker ever had the case in sight: the audit log holds a use of it by them.
 pub fn once_had_access(conn: &mut dyn Conn, staff: Uuid, case: Uuid) -> Result<bool> {
+    // Only what the service itself recorded: the case's records sent to the worker's device,
+    // its overview in full, or a write it applied. Uses a device reported are its word, not
+    // evidence.
     Ok(conn
         .query_one(
-            "SELECT 1 FROM audit_log WHERE staff_id = $1 AND case_id = $2 AND result = 'ok' LIMIT 1",
+            "SELECT 1 FROM audit_log WHERE staff_id = $1 AND case_id = $2 AND result = 'ok'
+             AND action IN ('sync_read', 'read_case', 'sync_write') LIMIT 1",
             params![staff, case],
         )?
         .is_some())

@@ -238,6 +238,48 @@ impl Record {
         })
     }
 
+    /// The record's fields in their one written form (each id hyphenated in lower case, each
+    /// date and time as the model writes it).
+    pub fn to_json(&self) -> Map<String, Value> {
+        fn ser<T: serde::Serialize>(r: &T) -> Map<String, Value> {
+            match serde_json::to_value(r) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            }
+        }
+        match self {
+            Record::Team(r) => ser(r),
+            Record::Staff(r) => ser(r),
+            Record::TeamMember(r) => ser(r),
+            Record::Case(r) => ser(r),
+            Record::Participant(r) => ser(r),
+            Record::Handover(r) => ser(r),
+            Record::Person(r) => ser(r),
+            Record::Phone(r) => ser(r),
+            Record::Relation(r) => ser(r),
+            Record::Note(r) => ser(r),
+            Record::Consent(r) => ser(r),
+            Record::Agreement(r) => ser(r),
+            Record::Conflict(r) => ser(r),
+        }
+    }
+
+    /// Refuses a field of `written` that is not in the record's one written form: the same
+    /// value written another way (`{…}` or upper-case ids, say) would be read as equal by the
+    /// rules and as different by whatever compares text.
+    pub fn check_canonical<'k>(
+        &self,
+        written: impl IntoIterator<Item = (&'k String, &'k Value)>,
+    ) -> Result<(), ValidationError> {
+        let canonical = self.to_json();
+        for (field, value) in written {
+            if canonical.get(field).is_some_and(|c| c != value) {
+                return Err(ValidationError::Malformed);
+            }
+        }
+        Ok(())
+    }
+
     /// The case the record belongs to (the case itself for a case); `None` for reference data.
     pub fn case_id(&self) -> Option<CaseId> {
         Some(match self {
@@ -425,6 +467,15 @@ pub fn check<F: Facts>(c: &Change<'_>, who: &Writer, f: &mut F) -> Result<(), Re
             let case = open_case(f, case_id)?;
             match other {
                 Record::Participant(p) => {
+                    // Who a participant row names is fixed: another worker is another row.
+                    if let Some(Record::Participant(b)) = before {
+                        if b.staff_id != p.staff_id {
+                            return Err(ValidationError::RecordFixed {
+                                what: "participant",
+                            }
+                            .into());
+                        }
+                    }
                     // Leaving a case oneself is never a privilege.
                     if c.archives && p.staff_id == who.staff_id {
                         return Ok(());

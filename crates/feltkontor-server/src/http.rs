@@ -284,10 +284,22 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The key an address is limited by: an IPv4 address, or an IPv6 address's /64 (one host or
+/// network commonly holds a whole /64 and can pick any address in it).
+fn address_key(ip: std::net::IpAddr) -> String {
+    match crate::proxy::canonical(ip) {
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        v4 => v4.to_string(),
+    }
+}
+
 fn limit_address(state: &AppState, addr: &SocketAddr) -> Result<(), ApiError> {
     state
         .address_limiter
-        .check(&addr.ip().to_string())
+        .check(&address_key(addr.ip()))
         .map_err(|wait| {
             ApiError(
                 ServiceError::new(
@@ -757,6 +769,42 @@ async fn timeout(State(s): State<Shared>, req: Request, next: Next) -> Response 
     }
 }
 
+/// Answers the framework gives itself (a method the route does not take, an encoding the
+/// decompression does not read, a path that is not valid UTF-8) as problem details too: every
+/// refusal a client meets has a `code`.
+async fn problems_only(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return resp;
+    }
+    let (code, detail) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "This endpoint does not take this method.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            ErrorCode::UnsupportedMediaType,
+            "Send JSON, uncompressed or gzip (Content-Encoding: gzip).",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "The body is too large."),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "No such endpoint."),
+        s if s.is_client_error() => (
+            ErrorCode::InvalidInput,
+            "The request is malformed (its path, headers or body).",
+        ),
+        _ => (
+            ErrorCode::Internal,
+            "An internal error occurred. It has been logged.",
+        ),
+    };
+    ApiError(ServiceError::new(code, detail)).into_response()
+}
+
 async fn not_found() -> ApiError {
     ApiError(ServiceError::new(ErrorCode::NotFound, "No such endpoint."))
 }
@@ -803,6 +851,8 @@ pub fn router(state: Shared) -> Router {
         // apply to the unpacked size); answers are gzipped for clients that accept it, at the
         // fastest level so the service's CPU is not the bottleneck.
         .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        // Outside the decompression, whose refusals it turns into problem details too.
+        .layer(middleware::from_fn(problems_only))
         .layer(
             tower_http::compression::CompressionLayer::new()
                 .quality(tower_http::CompressionLevel::Fastest),

@@ -26,6 +26,48 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Whose `X-Forwarded-For` is believed.
     pub trusted_proxies: crate::proxy::TrustedProxies,
+    /// Connections open at once from one address (a trusted proxy's are not counted: it
+    /// carries everyone's).
+    pub max_connections_per_address: usize,
+}
+
+/// Connections open per client address.
+struct AddressPlaces {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection's place among its address's; given back when dropped.
+struct AddressPlace {
+    places: Arc<AddressPlaces>,
+    ip: std::net::IpAddr,
+}
+
+impl AddressPlaces {
+    fn enter(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<AddressPlace> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressPlace {
+            places: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressPlace {
+    fn drop(&mut self) {
+        let mut open = self.places.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// A connection that fails a write its peer has not taken for `limit`: an answer nobody reads
@@ -142,6 +184,10 @@ pub async fn serve(
     let header_timeout = limits.header_timeout;
     let write_timeout = limits.write_timeout;
     let trusted_proxies = limits.trusted_proxies;
+    let per_address = Arc::new(AddressPlaces {
+        max: limits.max_connections_per_address.max(1),
+        open: std::sync::Mutex::new(std::collections::HashMap::new()),
+    });
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -161,6 +207,17 @@ pub async fn serve(
             drop(tcp);
             continue;
         };
+        let address_place = if trusted_proxies.trusts(peer.ip()) {
+            None
+        } else {
+            let Some(p) = per_address.enter(crate::proxy::canonical(peer.ip())) else {
+                tracing::warn!("connection refused: as many open from one address as allowed");
+                drop(tcp);
+                continue;
+            };
+            Some(p)
+        };
+        let place = (place, address_place);
         let _ = tcp.set_nodelay(true);
         let tcp = Stalling::new(tcp, write_timeout);
         let proxies = trusted_proxies.clone();

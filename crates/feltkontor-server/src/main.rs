@@ -84,6 +84,9 @@ struct Serve {
     /// Seconds one database connection is used before it is closed and replaced.
     #[arg(long, env = "FELTKONTOR_POOL_MAX_LIFETIME", default_value_t = 1800)]
     pool_max_lifetime: u64,
+    /// Requests of one device that run at once (more are told to wait a second).
+    #[arg(long, env = "FELTKONTOR_DEVICE_REQUESTS", default_value_t = 6)]
+    device_requests: usize,
     /// Requests per second allowed per device.
     #[arg(long, env = "FELTKONTOR_DEVICE_RATE", default_value_t = 50.0)]
     device_rate: f64,
@@ -113,6 +116,14 @@ struct Serve {
     /// Connections open at once; one more is closed at once.
     #[arg(long, env = "FELTKONTOR_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
+    /// Connections open at once from one client address (an office's or a school's network
+    /// shares one address; a trusted proxy's connections are not counted).
+    #[arg(
+        long,
+        env = "FELTKONTOR_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 512
+    )]
+    max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers (also the idle time between requests
     /// on a kept-open connection).
     #[arg(long, env = "FELTKONTOR_HEADER_TIMEOUT", default_value_t = 30)]
@@ -400,6 +411,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
     let mut config = Config::new(url);
     config.clock = clock;
     config.pool_size = s.pool_size;
+    config.device_requests = s.device_requests;
     config.pool_max_lifetime = Duration::from_secs(s.pool_max_lifetime.max(1));
     config.device_rate = (s.device_rate, s.device_rate * 4.0);
     config.account_rate = (s.account_rate, s.account_rate * 4.0);
@@ -463,6 +475,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
                 header_timeout: Duration::from_secs(s.header_timeout.max(1)),
                 write_timeout: Duration::from_secs(s.stream_send_timeout.max(1)),
                 trusted_proxies: proxy::TrustedProxies::new(s.trusted_proxies.clone()),
+                max_connections_per_address: s.max_connections_per_address,
             },
             shutdown,
             grace,

@@ -1037,3 +1037,268 @@ fn the_small_holes_are_closed(kind: Kind) {
     assert_eq!(r.headers()["cache-control"], "no-store");
 }
 backends!(the_small_holes_are_closed);
+
+/// The participant row that names `staff` on `case`.
+fn participant_row(db: &Db, case: Uuid, staff: Uuid) -> Uuid {
+    let mut owner = db.owner();
+    owner
+        .query(
+            "SELECT id, data FROM records WHERE entity = 'participant' AND archived = 0",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .iter()
+        .find_map(|r| {
+            let data: Value = serde_json::from_str(&r.text(1).unwrap()).unwrap();
+            (data["case_id"] == json!(case) && data["staff_id"] == json!(staff))
+                .then(|| r.uuid(0).unwrap())
+        })
+        .expect("the participant row")
+}
+
+/// The insider review's second round: an id written another way, a participant row moved to
+/// oneself and deleted, a guessed protected address, a deleted record carrying invalid fields.
+fn the_second_rounds_holes_are_closed(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let coord = w.staff["coord"];
+
+    // The coordinator's own id in braces, the team's id in upper case: the same ids to the
+    // rules, other text to every index that decides who sees the case.
+    let braces = teamcw.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"coordinator_id": format!("{{{coord}}}")}),
+    );
+    let upper = teamcw.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"team_id": w.team_a.to_string().to_uppercase()}),
+    );
+    let simple = teamcw.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"coordinator_id": coord.simple().to_string()}),
+    );
+    for (what, answer) in [("braces", &braces), ("upper", &upper), ("simple", &simple)] {
+        assert_eq!(
+            rejected_codes(answer),
+            ["invalid_input"],
+            "{what}: {answer:?}"
+        );
+    }
+    let (case, _) = stored(&db, "case", w.case1).unwrap();
+    assert_eq!(case["coordinator_id"], json!(coord));
+    assert_eq!(case["team_id"], json!(w.team_a));
+    let coordinator = Insider::enroll(&server, &db, "coord");
+    assert_eq!(
+        coordinator.get(&format!("/v1/cases/{}", w.case1)).status,
+        200
+    );
+
+    // The psychologist's participant row, renamed to the teammate and deleted as if leaving.
+    let psy = w.staff["psy"];
+    let row = participant_row(&db, w.case1, psy);
+    let moved = teamcw.push_one(
+        EntityKind::Participant,
+        row,
+        json!({"archived": true, "staff_id": teamcw.staff}),
+    );
+    assert_ne!(rejected_codes(&moved), Vec::<String>::new(), "{moved:?}");
+    let (_, archived) = stored(&db, "participant", row).unwrap();
+    assert!(!archived, "the psychologist is still on the case");
+
+    // A guess of the protected address: the same refusal whether right or wrong.
+    let wrong = teamcw.push_one(
+        EntityKind::Person,
+        w.mother,
+        json!({"address": "Forkertvej 1, 8000 Aarhus C"}),
+    );
+    let right = teamcw.push_one(
+        EntityKind::Person,
+        w.mother,
+        json!({"address": PROTECTED_ADDRESS}),
+    );
+    assert_eq!(rejected_codes(&wrong), ["forbidden"], "{wrong:?}");
+    assert_eq!(rejected_codes(&right), ["forbidden"], "{right:?}");
+
+    // A note born deleted with a body far over the limit, a bidi override and a forged
+    // signature: refused, not stored.
+    let mut note = devices::draft_note(w.case1, StaffId(teamcw.staff), "");
+    note.body = format!("{}\u{202e}", "x".repeat(300_000)).into();
+    let mut fields = fields_of(&note);
+    fields["archived"] = json!(true);
+    let tomb = teamcw.push_one(EntityKind::Note, note.id.0, fields);
+    assert_eq!(rejected_codes(&tomb), ["invalid_input"], "{tomb:?}");
+    assert!(stored(&db, "note", note.id.0).is_none());
+    // A plain deletion of one's own draft still goes through.
+    let mut own = devices::draft_note(w.case1, StaffId(teamcw.staff), "Mit udkast");
+    own.occurred_at = normalize_timestamp(own.occurred_at);
+    teamcw.push_one(EntityKind::Note, own.id.0, fields_of(&own));
+    let gone = teamcw.push_one(EntityKind::Note, own.id.0, json!({"archived": true}));
+    assert!(rejected_codes(&gone).is_empty(), "{gone:?}");
+}
+backends!(the_second_rounds_holes_are_closed);
+
+/// A worker who sees only that a case exists (no consent covers their sector) cannot record a
+/// use of it or of its people: the citizen's copy would show a use that never happened, and
+/// the quarantine would take their notes as from someone who once had the case in sight.
+fn a_worker_with_limited_access_records_no_use_of_the_case(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let hv = Insider::enroll(&server, &db, "hv");
+    hv.pull_everything();
+    let overview = hv.get(&format!("/v1/cases/{}", w.case1));
+    assert_eq!(overview.status, 200, "{:?}", overview.body);
+    assert_eq!(overview.body["access"], "limited", "the premise");
+    let entry = |action: &str, person: Option<Uuid>| {
+        json!({
+            "id": Uuid::now_v7(), "at_ms": now_ms(), "worker": hv.staff, "device": hv.device,
+            "action": action, "case_id": w.case1, "person_id": person
+        })
+    };
+    let r = hv.post(
+        "/v1/sync/access",
+        &json!({"entries": [entry("open_case", None), entry("open_person", Some(w.mother))]}),
+    );
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["recorded"], 0, "{:?}", r.body);
+    let staff = hv.staff.to_string();
+    assert_eq!(
+        audit_count(&db, "action LIKE 'device_open%' AND staff_id = $1", &staff),
+        0
+    );
+    assert!(
+        !feltkontor_central::sync::once_had_access(db.owner().as_mut(), hv.staff, w.case1).unwrap()
+    );
+}
+backends!(a_worker_with_limited_access_records_no_use_of_the_case);
+
+/// Every refusal is problem details with a code, the framework's own too.
+fn every_refusal_is_a_problem(kind: Kind) {
+    let (db, _w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    let http = reqwest::blocking::Client::new();
+    let problem = |r: reqwest::blocking::Response| {
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body: Value = serde_json::from_str(&r.text().unwrap()).unwrap_or(Value::Null);
+        assert_eq!(ctype, "application/problem+json", "{status} {body:?}");
+        (status, body["code"].as_str().unwrap_or("").to_owned())
+    };
+    let put = http
+        .put(format!("{}/v1/sync/push", server.base))
+        .bearer_auth(&coord.token)
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(problem(put), (405, "method_not_allowed".into()));
+    let brotli = http
+        .post(format!("{}/v1/sync/push", server.base))
+        .bearer_auth(&coord.token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "br")
+        .body(vec![1, 2, 3])
+        .send()
+        .unwrap();
+    assert_eq!(problem(brotli), (415, "unsupported_media_type".into()));
+    let bad_path = http
+        .get(format!("{}/v1/cases/%ff", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(problem(bad_path).0 / 100, 4);
+}
+backends!(every_refusal_is_a_problem);
+
+/// One device's requests running at once are bounded: a burst well within its rate leaves
+/// the database connections to everyone else.
+fn one_device_cannot_hold_every_connection(kind: Kind) {
+    let db = Db::migrated(kind);
+    let _w = world::build(&db);
+    let server = Server::start(&db, &["--pool-size", "4", "--device-requests", "2"]);
+    let a = Insider::enroll(&server, &db, "coord");
+    let colleague = Insider::enroll(&server, &db, "psy");
+    let barrier = std::sync::Barrier::new(24);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    a.post("/v1/sync/pull", &json!({"cursors": {}, "limit": 5000}))
+                        .status
+                })
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let theirs = colleague.get("/v1/cases");
+        assert_eq!(theirs.status, 200, "{:?}", theirs.body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&429),
+        "more than two at once are told to wait: {statuses:?}"
+    );
+}
+backends!(one_device_cannot_hold_every_connection);
+
+/// Connections from one address are bounded (a client that opens many and sends nothing), and
+/// another address is still served.
+#[test]
+fn connections_per_address_are_bounded() {
+    common::tls_provider();
+    let db = Db::migrated(Kind::Sqlite);
+    let server = Server::start(&db, &["--max-connections-per-address", "3"]);
+    let port = server.addr().port();
+    use std::io::{Read, Write};
+    // Whether the service closed the connection (at once: it reads nothing first).
+    let closed = |c: &mut std::net::TcpStream| -> bool {
+        c.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => {
+                e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut
+            }
+        }
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut held: Vec<std::net::TcpStream> = (0..6)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let open = held
+        .iter_mut()
+        .map(|c| !closed(c))
+        .filter(|kept| *kept)
+        .count();
+    assert!(
+        open <= 3,
+        "{open} of 6 connections that send nothing kept open"
+    );
+    // One more, with a request: closed before it is read.
+    let mut more = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = more.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(closed(&mut more), "a connection past the bound is served");
+    // Another address is served.
+    let other = reqwest::blocking::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = other
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(held);
+}

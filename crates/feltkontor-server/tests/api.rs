@@ -617,7 +617,8 @@ backends!(limits_and_bad_input);
 fn health_readiness_and_graceful_shutdown(kind: Kind) {
     let db = Db::migrated(kind);
     let w = world::build(&db);
-    let mut server = Server::start(&db, &[]);
+    // Ten reads of one device at once (more than a device runs at once in the app).
+    let mut server = Server::start(&db, &["--device-requests", "64"]);
     let c = server.client();
     assert_eq!(c.get("/health", None).body["status"], "ok");
     assert_eq!(c.get("/ready", None).status, 200);
@@ -809,8 +810,8 @@ fn postgres_row_level_security_is_a_second_line() {
 fn two_stateless_instances_on_postgres() {
     let db = Db::migrated(Kind::Postgres);
     let w = world::build(&db);
-    let a = Server::start(&db, &[]);
-    let b = Server::start(&db, &[]);
+    let a = Server::start(&db, &["--device-requests", "64"]);
+    let b = Server::start(&db, &["--device-requests", "64"]);
     let (ca, cb) = (a.client(), b.client());
     let enrolled = ca.enroll(&db, "coord");
     let t = token(&enrolled);

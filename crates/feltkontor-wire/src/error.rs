@@ -34,6 +34,10 @@ pub enum ErrorCode {
     Conflict,
     /// The request body is too large.
     PayloadTooLarge,
+    /// The endpoint exists but not with this method.
+    MethodNotAllowed,
+    /// The body's encoding (`Content-Encoding`) or type is not one the service reads.
+    UnsupportedMediaType,
     /// A push skipped change-log entries: resend from the sequence number in `detail`.
     SequenceGap,
     /// The device's clock is too far ahead of the service's: set the computer's clock.
@@ -65,6 +69,8 @@ impl ErrorCode {
             ErrorCode::Conflict | ErrorCode::SequenceGap => 409,
             ErrorCode::ClockSkew => 400,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::LoginThrottled | ErrorCode::RateLimited => 429,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Unavailable => 503,
@@ -87,6 +93,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::SequenceGap => "sequence_gap",
             ErrorCode::ClockSkew => "clock_skew",
             ErrorCode::Timeout => "timeout",
@@ -112,6 +120,8 @@ impl ErrorCode {
             ErrorCode::NotFound => "Not found",
             ErrorCode::Conflict => "Conflict",
             ErrorCode::PayloadTooLarge => "Request too large",
+            ErrorCode::MethodNotAllowed => "Method not allowed",
+            ErrorCode::UnsupportedMediaType => "Unsupported media type",
             ErrorCode::SequenceGap => "Changes missing from the push",
             ErrorCode::ClockSkew => "Device clock too far ahead",
             ErrorCode::Timeout => "Request timed out",

@@ -307,6 +307,10 @@ export type ErrorCode =
 "conflict" | 
 /**  The request body is too large. */
 "payload_too_large" | 
+/**  The endpoint exists but not with this method. */
+"method_not_allowed" | 
+/**  The body's encoding (`Content-Encoding`) or type is not one the service reads. */
+"unsupported_media_type" | 
 /**  A push skipped change-log entries: resend from the sequence number in `detail`. */
 "sequence_gap" | 
 /**  The device's clock is too far ahead of the service's: set the computer's clock. */

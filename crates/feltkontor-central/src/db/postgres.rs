@@ -37,6 +37,10 @@ fn err(e: postgres::Error) -> ServiceError {
             "The change concerns data outside the worker's cases.",
         ),
         _ if e.is_closed() => ServiceError::unavailable("the database connection was lost"),
+        // The socket failed under the statement (the backend was ended, the network broke).
+        _ if std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
+            ServiceError::unavailable_because(format!("postgres: {}", with_causes(&e)))
+        }
         // The SQL state and the server's message (which names the rule, e.g. a missing
         // grant), never the DETAIL line, which may quote row values.
         _ => match e.as_db_error() {

@@ -193,11 +193,13 @@ pub fn tls_provider() {
 }
 
 impl Server {
+    /// On a port the server picks itself (read from its log): no two tests ever race for one.
     pub fn start(db: &Db, extra: &[&str]) -> Server {
-        Server::start_on(db, free_port(), extra)
+        Server::start_on(db, 0, extra)
     }
 
-    /// On a given port (a restart after [`Server::kill`] comes back where clients expect it).
+    /// On a given port (a restart after [`Server::kill`] comes back where clients expect it),
+    /// or on one the system picks (`0`).
     pub fn start_on(db: &Db, port: u16, extra: &[&str]) -> Server {
         tls_provider();
         let log = log_dir().join(format!("{}-{port}.log", uuid::Uuid::now_v7().simple()));
@@ -212,22 +214,52 @@ impl Server {
             .env(
                 "RUST_LOG",
                 // Benchmarks ask for less.
-                std::env::var("FELTKONTOR_TEST_SERVER_LOG").unwrap_or_else(|_| {
-                    "debug,hyper=info,tokio_postgres=info,postgres=info".into()
-                }),
+                // Benchmarks ask for less; the "listening" line is always there.
+                std::env::var("FELTKONTOR_TEST_SERVER_LOG")
+                    .map(|filter| format!("{filter},feltkontor_server=info"))
+                    .unwrap_or_else(|_| {
+                        "debug,hyper=info,tokio_postgres=info,postgres=info".into()
+                    }),
             )
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .unwrap();
-        let server = Server {
+        let mut server = Server {
             base: format!("http://127.0.0.1:{port}"),
             child,
             log,
         };
+        if port == 0 {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let port = loop {
+                let text = server.log_text();
+                if let Some(port) = text
+                    .lines()
+                    .filter(|l| l.contains("listening"))
+                    .find_map(|l| l.split("addr=127.0.0.1:").nth(1))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|p| p.parse::<u16>().ok())
+                {
+                    break port;
+                }
+                assert!(
+                    server.child.try_wait().unwrap().is_none() && Instant::now() < deadline,
+                    "the server did not start: {text}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            server.base = format!("http://127.0.0.1:{port}");
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::blocking::get(format!("{}/health", server.base)) {
+            // `Connection: close`: the probe leaves no connection open behind it (tests count
+            // the connections they open).
+            let probe = reqwest::blocking::Client::new()
+                .get(format!("{}/health", server.base))
+                .header("connection", "close")
+                .send();
+            if let Ok(r) = probe {
                 if r.status().is_success() {
                     break;
                 }
