@@ -14,7 +14,7 @@ use time::{Date, OffsetDateTime};
 /// No date in the system lies before this (a child born before it is not a child's case).
 const EARLIEST: Date = date!(1990 - 01 - 01);
 /// Notes may be dated slightly ahead of the device clock (a colleague's clock runs fast).
-const CLOCK_SLACK: time::Duration = time::Duration::minutes(5);
+pub const CLOCK_SLACK: time::Duration = time::Duration::minutes(5);
 
 /// Timestamps are stored in UTC with whole seconds, so their text form sorts like time.
 pub fn normalize_timestamp(t: OffsetDateTime) -> OffsetDateTime {

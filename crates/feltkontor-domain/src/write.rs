@@ -265,13 +265,14 @@ impl Record {
     }
 
     /// Refuses a field of `written` that is not in the record's one written form: the same
-    /// value written another way (`{…}` or upper-case ids, say) would be read as equal by the
-    /// rules and as different by whatever compares text.
+    /// value written another way (`{…}` or upper-case ids, a timestamp in another offset or
+    /// with fractions of a second) would be read as equal by the rules and as different by
+    /// whatever compares text or days.
     pub fn check_canonical<'k>(
         &self,
         written: impl IntoIterator<Item = (&'k String, &'k Value)>,
     ) -> Result<(), ValidationError> {
-        let canonical = self.to_json();
+        let canonical = self.normalized().to_json();
         for (field, value) in written {
             if canonical.get(field).is_some_and(|c| c != value) {
                 return Err(ValidationError::Malformed);
@@ -337,10 +338,52 @@ impl Record {
             Record::Phone(r) => r.validate(),
             Record::Relation(r) => r.validate_fields(today),
             Record::Note(r) => r.validate_fields(now),
-            Record::Consent(r) => r.validate_fields(),
-            Record::Agreement(r) => r.validate_fields(),
+            Record::Consent(r) => {
+                r.validate_fields()?;
+                not_ahead("withdrawn_at", r.withdrawn_at, now)
+            }
+            Record::Agreement(r) => {
+                r.validate_fields()?;
+                not_ahead("done_at", r.done_at, now)
+            }
             Record::Conflict(_) => Ok(()),
         }
+    }
+
+    /// The record with every timestamp in its one form: UTC, whole seconds
+    /// ([`crate::model::normalize_timestamp`]), as the app writes them.
+    pub fn normalized(&self) -> Record {
+        use crate::model::normalize_timestamp as n;
+        let mut r = self.clone();
+        match &mut r {
+            Record::Note(x) => {
+                x.occurred_at = n(x.occurred_at);
+                x.signed_at = x.signed_at.map(n);
+            }
+            Record::Consent(x) => x.withdrawn_at = x.withdrawn_at.map(n),
+            Record::Agreement(x) => x.done_at = x.done_at.map(n),
+            Record::Handover(x) => x.at = n(x.at),
+            Record::Conflict(x) => {
+                x.detected_at = n(x.detected_at);
+                x.resolved_at = x.resolved_at.map(n);
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+/// A moment that may not lie ahead of `now` (beyond the clocks' slack).
+fn not_ahead(
+    field: &'static str,
+    t: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> Result<(), ValidationError> {
+    match t {
+        Some(t) if t > now + crate::model::CLOCK_SLACK => {
+            Err(ValidationError::DateInFuture { field })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -548,8 +591,15 @@ pub fn check<F: Facts>(c: &Change<'_>, who: &Writer, f: &mut F) -> Result<(), Re
                     person_in_case(f, r.to_person_id, case_id)
                 }
                 Record::Consent(k) => {
+                    // Deleting a consent (an entry made in error), or changing or restoring a
+                    // deleted one, takes away or gives participants their access: privileged.
+                    // Recording a withdrawal the parents made is not.
+                    let deletes = c.archives && !c.before_archived && before.is_some();
+                    if deletes || c.before_archived {
+                        privileged(who, "consents")?;
+                    }
                     if let Some(Record::Consent(b)) = before {
-                        if b.withdrawn_at.is_some() {
+                        if b.withdrawn_at.is_some() && !c.archives {
                             return Err(ValidationError::ConsentAlreadyWithdrawn.into());
                         }
                     }

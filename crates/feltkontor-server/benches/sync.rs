@@ -24,7 +24,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use common::devices::*;
 use common::proxy::Proxy;
 use common::world;
-use common::{Db, Kind, Server};
+use common::{Db, Kind, Server, FAST_LIMITS};
 use feltkontor_core::domain::*;
 use feltkontor_core::store::sync::CheckedPage;
 use feltkontor_core::store::{KdfParams, StoreLocation};
@@ -45,15 +45,6 @@ const LOAD_DEVICES: usize = 200;
 const FIRST_SYNC_RUNS: usize = 5;
 const WARMUP: Duration = Duration::from_secs(3);
 const RUN: Duration = Duration::from_secs(15);
-const FAST_LIMITS: [&str; 6] = [
-    "--device-rate",
-    "1000000",
-    "--account-rate",
-    "1000000",
-    "--address-rate",
-    "1000000",
-];
-
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }

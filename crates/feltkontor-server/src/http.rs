@@ -284,22 +284,10 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// The key an address is limited by: an IPv4 address, or an IPv6 address's /64 (one host or
-/// network commonly holds a whole /64 and can pick any address in it).
-fn address_key(ip: std::net::IpAddr) -> String {
-    match crate::proxy::canonical(ip) {
-        std::net::IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        v4 => v4.to_string(),
-    }
-}
-
 fn limit_address(state: &AppState, addr: &SocketAddr) -> Result<(), ApiError> {
     state
         .address_limiter
-        .check(&address_key(addr.ip()))
+        .check(&crate::proxy::address_group(addr.ip()).to_string())
         .map_err(|wait| {
             ApiError(
                 ServiceError::new(

@@ -210,7 +210,7 @@ pub async fn serve(
         let address_place = if trusted_proxies.trusts(peer.ip()) {
             None
         } else {
-            let Some(p) = per_address.enter(crate::proxy::canonical(peer.ip())) else {
+            let Some(p) = per_address.enter(crate::proxy::address_group(peer.ip())) else {
                 tracing::warn!("connection refused: as many open from one address as allowed");
                 drop(tcp);
                 continue;

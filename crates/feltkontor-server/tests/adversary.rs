@@ -1302,3 +1302,69 @@ fn connections_per_address_are_bounded() {
     assert_eq!(r.status(), 200);
     drop(held);
 }
+
+/// The insider review's third round: a consent "withdrawn" in the year 2999 (in force for
+/// ever, and then locked against every correction), a consent deleted by a teammate (its
+/// participants lose the case), a withdrawal written in another offset (in force a day longer).
+fn consents_are_neither_locked_nor_deleted_by_a_teammate(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let far = teamcw.push_one(
+        EntityKind::Consent,
+        w.consent_ppr,
+        json!({"withdrawn_at": "2999-12-31T23:59:59Z"}),
+    );
+    assert_eq!(rejected_codes(&far), ["invalid_input"], "{far:?}");
+    let fresh = Consent {
+        id: ConsentId::new(),
+        case_id: CaseId(w.case1),
+        given_by: PersonId(w.mother),
+        sectors: [ConsentSector::HealthVisitor].into(),
+        valid_from: time::OffsetDateTime::now_utc().date(),
+        valid_to: None,
+        withdrawn_at: Some(time::macros::datetime!(2999-12-31 23:59:59 UTC)),
+    };
+    let born = teamcw.push_one(EntityKind::Consent, fresh.id.0, fields_of(&fresh));
+    assert_eq!(rejected_codes(&born), ["invalid_input"], "{born:?}");
+    let offset = teamcw.push_one(
+        EntityKind::Consent,
+        w.consent_ppr,
+        json!({"withdrawn_at": "2026-12-07T23:00:00+14:00"}),
+    );
+    assert_eq!(rejected_codes(&offset), ["invalid_input"], "{offset:?}");
+    let deleted = teamcw.push_one(
+        EntityKind::Consent,
+        w.consent_ppr,
+        json!({"archived": true}),
+    );
+    assert_eq!(rejected_codes(&deleted), ["forbidden"], "{deleted:?}");
+    let psy = Insider::enroll(&server, &db, "psy");
+    assert_eq!(
+        psy.get(&format!("/v1/cases/{}", w.case1)).body["access"],
+        "full",
+        "the psychologist keeps the case"
+    );
+
+    // The coordinator records the parents' withdrawal, and may delete the entry if it was made
+    // in error; a teammate may record a withdrawal too (the parents may tell anyone).
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let now = normalize_timestamp(time::OffsetDateTime::now_utc());
+    let now_text = serde_json::to_value(Some(now).map(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    }))
+    .unwrap();
+    let withdrawn = coord.push_one(
+        EntityKind::Consent,
+        w.consent_ppr,
+        json!({"withdrawn_at": now_text}),
+    );
+    assert!(rejected_codes(&withdrawn).is_empty(), "{withdrawn:?}");
+    let removed = coord.push_one(
+        EntityKind::Consent,
+        w.consent_ppr,
+        json!({"archived": true}),
+    );
+    assert!(rejected_codes(&removed).is_empty(), "{removed:?}");
+}
+backends!(consents_are_neither_locked_nor_deleted_by_a_teammate);

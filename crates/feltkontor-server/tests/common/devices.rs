@@ -188,7 +188,9 @@ pub fn draft_note(case: Uuid, author: StaffId, body: &str) -> CaseNote {
         case_id: CaseId(case),
         author_id: author,
         kind: NoteKind::HomeVisit,
-        occurred_at: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        occurred_at: normalize_timestamp(
+            time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        ),
         body: body.into(),
         child_words: "".into(),
         family_perspective: "".into(),
