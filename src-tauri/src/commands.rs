@@ -233,33 +233,10 @@ pub struct NoteDraft {
 #[tauri::command]
 #[specta::specta]
 pub async fn save_draft(session: State<'_, Arc<Session>>, draft: NoteDraft) -> IpcResult<CaseNote> {
-    let text_bytes = draft.body.len() + draft.child_words.len() + draft.family_perspective.len();
-    if text_bytes > MAX_NOTE_BYTES {
-        return Err(IpcError::too_long("note"));
-    }
-    let occurred_at = OffsetDateTime::parse(&draft.occurred_at, &Rfc3339).map_err(|_| {
-        IpcError::from(feltkontor_core::Error::from(ValidationError::InvalidDate {
-            field: "occurred_at",
-        }))
-    })?;
+    let occurred_at = checked_draft(&draft)?;
     blocking(&session, move |s| {
         with_store_mut(s, |store| {
-            let note = CaseNote {
-                id: draft.id.unwrap_or_default(),
-                case_id: draft.case_id,
-                author_id: store.worker_id(),
-                kind: draft.kind,
-                occurred_at,
-                body: SensitiveText(draft.body),
-                child_words: SensitiveText(draft.child_words),
-                family_perspective: SensitiveText(draft.family_perspective),
-                statutory: draft.statutory,
-                audience: draft.audience,
-                status: NoteStatus::Draft,
-                signed_at: None,
-                content_hash: None,
-                addendum_to: draft.addendum_to,
-            };
+            let note = draft_note(draft, occurred_at, store.worker_id());
             Ok(store.write(|w| w.save_note(&note))?)
         })
     })
@@ -268,11 +245,53 @@ pub async fn save_draft(session: State<'_, Arc<Session>>, draft: NoteDraft) -> I
 
 #[tauri::command]
 #[specta::specta]
-pub async fn sign_note(session: State<'_, Arc<Session>>, note_id: NoteId) -> IpcResult<CaseNote> {
+pub async fn sign_note(session: State<'_, Arc<Session>>, draft: NoteDraft) -> IpcResult<CaseNote> {
+    // What is signed is exactly what the worker sees: the draft as on screen, every field
+    // (an emptied one too), saved and signed in one transaction. An empty note is refused.
+    let occurred_at = checked_draft(&draft)?;
     blocking(&session, move |s| {
-        with_store_mut(s, |store| Ok(store.write(|w| w.sign_note(note_id))?))
+        with_store_mut(s, |store| {
+            let note = draft_note(draft, occurred_at, store.worker_id());
+            Ok(store.write(|w| {
+                let saved = w.save_note(&note)?;
+                w.sign_note(saved.id)
+            })?)
+        })
     })
     .await
+}
+
+/// The draft's size and time, checked before the store is asked.
+fn checked_draft(draft: &NoteDraft) -> IpcResult<OffsetDateTime> {
+    let text_bytes = draft.body.len() + draft.child_words.len() + draft.family_perspective.len();
+    if text_bytes > MAX_NOTE_BYTES {
+        return Err(IpcError::too_long("note"));
+    }
+    OffsetDateTime::parse(&draft.occurred_at, &Rfc3339).map_err(|_| {
+        IpcError::from(feltkontor_core::Error::from(ValidationError::InvalidDate {
+            field: "occurred_at",
+        }))
+    })
+}
+
+/// The note a draft from the editor stands for, written by `author` (the store's worker).
+fn draft_note(draft: NoteDraft, occurred_at: OffsetDateTime, author: StaffId) -> CaseNote {
+    CaseNote {
+        id: draft.id.unwrap_or_default(),
+        case_id: draft.case_id,
+        author_id: author,
+        kind: draft.kind,
+        occurred_at,
+        body: SensitiveText(draft.body),
+        child_words: SensitiveText(draft.child_words),
+        family_perspective: SensitiveText(draft.family_perspective),
+        statutory: draft.statutory,
+        audience: draft.audience,
+        status: NoteStatus::Draft,
+        signed_at: None,
+        content_hash: None,
+        addendum_to: draft.addendum_to,
+    }
 }
 
 #[tauri::command]

@@ -114,3 +114,44 @@ test("a draft survives SIGKILL, is signed, locked, supplemented and found", asyn
   await session.click(await session.find("[data-testid=lock]"));
   await session.waitFor("#passphrase");
 });
+
+test("what is signed is what is on screen: an emptied draft is refused, an emptied field is not signed", async () => {
+  // A fresh start of the app (the test before ends locked, in a note).
+  await session?.end().catch(() => {});
+  await sleep(300);
+  await launchAndUnlock();
+  const [someCase] = await session.waitFor("[data-testid=open-case]");
+  await session.click(someCase);
+  await session.waitFor("#case-heading");
+  const selectAllAndDelete = "\uE009a\uE000\uE003";
+  const first = `Førsteudkast${Date.now().toString(36)}`;
+  await session.click(await session.find("[data-testid=new-note]"));
+  const [body] = await session.waitFor("#note-body");
+  await session.type(body, `${first} skrevet først.`);
+  const childWords = await session.find("#note-child-words");
+  await session.type(childWords, "Et gammelt citat");
+  await waitForText("[data-testid=save-status]", (t) => t.startsWith("Gemt"), 3000);
+
+  // Every field emptied, then signed at once: refused with a message, nothing locked.
+  await session.type(body, selectAllAndDelete);
+  await session.type(childWords, selectAllAndDelete);
+  await session.click(await session.find("[data-testid=sign]"));
+  await session.click((await session.waitFor("[data-testid=confirm-sign]"))[0]);
+  const refusal = await waitForText("[data-testid=note-error]", (t) => t.length > 0);
+  assert.match(refusal, /Udfyld/);
+  assert.equal((await session.findAll("[data-testid=note-locked]")).length, 0, "nothing was signed");
+  await session.screenshot(`${shots}/15-note-empty-refused.png`);
+
+  // New text in the body, the child's words left empty, signed before any autosave: the
+  // signed note holds exactly that.
+  const second = `Andetudkast${Date.now().toString(36)}`;
+  await session.type(body, `${second} er det, der står nu.`);
+  await session.click(await session.find("[data-testid=sign]"));
+  await session.click((await session.waitFor("[data-testid=confirm-sign]"))[0]);
+  await waitForText("[data-testid=note-locked]", (t) => t.includes("Låst"));
+  const signedText = await session.text(await session.find("[data-testid=signed-note]"));
+  assert.match(signedText, new RegExp(second));
+  assert.doesNotMatch(signedText, new RegExp(first), "the deleted text is not signed");
+  assert.doesNotMatch(signedText, /Et gammelt citat/, "the deleted child's words are not signed");
+  await session.screenshot(`${shots}/16-note-signed-as-seen.png`);
+});

@@ -15,7 +15,7 @@ export const commands = {
 	note: (noteId: NoteId) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("note", { noteId })),
 	/**  Saves a draft (the editor's autosave). Signed notes are refused by the core. */
 	saveDraft: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("save_draft", { draft })),
-	signNote: (noteId: NoteId) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("sign_note", { noteId })),
+	signNote: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("sign_note", { draft })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 	/**  Sets up local data on a machine that has none, and unlocks it. */
 	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
