@@ -18,6 +18,7 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::note,
             commands::save_draft,
             commands::sign_note,
+            commands::discard_draft,
             commands::search,
             commands::first_run,
             commands::open_case,

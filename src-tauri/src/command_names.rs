@@ -10,6 +10,7 @@ pub const COMMANDS: &[&str] = &[
     "note",
     "save_draft",
     "sign_note",
+    "discard_draft",
     "search",
     "first_run",
     "open_case",

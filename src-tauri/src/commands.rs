@@ -261,6 +261,16 @@ pub async fn sign_note(session: State<'_, Arc<Session>>, draft: NoteDraft) -> Ip
     .await
 }
 
+/// Discards the worker's own draft: deleted here and, at the next sync, everywhere.
+#[tauri::command]
+#[specta::specta]
+pub async fn discard_draft(session: State<'_, Arc<Session>>, note_id: NoteId) -> IpcResult<()> {
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| Ok(store.write(|w| w.discard_draft(note_id))?))
+    })
+    .await
+}
+
 /// The draft's size and time, checked before the store is asked.
 fn checked_draft(draft: &NoteDraft) -> IpcResult<OffsetDateTime> {
     let text_bytes = draft.body.len() + draft.child_words.len() + draft.family_perspective.len();

@@ -155,3 +155,31 @@ test("what is signed is what is on screen: an emptied draft is refused, an empti
   assert.doesNotMatch(signedText, /Et gammelt citat/, "the deleted child's words are not signed");
   await session.screenshot(`${shots}/16-note-signed-as-seen.png`);
 });
+
+test("a discarded draft is gone from the case and from search", async () => {
+  await session?.end().catch(() => {});
+  await sleep(300);
+  await launchAndUnlock();
+  const [someCase] = await session.waitFor("[data-testid=open-case]");
+  await session.click(someCase);
+  await session.waitFor("#case-heading");
+  const gone = `Kasseret${Date.now().toString(36)}`;
+  await session.click(await session.find("[data-testid=new-note]"));
+  const [body] = await session.waitFor("#note-body");
+  await session.type(body, `${gone} skulle ikke have været skrevet.`);
+  await waitForText("[data-testid=save-status]", (t) => t.startsWith("Gemt"), 3000);
+  await session.click(await session.find("[data-testid=discard]"));
+  await session.screenshot(`${shots}/17-note-discard-confirm.png`);
+  await assertAccessible(session, "discard confirmation");
+  await session.click((await session.waitFor("[data-testid=confirm-discard]"))[0]);
+  await session.waitFor("#case-heading");
+  await sleep(300);
+  for (const n of await session.findAll("[data-testid=timeline-note]")) {
+    assert.doesNotMatch(await session.text(n), new RegExp(gone), "the discarded draft is not in the case");
+  }
+  await session.click(await session.find("[data-testid=open-search]"));
+  const [search] = await session.waitFor("#search-input");
+  await session.type(search, gone.toLowerCase());
+  await sleep(800);
+  assert.equal((await session.findAll("[data-testid=search-note]")).length, 0, "nor found by search");
+});

@@ -16,6 +16,8 @@ export const commands = {
 	/**  Saves a draft (the editor's autosave). Signed notes are refused by the core. */
 	saveDraft: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("save_draft", { draft })),
 	signNote: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("sign_note", { draft })),
+	/**  Discards the worker's own draft: deleted here and, at the next sync, everywhere. */
+	discardDraft: (noteId: NoteId) => typedError<null, IpcError>(__TAURI_INVOKE("discard_draft", { noteId })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 	/**  Sets up local data on a machine that has none, and unlocks it. */
 	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
