@@ -796,13 +796,20 @@ fn server_url(raw: &str) -> IpcResult<String> {
         )
         .with_field("server_url")
     };
-    let (scheme, rest) = raw.split_once("://").ok_or_else(bad)?;
-    let host = rest.split(['/', ':']).next().unwrap_or("");
-    if host.is_empty() || rest.contains(char::is_whitespace) || raw.len() > 300 {
+    if raw.len() > 300 || raw.contains(char::is_whitespace) {
         return Err(bad());
     }
-    let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-    match scheme {
+    let url = url::Url::parse(raw).map_err(|_| bad())?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(bad()),
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad());
+    }
+    match url.scheme() {
         "https" => Ok(raw.to_owned()),
         "http" if loopback => Ok(raw.to_owned()),
         "http" => Err(IpcError::new(
@@ -1306,6 +1313,23 @@ mod tests {
             server_url("http://localhost:8443").unwrap(),
             "http://localhost:8443"
         );
+        // IPv6 loopback is this machine too; a host merely starting with it is not.
+        assert_eq!(
+            server_url("http://[::1]:8443").unwrap(),
+            "http://[::1]:8443"
+        );
+        assert_eq!(server_url("http://[::1]").unwrap(), "http://[::1]");
+        for not_here in [
+            "http://127.0.0.1.example.dk",
+            "http://localhost.example.dk",
+            "http://[::2]:8443",
+        ] {
+            assert_eq!(
+                server_url(not_here).unwrap_err().code,
+                "connect.insecure_url",
+                "{not_here}"
+            );
+        }
         let insecure = server_url("http://feltkontor.aarhus.dk").unwrap_err();
         assert_eq!(insecure.code, "connect.insecure_url");
         for bad in [
@@ -1314,6 +1338,7 @@ mod tests {
             "ftp://feltkontor.aarhus.dk",
             "https://",
             "https://felt kontor.dk",
+            "https://worker:secret@feltkontor.aarhus.dk",
         ] {
             assert_eq!(
                 server_url(bad).unwrap_err().code,
