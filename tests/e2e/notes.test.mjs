@@ -38,6 +38,16 @@ async function waitForText(css, predicate, timeoutMs = 5000) {
   }
 }
 
+/** The app started afresh (the test before may end locked, or in a note), in the first case. */
+async function freshStartInACase() {
+  await session?.end().catch(() => {});
+  await sleep(300);
+  await launchAndUnlock();
+  const [someCase] = await session.waitFor("[data-testid=open-case]");
+  await session.click(someCase);
+  await session.waitFor("#case-heading");
+}
+
 function appPid() {
   return execFileSync("pgrep", ["-f", "-x", app], { encoding: "utf8" }).trim().split("\n")[0];
 }
@@ -116,13 +126,7 @@ test("a draft survives SIGKILL, is signed, locked, supplemented and found", asyn
 });
 
 test("what is signed is what is on screen: an emptied draft is refused, an emptied field is not signed", async () => {
-  // A fresh start of the app (the test before ends locked, in a note).
-  await session?.end().catch(() => {});
-  await sleep(300);
-  await launchAndUnlock();
-  const [someCase] = await session.waitFor("[data-testid=open-case]");
-  await session.click(someCase);
-  await session.waitFor("#case-heading");
+  await freshStartInACase();
   const selectAllAndDelete = "\uE009a\uE000\uE003";
   const first = `Førsteudkast${Date.now().toString(36)}`;
   await session.click(await session.find("[data-testid=new-note]"));
@@ -157,12 +161,7 @@ test("what is signed is what is on screen: an emptied draft is refused, an empti
 });
 
 test("a discarded draft is gone from the case and from search", async () => {
-  await session?.end().catch(() => {});
-  await sleep(300);
-  await launchAndUnlock();
-  const [someCase] = await session.waitFor("[data-testid=open-case]");
-  await session.click(someCase);
-  await session.waitFor("#case-heading");
+  await freshStartInACase();
   const gone = `Kasseret${Date.now().toString(36)}`;
   await session.click(await session.find("[data-testid=new-note]"));
   const [body] = await session.waitFor("#note-body");
