@@ -81,7 +81,7 @@ fmt:
 
 # Rewrites ui/src/lib/bindings.ts from the Rust types (a test fails while they differ).
 bindings: ui
-	FELTKONTOR_WRITE_BINDINGS=1 cargo nextest run -p feltkontor-desktop committed_typescript_bindings
+	FELTKONTOR_WRITE_BINDINGS=1 cargo nextest run -p feltkontor-desktop committed_
 
 # Rewrites crates/feltkontor-server/openapi.json from the served document (a test fails while they differ).
 openapi:

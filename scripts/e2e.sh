@@ -32,4 +32,4 @@ export FELTKONTOR_WORK="$PWD/$work"
 # WebKitWebDriver's screenshot command can wait forever for a snapshot under Xvfb, so the
 # screenshot-taking tests run with compositing on; the keyboard test runs the app's default.
 export WEBKIT_DISABLE_COMPOSITING_MODE=0
-xvfb-run -a -s "-screen 0 1280x900x24" node --test --test-concurrency=1 --test-force-exit ${FELTKONTOR_E2E_ONLY:-tests/e2e/}
+xvfb-run -a -s "-screen 0 1366x768x24" node --test --test-concurrency=1 --test-force-exit ${FELTKONTOR_E2E_ONLY:-tests/e2e/}

@@ -8,14 +8,15 @@ use feltkontor_core::domain::{
     Staff,
 };
 use feltkontor_core::store::queries::{
-    CaseFilter, CaseOverview, CaseSummary, PersonView, TimelineCursor, TimelinePage,
+    CaseFilter, CaseOverview, CaseSummary, NoteView, PersonView, TimelineCursor, TimelinePage,
 };
 use feltkontor_core::store::search::SearchResults;
+use feltkontor_core::store::unsaved::{NoteDraft, UnsavedNote};
 use feltkontor_core::store::Store;
 use feltkontor_core::{SystemClock, ValidationError};
 use feltkontor_wire::{
-    AgreementId, Audience, CaseId, CaseStatus, ConsentId, ConsentSector, NoteId, NoteKind,
-    NoteStatus, PersonId, Profession, RelationQuality, RelationToChild, RowId, StaffId,
+    AgreementId, CaseId, CaseStatus, ConsentId, ConsentSector, NoteId, NoteStatus, PersonId,
+    Profession, RelationQuality, RelationToChild, RowId, StaffId,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ const MAX_PASSPHRASE_BYTES: usize = 1024;
 const MAX_FILTER_BYTES: usize = 200;
 /// The three text fields of a note together; the core's per-field limit is in characters.
 const MAX_NOTE_BYTES: usize = 1_200_000;
+use feltkontor_core::domain::text::NOTE_TEXT_MAX;
 const MAX_QUERY_BYTES: usize = 500;
 const TIMELINE_PAGE: u32 = 30;
 const SEARCH_LIMIT: u32 = 20;
@@ -47,7 +49,7 @@ pub(crate) fn with_store<T>(
     session: &Session,
     f: impl FnOnce(&Store) -> IpcResult<T>,
 ) -> IpcResult<T> {
-    let guard = session.store.lock().map_err(|_| IpcError::internal())?;
+    let guard = session.store();
     let store = guard.as_ref().ok_or_else(IpcError::locked)?;
     f(store)
 }
@@ -56,7 +58,7 @@ fn with_store_mut<T>(
     session: &Session,
     f: impl FnOnce(&mut Store) -> IpcResult<T>,
 ) -> IpcResult<T> {
-    let mut guard = session.store.lock().map_err(|_| IpcError::internal())?;
+    let mut guard = session.store();
     let store = guard.as_mut().ok_or_else(IpcError::locked)?;
     let out = f(store)?;
     // A change was saved: the background task pushes it after a quiet moment.
@@ -79,7 +81,7 @@ pub async fn app_status(session: State<'_, Arc<Session>>) -> IpcResult<AppStatus
     blocking(&session, |s| {
         Ok(AppStatus {
             has_local_data: s.location.exists(),
-            unlocked: s.store.lock().map_err(|_| IpcError::internal())?.is_some(),
+            unlocked: s.store().is_some(),
             server_url: std::env::var("FELTKONTOR_SERVER_URL")
                 .ok()
                 .filter(|u| !u.trim().is_empty()),
@@ -90,6 +92,7 @@ pub async fn app_status(session: State<'_, Arc<Session>>) -> IpcResult<AppStatus
 
 #[derive(Serialize, specta::Type)]
 pub struct Worker {
+    id: StaffId,
     name: String,
     initials: String,
     profession: Option<Profession>,
@@ -98,6 +101,7 @@ pub struct Worker {
 fn worker_of(store: &Store) -> IpcResult<Worker> {
     let staff: Option<Staff> = store.get(store.worker_id().0)?;
     Ok(Worker {
+        id: store.worker_id(),
         name: staff.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
         initials: staff
             .as_ref()
@@ -124,7 +128,7 @@ pub async fn unlock(session: State<'_, Arc<Session>>, passphrase: String) -> Ipc
     blocking(&session, move |s| {
         let store = Store::open(&s.location, &passphrase, Arc::new(SystemClock))?;
         let worker = worker_of(&store)?;
-        *s.store.lock().map_err(|_| IpcError::internal())? = Some(store);
+        *s.store() = Some(store);
         // Back from a locked screen: catch up with colleagues' changes.
         s.sync.poke();
         Ok(worker)
@@ -136,7 +140,7 @@ pub async fn unlock(session: State<'_, Arc<Session>>, passphrase: String) -> Ipc
 #[specta::specta]
 pub async fn lock(session: State<'_, Arc<Session>>) -> IpcResult<()> {
     blocking(&session, |s| {
-        if let Some(store) = s.store.lock().map_err(|_| IpcError::internal())?.take() {
+        if let Some(store) = s.store().take() {
             store.lock();
         }
         Ok(())
@@ -205,39 +209,27 @@ pub async fn notes_timeline(
 
 #[tauri::command]
 #[specta::specta]
-pub async fn note(session: State<'_, Arc<Session>>, note_id: NoteId) -> IpcResult<CaseNote> {
+pub async fn note(session: State<'_, Arc<Session>>, note_id: NoteId) -> IpcResult<NoteView> {
     blocking(&session, move |s| {
-        with_store(s, |store| Ok(store.note(note_id)?))
+        with_store(s, |store| Ok(store.note_view(note_id)?))
     })
     .await
 }
 
-/// A draft as the editor sends it. Without `id` it is a new note; the answer carries its id.
-#[derive(Deserialize, specta::Type)]
-#[serde(deny_unknown_fields)]
-pub struct NoteDraft {
-    id: Option<NoteId>,
-    case_id: CaseId,
-    kind: NoteKind,
-    /// RFC 3339.
-    occurred_at: String,
-    body: String,
-    child_words: String,
-    family_perspective: String,
-    statutory: bool,
-    audience: Audience,
-    addendum_to: Option<NoteId>,
-}
-
-/// Saves a draft (the editor's autosave). Signed notes are refused by the core.
+/// Saves a draft (the editor's autosave). A refused save keeps the text in the encrypted
+/// store ([`Store::keep_unsaved`]) until it is saved or discarded, and answers why.
 #[tauri::command]
 #[specta::specta]
 pub async fn save_draft(session: State<'_, Arc<Session>>, draft: NoteDraft) -> IpcResult<CaseNote> {
-    let occurred_at = checked_draft(&draft)?;
     blocking(&session, move |s| {
         with_store_mut(s, |store| {
-            let note = draft_note(draft, occurred_at, store.worker_id());
-            Ok(store.write(|w| w.save_note(&note))?)
+            keeping_unsaved(store, &draft, |store, note| {
+                store.write(|w| {
+                    let saved = w.save_note(note)?;
+                    w.forget_unsaved(draft.key, Some(saved.id))?;
+                    Ok(saved)
+                })
+            })
         })
     })
     .await
@@ -248,31 +240,109 @@ pub async fn save_draft(session: State<'_, Arc<Session>>, draft: NoteDraft) -> I
 pub async fn sign_note(session: State<'_, Arc<Session>>, draft: NoteDraft) -> IpcResult<CaseNote> {
     // What is signed is exactly what the worker sees: the draft as on screen, every field
     // (an emptied one too), saved and signed in one transaction. An empty note is refused.
-    let occurred_at = checked_draft(&draft)?;
     blocking(&session, move |s| {
         with_store_mut(s, |store| {
+            keeping_unsaved(store, &draft, |store, note| {
+                store.write(|w| {
+                    let saved = w.save_note(note)?;
+                    w.forget_unsaved(draft.key, Some(saved.id))?;
+                    w.sign_note(saved.id)
+                })
+            })
+        })
+    })
+    .await
+}
+
+/// Runs `save` on the note `draft` stands for; when it is refused, keeps the text (unless
+/// there is none) under the draft's key and answers the refusal.
+fn keeping_unsaved(
+    store: &mut Store,
+    draft: &NoteDraft,
+    save: impl FnOnce(&mut Store, &CaseNote) -> feltkontor_core::Result<CaseNote>,
+) -> IpcResult<CaseNote> {
+    let refused = match checked_draft(draft) {
+        Ok(occurred_at) => {
             let note = draft_note(draft, occurred_at, store.worker_id());
+            match save(store, &note) {
+                Ok(saved) => return Ok(saved),
+                Err(e) => IpcError::from(e),
+            }
+        }
+        Err(e) => e,
+    };
+    let has_text = [&draft.body, &draft.child_words, &draft.family_perspective]
+        .iter()
+        .any(|t| !t.trim().is_empty());
+    if has_text && refused.code != "session.locked" {
+        store.keep_unsaved(draft, refused.code)?;
+    }
+    Err(refused)
+}
+
+/// The text kept after a refused save of the writing `key` (or of the saved draft `note_id`).
+#[tauri::command]
+#[specta::specta]
+pub async fn unsaved_note(
+    session: State<'_, Arc<Session>>,
+    key: uuid::Uuid,
+    note_id: Option<NoteId>,
+) -> IpcResult<Option<UnsavedNote>> {
+    blocking(&session, move |s| {
+        with_store(s, |store| Ok(store.unsaved_note(key, note_id)?))
+    })
+    .await
+}
+
+/// Every text kept after a refused save in the case, newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn unsaved_in_case(
+    session: State<'_, Arc<Session>>,
+    case_id: CaseId,
+) -> IpcResult<Vec<UnsavedNote>> {
+    blocking(&session, move |s| {
+        with_store(s, |store| Ok(store.unsaved_in_case(case_id)?))
+    })
+    .await
+}
+
+/// Discards the text kept for the writing `key` (the worker chose to, after confirming).
+#[tauri::command]
+#[specta::specta]
+pub async fn discard_unsaved(session: State<'_, Arc<Session>>, key: uuid::Uuid) -> IpcResult<()> {
+    blocking(&session, move |s| {
+        with_store(s, |store| Ok(store.discard_unsaved(key)?))
+    })
+    .await
+}
+
+/// Discards the worker's own draft: deleted here and, at the next sync, everywhere. Text kept
+/// after a refused save of it goes too.
+#[tauri::command]
+#[specta::specta]
+pub async fn discard_draft(session: State<'_, Arc<Session>>, note_id: NoteId) -> IpcResult<()> {
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
             Ok(store.write(|w| {
-                let saved = w.save_note(&note)?;
-                w.sign_note(saved.id)
+                w.discard_draft(note_id)?;
+                w.forget_unsaved(uuid::Uuid::nil(), Some(note_id))
             })?)
         })
     })
     .await
 }
 
-/// Discards the worker's own draft: deleted here and, at the next sync, everywhere.
-#[tauri::command]
-#[specta::specta]
-pub async fn discard_draft(session: State<'_, Arc<Session>>, note_id: NoteId) -> IpcResult<()> {
-    blocking(&session, move |s| {
-        with_store_mut(s, |store| Ok(store.write(|w| w.discard_draft(note_id))?))
-    })
-    .await
-}
-
-/// The draft's size and time, checked before the store is asked.
+/// The draft's size and time, checked before the store is asked: a field past the limit is
+/// named with its length and the limit.
 fn checked_draft(draft: &NoteDraft) -> IpcResult<OffsetDateTime> {
+    for (field, text) in [
+        ("body", &draft.body),
+        ("child_words", &draft.child_words),
+        ("family_perspective", &draft.family_perspective),
+    ] {
+        feltkontor_core::domain::text::optional_text(field, text, NOTE_TEXT_MAX)?;
+    }
     let text_bytes = draft.body.len() + draft.child_words.len() + draft.family_perspective.len();
     if text_bytes > MAX_NOTE_BYTES {
         return Err(IpcError::too_long("note"));
@@ -285,16 +355,16 @@ fn checked_draft(draft: &NoteDraft) -> IpcResult<OffsetDateTime> {
 }
 
 /// The note a draft from the editor stands for, written by `author` (the store's worker).
-fn draft_note(draft: NoteDraft, occurred_at: OffsetDateTime, author: StaffId) -> CaseNote {
+fn draft_note(draft: &NoteDraft, occurred_at: OffsetDateTime, author: StaffId) -> CaseNote {
     CaseNote {
         id: draft.id.unwrap_or_default(),
         case_id: draft.case_id,
         author_id: author,
         kind: draft.kind,
         occurred_at,
-        body: SensitiveText(draft.body),
-        child_words: SensitiveText(draft.child_words),
-        family_perspective: SensitiveText(draft.family_perspective),
+        body: SensitiveText(draft.body.clone()),
+        child_words: SensitiveText(draft.child_words.clone()),
+        family_perspective: SensitiveText(draft.family_perspective.clone()),
         statutory: draft.statutory,
         audience: draft.audience,
         status: NoteStatus::Draft,
@@ -324,13 +394,14 @@ pub async fn first_run(session: State<'_, Arc<Session>>, setup: FirstRun) -> Ipc
         return Err(IpcError::too_long("passphrase"));
     }
     blocking(&session, move |s| {
-        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
+        let mut guard = s.store();
         if s.location.exists() {
             return Err(feltkontor_core::Error::StoreExists(s.location.dir().to_owned()).into());
         }
         let (store, staff) = setup::create_store(&s.location, setup, Arc::new(SystemClock))?;
         *guard = Some(store);
         Ok(Worker {
+            id: staff.id,
             name: staff.name,
             initials: staff.initials,
             profession: Some(staff.profession),
@@ -613,11 +684,34 @@ pub async fn device_info(session: State<'_, Arc<Session>>) -> IpcResult<DeviceIn
     .await
 }
 
+/// A member of staff the worker can choose, with the sector whose consent covers sharing
+/// with them (`None`: social services' own staff, no consent needed).
+#[derive(Serialize, specta::Type)]
+pub struct StaffOption {
+    #[serde(flatten)]
+    staff: Staff,
+    consent_sector: Option<ConsentSector>,
+}
+
 /// Staff the worker can add to a case or make responsible for an agreement.
 #[tauri::command]
 #[specta::specta]
-pub async fn team_staff(session: State<'_, Arc<Session>>) -> IpcResult<Vec<Staff>> {
-    blocking(&session, |s| with_store(s, |store| Ok(store.team_staff()?))).await
+pub async fn team_staff(session: State<'_, Arc<Session>>) -> IpcResult<Vec<StaffOption>> {
+    blocking(&session, |s| {
+        with_store(s, |store| {
+            Ok(store
+                .team_staff()?
+                .into_iter()
+                .map(|staff| StaffOption {
+                    consent_sector: feltkontor_core::domain::rules::consent_sector(
+                        staff.profession,
+                    ),
+                    staff,
+                })
+                .collect())
+        })
+    })
+    .await
 }
 
 #[derive(Deserialize, specta::Type)]
@@ -891,7 +985,7 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
         .map_err(connect_error)?;
     let username = input.username.trim().to_owned();
     let worker = blocking(&session, move |s| {
-        let mut guard = s.store.lock().map_err(|_| IpcError::internal())?;
+        let mut guard = s.store();
         let lease = feltkontor_sync::CarriesLease::lease(&tokens).map_err(connect_error)?;
         let store = feltkontor_core::Store::create_connected(
             &s.location,
@@ -910,9 +1004,11 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
             connected_at: OffsetDateTime::now_utc(),
             last_sync_at: None,
         })?;
+        let id = store.worker_id();
         *guard = Some(store);
         s.sync.set_access_token(tokens.access_token);
         Ok(Worker {
+            id,
             name: username,
             initials: String::new(),
             profession: None,
@@ -1174,13 +1270,13 @@ pub async fn retire_device(
         }
     }
     if let Some(account) = &account {
-        let told = match crate::sync::access_token(&session, account).await {
-            Ok(token) => match feltkontor_sync::Remote::new(&account.server_url, &token) {
-                Ok(remote) => remote.retire().await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
+        // With a spent access token it is renewed once (shared with any other caller).
+        let told = crate::sync::call(
+            &session,
+            account,
+            |remote| async move { remote.retire().await },
+        )
+        .await;
         match told {
             Ok(()) => {}
             Err(e) if e.must_wipe() => {}

@@ -10,8 +10,8 @@
 use crate::session::Session;
 use feltkontor_core::store::account::SyncAccount;
 use feltkontor_sync::{
-    pull_all, push_all, verify_buckets, CarriesLease, ErrorCode, Remote, StoreAccess, SyncError,
-    SyncReport, VERIFY_EVERY,
+    pull_all, push_all, verify_buckets, ErrorCode, Remote, StoreAccess, SyncError, SyncReport,
+    VERIFY_EVERY,
 };
 use rand::Rng;
 use serde::Serialize;
@@ -35,6 +35,9 @@ pub enum SyncState {
     LocalOnly,
     /// The app is locked: nothing syncs until the worker unlocks.
     Locked,
+    /// Connected to a service, and no round has finished since the store was opened: the
+    /// first attempt is under way or about to start (not "offline": nothing failed yet).
+    Connecting,
     Syncing,
     Online,
     /// The service could not be reached; the next attempt is scheduled.
@@ -101,7 +104,8 @@ pub struct Sync {
     wake: tokio::sync::Notify,
     /// The service applied a colleague's change (live updates): pull now, no debounce.
     remote_wake: tokio::sync::Notify,
-    access_token: Mutex<Option<String>>,
+    /// The access token and its single-flight refresh.
+    credentials: feltkontor_sync::Credentials,
     /// When every bucket held was last compared with the service's (not yet: `None`).
     verified_at: Mutex<Option<Instant>>,
 }
@@ -124,13 +128,11 @@ impl Sync {
 
     /// The access token from an enrollment, so the first sync need not refresh.
     pub fn set_access_token(&self, token: String) {
-        if let Ok(mut t) = self.access_token.lock() {
-            *t = Some(token);
-        }
+        self.credentials.set(token);
     }
 
     fn access_token(&self) -> Option<String> {
-        self.access_token.lock().ok().and_then(|t| t.clone())
+        self.credentials.current().map(|t| t.value)
     }
 
     /// How many quarantined notes wait for this worker, as the service just listed them.
@@ -153,9 +155,7 @@ impl Sync {
     }
 
     fn forget_access_token(&self) {
-        if let Ok(mut t) = self.access_token.lock() {
-            *t = None;
-        }
+        self.credentials.forget();
     }
 }
 
@@ -198,7 +198,7 @@ pub fn refresh_local(session: &Session) {
                 st.state,
                 SyncState::Locked | SyncState::LocalOnly | SyncState::Revoked
             ) {
-                st.state = SyncState::Offline;
+                st.state = SyncState::Connecting;
             }
         }
         Err(SyncError::Locked) => {
@@ -242,15 +242,17 @@ fn backoff(failures: u32) -> Duration {
 
 /// One round for the connected account: a fresh access token when needed, push, pull.
 pub(crate) async fn round(session: &Arc<Session>, account: &SyncAccount) -> Result<(), SyncError> {
-    let sync = &session.sync;
-    let token = access_token(session, account).await?;
-    let mut remote = Remote::new(&account.server_url, &token)?;
+    let token = session
+        .sync
+        .credentials
+        .token(&account.server_url, &session.store)
+        .await?;
+    let mut remote = Remote::new(&account.server_url, &token.value)?;
     let result = run(session, &remote).await;
     match result {
         Err(e) if needs_new_token(&e) => {
-            sync.forget_access_token();
-            let token = refresh(session, account).await?;
-            remote.set_token(&token);
+            let token = renew(session, account, &token).await?;
+            remote.set_token(&token.value);
             run(session, &remote).await
         }
         other => other,
@@ -280,12 +282,15 @@ where
     F: Fn(Remote) -> Fut,
     Fut: std::future::Future<Output = Result<R, SyncError>>,
 {
-    let token = access_token(session, account).await?;
-    match f(Remote::new(&account.server_url, &token)?).await {
+    let token = session
+        .sync
+        .credentials
+        .token(&account.server_url, &session.store)
+        .await?;
+    match f(Remote::new(&account.server_url, &token.value)?).await {
         Err(e) if needs_new_token(&e) => {
-            session.sync.forget_access_token();
-            let token = refresh(session, account).await?;
-            f(Remote::new(&account.server_url, &token)?).await
+            let token = renew(session, account, &token).await?;
+            f(Remote::new(&account.server_url, &token.value)?).await
         }
         other => other,
     }
@@ -346,34 +351,18 @@ async fn run(session: &Arc<Session>, remote: &Remote) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// The access token in memory, or a fresh one.
-pub(crate) async fn access_token(
+/// A new access token because `spent` was refused: one refresh at a time, shared by every
+/// caller that found the same token spent ([`feltkontor_sync::Credentials::renew`]).
+async fn renew(
     session: &Arc<Session>,
     account: &SyncAccount,
-) -> Result<String, SyncError> {
-    match session.sync.access_token() {
-        Some(t) => Ok(t),
-        None => refresh(session, account).await,
-    }
-}
-
-/// Exchanges the refresh token for new tokens; the new refresh token is saved before it is
-/// used (the old one is spent).
-async fn refresh(session: &Arc<Session>, account: &SyncAccount) -> Result<String, SyncError> {
-    let remote = Remote::new(&account.server_url, "")?;
-    let current = session
-        .store
-        .with(|s| Ok(s.sync_account()?.map(|a| a.refresh_token)))?
-        .unwrap_or_else(|| account.refresh_token.clone());
-    let tokens = remote.refresh(&current).await?;
+    spent: &feltkontor_sync::AccessToken,
+) -> Result<feltkontor_sync::AccessToken, SyncError> {
     session
-        .store
-        .with(|s| Ok(s.set_refresh_token(&tokens.refresh_token)?))?;
-    // Every refresh renews the lease: the device may stay away for the service's lease period.
-    let lease = tokens.lease()?;
-    session.store.with(|s| Ok(s.renew_lease(&lease)?))?;
-    session.sync.set_access_token(tokens.access_token.clone());
-    Ok(tokens.access_token)
+        .sync
+        .credentials
+        .renew(&account.server_url, &session.store, Some(spent))
+        .await
 }
 
 /// Live updates: while online, one request at a time waits at the service (long-poll) until
@@ -494,10 +483,7 @@ pub async fn background(session: Arc<Session>) {
 }
 
 pub fn wipe(session: &Session) {
-    let store = match session.store.lock() {
-        Ok(mut guard) => guard.take(),
-        Err(_) => None,
-    };
+    let store = session.store().take();
     let wiped = match store {
         Some(store) => store.wipe(),
         None => session.location.wipe(),

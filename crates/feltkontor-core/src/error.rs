@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 pub use feltkontor_domain::ValidationError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, strum::EnumCount)]
 pub enum Error {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -68,6 +68,44 @@ impl Error {
             Error::Corrupt(_) => "store.corrupt",
             Error::SyncData(_) => "sync.bad_data",
         }
+    }
+
+    /// Every code a store error can have, validation errors' included (for the test that the
+    /// UI has a text for each).
+    pub fn all_codes() -> Vec<&'static str> {
+        let own = [
+            Error::WrongPassphrase,
+            Error::Throttled {
+                retry_after_secs: 1,
+            },
+            Error::LeaseExpired,
+            Error::WeakPassphrase { min: 1 },
+            Error::SchemaTooNew { found: 2, known: 1 },
+            Error::MigrationChanged {
+                version: 1,
+                name: String::new(),
+            },
+            Error::EncryptionUnavailable,
+            Error::NoStore(PathBuf::new()),
+            Error::StoreExists(PathBuf::new()),
+            Error::KeyFileDamaged(String::new()),
+            Error::DatabaseDamaged,
+            Error::not_found("x", ""),
+            Error::Database(rusqlite::Error::InvalidQuery),
+            Error::Io(std::io::Error::other("x")),
+            Error::Corrupt(String::new()),
+            Error::SyncData(String::new()),
+        ];
+        // `Invalid` is the one kind not listed above: its codes are the validation errors'.
+        assert_eq!(
+            own.len() + 1,
+            <Error as strum::EnumCount>::COUNT,
+            "a kind of store error is missing from Error::all_codes"
+        );
+        own.iter()
+            .map(Error::code)
+            .chain(ValidationError::all_codes())
+            .collect()
     }
 
     pub(crate) fn not_found(entity: &'static str, id: impl ToString) -> Self {

@@ -1258,3 +1258,75 @@ fn the_store_runs_the_services_rules_for_privileged_changes() {
         "nothing written"
     );
 }
+
+/// Text kept after a refused save: in the encrypted store across a lock, found by its key or
+/// by its draft, never in the change log (it does not sync), and forgotten in the very
+/// transaction that saves the note.
+#[test]
+fn text_kept_after_a_refused_save_survives_a_lock_and_goes_when_saved() {
+    use crate::store::unsaved::NoteDraft;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (store, clock) = s.sample_store(tmp.path());
+    let key = uuid::Uuid::now_v7();
+    let draft = NoteDraft {
+        id: None,
+        key,
+        case_id: s.case.id,
+        kind: NoteKind::HomeVisit,
+        occurred_at: "2099-01-01T10:00:00Z".into(),
+        body: "Skrevet, men afvist".into(),
+        child_words: String::new(),
+        family_perspective: String::new(),
+        statutory: true,
+        audience: Audience::CaseTeam,
+        addendum_to: None,
+    };
+    let log_before = log_len(&store);
+    store
+        .keep_unsaved(&draft, "validation.date_in_future")
+        .unwrap();
+    assert_eq!(log_len(&store), log_before, "kept text is never synced");
+    store.lock();
+    let mut store = Store::open(&StoreLocation::new(tmp.path()), PASSPHRASE, clock).unwrap();
+    let kept = store
+        .unsaved_note(key, None)
+        .unwrap()
+        .expect("kept across a lock");
+    assert_eq!(kept.draft, draft);
+    assert_eq!(kept.reason, "validation.date_in_future");
+    assert_eq!(store.unsaved_in_case(s.case.id).unwrap().len(), 1);
+    assert!(store
+        .unsaved_note(uuid::Uuid::now_v7(), None)
+        .unwrap()
+        .is_none());
+
+    // Saved later (the time fixed): the kept copy goes in the same transaction.
+    let mut note = s.note.clone();
+    note.body = "Skrevet, nu gemt".into();
+    store
+        .write(|w| {
+            let saved = w.save_note(&note)?;
+            w.forget_unsaved(key, Some(saved.id))
+        })
+        .unwrap();
+    assert!(store.unsaved_note(key, None).unwrap().is_none());
+    assert!(store.unsaved_in_case(s.case.id).unwrap().is_empty());
+
+    // A refused save that rolls back does not forget it.
+    store.keep_unsaved(&draft, "validation.too_long").unwrap();
+    let mut bad = s.note.clone();
+    bad.body = "x".repeat(crate::domain::text::NOTE_TEXT_MAX + 1).into();
+    assert!(store
+        .write(|w| {
+            w.forget_unsaved(key, None)?;
+            w.save_note(&bad)
+        })
+        .is_err());
+    assert!(
+        store.unsaved_note(key, None).unwrap().is_some(),
+        "still kept"
+    );
+    store.discard_unsaved(key).unwrap();
+    assert!(store.unsaved_notes().unwrap().is_empty());
+}

@@ -394,20 +394,44 @@ fn generate_case(
         } else {
             sectors
         };
-        let from = opened;
-        let consent = Consent {
-            id: ConsentId::new(),
-            case_id: case.id,
-            given_by: parent.id,
-            sectors,
-            valid_from: from,
-            valid_to: Some(from + Duration::days(365)),
-            withdrawn_at: None,
+        // A realistic mix of states today: most valid, some about to run out, some expired
+        // and not yet renewed, a few given for a later start, a few withdrawn, and some cases
+        // with none at all.
+        let roll = rng.gen_range(0..100);
+        let (from, to) = match roll {
+            0..=44 | 88..=94 => {
+                let to = today + Duration::days(rng.gen_range(31..330));
+                (to - Duration::days(365), to)
+            }
+            45..=59 => {
+                let to = today + Duration::days(rng.gen_range(0..30));
+                (to - Duration::days(365), to)
+            }
+            60..=79 => {
+                let to = today - Duration::days(rng.gen_range(1..200));
+                (to - Duration::days(365), to)
+            }
+            80..=87 => {
+                let from = today + Duration::days(rng.gen_range(1..21));
+                (from, from + Duration::days(365))
+            }
+            _ => (today, today),
         };
-        w.record_consent(&consent)?;
-        consents += 1;
-        if rng.gen_bool(0.05) {
-            w.withdraw_consent(consent.id)?;
+        if roll < 95 {
+            let consent = Consent {
+                id: ConsentId::new(),
+                case_id: case.id,
+                given_by: parent.id,
+                sectors,
+                valid_from: from.max(birth),
+                valid_to: Some(to),
+                withdrawn_at: None,
+            };
+            w.record_consent(&consent)?;
+            consents += 1;
+            if (88..=94).contains(&roll) {
+                w.withdraw_consent(consent.id)?;
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 //! and the service switch on. No message ever contains a CPR number, note text or an address.
 
 /// A field or rule that input broke. `field` names the offending field as the UI knows it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::EnumIter)]
 pub enum ValidationError {
     #[error("{field} is required")]
     Required { field: &'static str },
@@ -84,6 +84,11 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
+    /// Every code a validation error can have (for the test that the UI has a text for each).
+    pub fn all_codes() -> impl Iterator<Item = &'static str> {
+        <ValidationError as strum::IntoEnumIterator>::iter().map(|e| e.code())
+    }
+
     pub fn code(&self) -> &'static str {
         use ValidationError::*;
         match self {

@@ -470,6 +470,58 @@ impl Consent {
     }
 }
 
+/// What a consent means on a given day, from its dates and withdrawal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentState {
+    /// In force, and not ending within [`CONSENT_EXPIRY_WARNING_DAYS`].
+    Valid,
+    /// In force, and ending within [`CONSENT_EXPIRY_WARNING_DAYS`]: renew it with the family.
+    ExpiresSoon,
+    /// Given, but in force only from a later day.
+    NotYetValid,
+    /// Its last day has passed.
+    Expired,
+    /// The family withdrew it.
+    Withdrawn,
+}
+
+/// A consent ending within this many days is flagged for renewal.
+pub const CONSENT_EXPIRY_WARNING_DAYS: i64 = 30;
+
+impl ConsentState {
+    /// Whether information may be shared under it today.
+    pub fn in_force(self) -> bool {
+        matches!(self, ConsentState::Valid | ConsentState::ExpiresSoon)
+    }
+
+    /// The state that tells most about a set of consents (the best one: a valid consent
+    /// outweighs an expired one); `None` when there are none.
+    pub fn best(states: impl IntoIterator<Item = ConsentState>) -> Option<ConsentState> {
+        states.into_iter().min()
+    }
+}
+
+impl Consent {
+    /// The consent's state on `today` (agrees with [`Consent::covers`]).
+    pub fn state(&self, today: Date) -> ConsentState {
+        if self.withdrawn_at.is_some_and(|w| w.date() <= today) {
+            ConsentState::Withdrawn
+        } else if today < self.valid_from {
+            ConsentState::NotYetValid
+        } else {
+            match self.valid_to {
+                Some(to) if today > to => ConsentState::Expired,
+                Some(to) if (to - today).whole_days() <= CONSENT_EXPIRY_WARNING_DAYS => {
+                    ConsentState::ExpiresSoon
+                }
+                _ => ConsentState::Valid,
+            }
+        }
+    }
+}
+
 /// An agreement (aftale) with the family: what, who is responsible, by when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]

@@ -1747,3 +1747,82 @@ fn the_pull_stream_is_the_paged_pull(kind: Kind) {
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
 backends!(the_pull_stream_is_the_paged_pull);
+
+/// Token refresh is single-flight: the background round, a quarantine decision and a retire
+/// that find the same access token spent share one refresh. Without that, two refreshes spend
+/// the same refresh token and the service revokes the device (shown first, with the plain
+/// client), and the worker must enroll again.
+fn concurrent_callers_share_one_refresh(kind: Kind) {
+    let db = Db::migrated(kind);
+    world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // The hazard: two refreshes with one refresh token.
+    let naive = device(&server, &db, "coord");
+    let refresh = naive.store.sync_account().unwrap().unwrap().refresh_token;
+    let (a, b) = rt.block_on(async {
+        tokio::join!(
+            naive.remote.refresh(&refresh),
+            naive.remote.refresh(&refresh)
+        )
+    });
+    // Either one is refused (that caller fails), or both are answered (the service's retry of
+    // a lost answer) and only one successor is live: keeping the other costs the session.
+    if let (Ok(a), Ok(b)) = (a, b) {
+        let first = rt.block_on(naive.remote.refresh(&a.refresh_token));
+        let second = rt.block_on(naive.remote.refresh(&b.refresh_token));
+        assert!(
+            first.is_err() || second.is_err(),
+            "two answers to one refresh token cannot both stay usable"
+        );
+    }
+
+    // The app's way: eight callers with the same spent token, one refresh.
+    let Device {
+        store, token, _dir, ..
+    } = device(&server, &db, "coord");
+    let store = Arc::new(std::sync::Mutex::new(Some(store)));
+    let creds = Arc::new(feltkontor_sync::Credentials::default());
+    let first = creds.set(token.clone());
+    let tokens: Vec<feltkontor_sync::AccessToken> = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (store, creds, base, spent) = (
+                store.clone(),
+                creds.clone(),
+                server.base.clone(),
+                first.clone(),
+            );
+            set.spawn(async move { creds.renew(&base, &*store, Some(&spent)).await });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            out.push(r.unwrap().expect("every caller gets a token"));
+        }
+        out
+    });
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "one refresh, shared"
+    );
+    assert_eq!(
+        tokens[0].generation,
+        first.generation + 1,
+        "exactly one refresh"
+    );
+    // The device keeps its session: the stored refresh token is the live one.
+    let again = rt
+        .block_on(creds.renew(&server.base, &*store, Some(&tokens[0])))
+        .expect("the next refresh works");
+    assert_eq!(again.generation, tokens[0].generation + 1);
+    let mut guard = store.lock().unwrap();
+    let remote = feltkontor_sync::Remote::new(&server.base, &again.value).unwrap();
+    rt.block_on(sync_once(&remote, guard.as_mut().unwrap()))
+        .expect("and the device syncs");
+}
+backends!(concurrent_callers_share_one_refresh);

@@ -104,7 +104,13 @@ impl StoreAccess for std::cell::RefCell<&mut Store> {
 
 impl StoreAccess for std::sync::Mutex<Option<Store>> {
     fn with<R>(&self, f: impl FnOnce(&mut Store) -> Result<R, SyncError>) -> Result<R, SyncError> {
-        let mut guard = self.lock().map_err(|_| SyncError::Locked)?;
+        // A panic in an earlier store operation rolled its transaction back as it unwound:
+        // the store is sound, so a poisoned lock is taken again instead of failing every
+        // later call until the app restarts.
+        let mut guard = self.lock().unwrap_or_else(|poisoned| {
+            self.clear_poison();
+            poisoned.into_inner()
+        });
         f(guard.as_mut().ok_or(SyncError::Locked)?)
     }
 }
@@ -186,6 +192,121 @@ async fn answer<R: DeserializeOwned>(r: reqwest::Response) -> Result<R, SyncErro
     })
 }
 
+/// The one HTTP client of the process: every request (sync rounds, long-polls, quarantine
+/// decisions, refreshes) shares its connection pool, so a call reuses an open TLS connection
+/// instead of making a new one.
+fn client() -> Result<reqwest::Client, SyncError> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    // ring, the same TLS provider as the service's; installing twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let built = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        // The service closes a connection idle for its header timeout (30 s by default):
+        // an idle connection is let go first, so a request never meets one being closed.
+        .pool_idle_timeout(Duration::from_secs(20))
+        .build()
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    Ok(CLIENT.get_or_init(|| built).clone())
+}
+
+/// An access token as [`Credentials`] hands it out: `generation` tells one refresh's token
+/// from the next even when the two strings are equal (a token issued within the same second
+/// for the same device is the same string).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    pub value: String,
+    pub generation: u64,
+}
+
+/// The device's access token, and the refresh that renews it. Refreshing is single-flight:
+/// the background round, a quarantine decision and a retire that all find the token spent
+/// wait for one refresh and share its token. Two refreshes with the same refresh token would
+/// spend it twice, and the service answers a reused refresh token by revoking the device.
+#[derive(Default)]
+pub struct Credentials {
+    access: std::sync::Mutex<(Option<String>, u64)>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Credentials {
+    fn held(&self) -> std::sync::MutexGuard<'_, (Option<String>, u64)> {
+        self.access.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An access token from an enrollment, so the first sync need not refresh.
+    pub fn set(&self, token: String) -> AccessToken {
+        let mut held = self.held();
+        held.1 += 1;
+        held.0 = Some(token.clone());
+        AccessToken {
+            value: token,
+            generation: held.1,
+        }
+    }
+
+    /// The access token held, if any.
+    pub fn current(&self) -> Option<AccessToken> {
+        let held = self.held();
+        held.0.clone().map(|value| AccessToken {
+            value,
+            generation: held.1,
+        })
+    }
+
+    /// Forgets the token (the device was locked, retired or revoked).
+    pub fn forget(&self) {
+        let mut held = self.held();
+        held.1 += 1;
+        held.0 = None;
+    }
+
+    /// The access token held, or a fresh one.
+    pub async fn token<S: StoreAccess + ?Sized>(
+        &self,
+        server_url: &str,
+        store: &S,
+    ) -> Result<AccessToken, SyncError> {
+        match self.current() {
+            Some(t) => Ok(t),
+            None => self.renew(server_url, store, None).await,
+        }
+    }
+
+    /// A new access token because `spent` was refused as expired (or, with `None`, because
+    /// none is held). When another caller renewed it meanwhile, its token is used: at most
+    /// one refresh is under way, and the refresh token it spends is read, and its successor
+    /// saved, inside it.
+    pub async fn renew<S: StoreAccess + ?Sized>(
+        &self,
+        server_url: &str,
+        store: &S,
+        spent: Option<&AccessToken>,
+    ) -> Result<AccessToken, SyncError> {
+        let _one = self.refreshing.lock().await;
+        if let Some(held) = self.current() {
+            if spent.is_none_or(|s| s.generation != held.generation) {
+                return Ok(held);
+            }
+        }
+        let refresh_token = store
+            .with(|s| Ok(s.sync_account()?.map(|a| a.refresh_token)))?
+            .ok_or(SyncError::Locked)?;
+        let tokens = Remote::new(server_url, "")?.refresh(&refresh_token).await?;
+        // The old refresh token is spent: its successor is saved before anything else.
+        let lease = tokens.lease()?;
+        store.with(|s| {
+            s.set_refresh_token(&tokens.refresh_token)?;
+            // Every refresh renews the lease: the device may stay away for the lease period.
+            Ok(s.renew_lease(&lease)?)
+        })?;
+        Ok(self.set(tokens.access_token))
+    }
+}
+
 /// The central service as seen from one device.
 #[derive(Clone)]
 pub struct Remote {
@@ -199,18 +320,8 @@ pub struct Remote {
 impl Remote {
     /// `base` is the service's address (`https://…`), `token` the device's access token.
     pub fn new(base: &str, token: &str) -> Result<Remote, SyncError> {
-        // ring, the same TLS provider as the service's; installing twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
-            // The service closes a connection idle for its header timeout (30 s by default):
-            // an idle connection is let go first, so a request never meets one being closed.
-            .pool_idle_timeout(Duration::from_secs(20))
-            .build()
-            .map_err(|e| SyncError::Network(e.to_string()))?;
         Ok(Remote {
-            http,
+            http: client()?,
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             page: PULL_PAGE,

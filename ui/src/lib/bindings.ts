@@ -12,12 +12,24 @@ export const commands = {
 	myCases: (filter: CaseFilterInput | null) => typedError<CaseSummary[], IpcError>(__TAURI_INVOKE("my_cases", { filter })),
 	caseOverview: (caseId: CaseId) => typedError<CaseOverview, IpcError>(__TAURI_INVOKE("case_overview", { caseId })),
 	notesTimeline: (caseId: CaseId, after: TimelineCursor | null) => typedError<TimelinePage, IpcError>(__TAURI_INVOKE("notes_timeline", { caseId, after })),
-	note: (noteId: NoteId) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("note", { noteId })),
-	/**  Saves a draft (the editor's autosave). Signed notes are refused by the core. */
+	note: (noteId: NoteId) => typedError<NoteView, IpcError>(__TAURI_INVOKE("note", { noteId })),
+	/**
+	 *  Saves a draft (the editor's autosave). A refused save keeps the text in the encrypted
+	 *  store ([`Store::keep_unsaved`]) until it is saved or discarded, and answers why.
+	 */
 	saveDraft: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("save_draft", { draft })),
 	signNote: (draft: NoteDraft) => typedError<CaseNote, IpcError>(__TAURI_INVOKE("sign_note", { draft })),
-	/**  Discards the worker's own draft: deleted here and, at the next sync, everywhere. */
+	/**
+	 *  Discards the worker's own draft: deleted here and, at the next sync, everywhere. Text kept
+	 *  after a refused save of it goes too.
+	 */
 	discardDraft: (noteId: NoteId) => typedError<null, IpcError>(__TAURI_INVOKE("discard_draft", { noteId })),
+	/**  The text kept after a refused save of the writing `key` (or of the saved draft `note_id`). */
+	unsavedNote: (key: string, noteId: NoteId | null) => typedError<UnsavedNote | null, IpcError>(__TAURI_INVOKE("unsaved_note", { key, noteId })),
+	/**  Every text kept after a refused save in the case, newest first. */
+	unsavedInCase: (caseId: CaseId) => typedError<UnsavedNote[], IpcError>(__TAURI_INVOKE("unsaved_in_case", { caseId })),
+	/**  Discards the text kept for the writing `key` (the worker chose to, after confirming). */
+	discardUnsaved: (key: string) => typedError<null, IpcError>(__TAURI_INVOKE("discard_unsaved", { key })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 	/**  Sets up local data on a machine that has none, and unlocks it. */
 	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
@@ -29,7 +41,7 @@ export const commands = {
 	changePassphrase: (current: string, replacement: string) => typedError<null, IpcError>(__TAURI_INVOKE("change_passphrase", { current, replacement })),
 	deviceInfo: () => typedError<DeviceInfo, IpcError>(__TAURI_INVOKE("device_info")),
 	/**  Staff the worker can add to a case or make responsible for an agreement. */
-	teamStaff: () => typedError<Staff[], IpcError>(__TAURI_INVOKE("team_staff")),
+	teamStaff: () => typedError<StaffOption[], IpcError>(__TAURI_INVOKE("team_staff")),
 	addParticipant: (participant: ParticipantInput) => typedError<null, IpcError>(__TAURI_INVOKE("add_participant", { participant })),
 	recordConsent: (consent: ConsentInput) => typedError<Consent, IpcError>(__TAURI_INVOKE("record_consent", { consent })),
 	withdrawConsent: (consentId: ConsentId) => typedError<Consent, IpcError>(__TAURI_INVOKE("withdraw_consent", { consentId })),
@@ -175,7 +187,11 @@ export type CaseOverview = {
 	team: Team | null,
 	coordinator: Staff | null,
 	participants: ParticipantView[],
-	consents: Consent[],
+	consents: ConsentView[],
+	/**  The best state of the case's consents today; `None` when none is recorded. */
+	consent: ConsentState | null,
+	/**  Per sector, whether a consent covers it today. */
+	sector_consents: SectorConsent[],
 	agreements: Agreement[],
 	/**  The child's own words from the latest notes, newest first. */
 	child_words: ChildWords[],
@@ -198,6 +214,8 @@ export type CaseSummary = {
 	next_agreement_due: string | null,
 	last_family_contact: string | null,
 	days_since_last_contact: number | null,
+	/**  The best state of the case's consents today; `None` when none is recorded. */
+	consent: ConsentState | null,
 };
 
 export type ChildWords = {
@@ -265,6 +283,27 @@ export type ConsentInput = {
 
 /**  A sector that a consent can cover. */
 export type ConsentSector = "social_services" | "school" | "ppr" | "health_visitor" | "daycare";
+
+/**  What a consent means on a given day, from its dates and withdrawal. */
+export type ConsentState = 
+/**  In force, and not ending within [`CONSENT_EXPIRY_WARNING_DAYS`]. */
+"valid" | 
+/**  In force, and ending within [`CONSENT_EXPIRY_WARNING_DAYS`]: renew it with the family. */
+"expires_soon" | 
+/**  Given, but in force only from a later day. */
+"not_yet_valid" | 
+/**  Its last day has passed. */
+"expired" | 
+/**  The family withdrew it. */
+"withdrawn";
+
+/**  A consent with its state today and who gave it. */
+export type ConsentView = {
+	consent: Consent,
+	state: ConsentState,
+	/**  The name of the family member who gave it. */
+	given_by_name: string,
+};
 
 /**  A CPR number in normalised form `DDMMYY-SSSS`. `Debug` and `Display` never show it. */
 export type Cpr = string;
@@ -354,6 +393,9 @@ export type IpcError = {
 	retry_after_secs?: number | null,
 	/**  For validation errors: the input field to mark. */
 	field?: string | null,
+	/**  For `validation.too_long`: the field's limit and its length now, in characters. */
+	max?: number | null,
+	len?: number | null,
 };
 
 /**  The family network as it stood on a date, and the dates on which it changed. */
@@ -374,9 +416,15 @@ export type NewCase = {
 	first_meeting_on: string | null,
 };
 
-/**  A draft as the editor sends it. Without `id` it is a new note; the answer carries its id. */
+/**  A note as the editor has it on screen, every field. */
 export type NoteDraft = {
+	/**  The saved draft this is; `None` for a note not saved yet. */
 	id: NoteId | null,
+	/**
+	 *  The editor's own key for this piece of writing, the same for the editor's whole life
+	 *  (also before the note is first saved): a refused save keeps the text under it.
+	 */
+	key: string,
 	case_id: CaseId,
 	kind: NoteKind,
 	/**  RFC 3339. */
@@ -417,6 +465,17 @@ export type NoteSummary = {
 	addendum_to: NoteId | null,
 	preview: SensitiveText,
 	has_child_words: boolean,
+};
+
+/**  A note with what the editor shows around it. */
+export type NoteView = {
+	note: CaseNote,
+	author: StaffRef | null,
+	/**  Written by the worker at this computer: only then is a draft editable. */
+	mine: boolean,
+	child_name: string,
+	/**  The addenda written to this note, oldest first. */
+	addenda: NoteSummary[],
 };
 
 /**
@@ -598,6 +657,15 @@ export type SearchResults = {
 };
 
 /**
+ *  For one sector: the best state of the consents covering it today (`None`: no consent
+ *  names the sector), so adding a participant from it can say whether a consent covers it.
+ */
+export type SectorConsent = {
+	sector: ConsentSector,
+	state: ConsentState | null,
+};
+
+/**
  *  Text that may hold personal data (note text, addresses). Serialises as a plain string but
  *  never prints its content in `Debug`, so it cannot reach a diagnostic log by accident.
  */
@@ -620,6 +688,14 @@ export type Staff = {
 /**  A member of staff (a worker). */
 export type StaffId = string;
 
+/**
+ *  A member of staff the worker can choose, with the sector whose consent covers sharing
+ *  with them (`None`: social services' own staff, no consent needed).
+ */
+export type StaffOption = {
+	consent_sector: ConsentSector | null,
+} & Staff;
+
 export type StaffRef = {
 	id: StaffId,
 	name: string,
@@ -638,7 +714,12 @@ export type SyncState =
 /**  This device has no connection to the central service: local data only. */
 "local_only" | 
 /**  The app is locked: nothing syncs until the worker unlocks. */
-"locked" | "syncing" | "online" | 
+"locked" | 
+/**
+ *  Connected to a service, and no round has finished since the store was opened: the
+ *  first attempt is under way or about to start (not "offline": nothing failed yet).
+ */
+"connecting" | "syncing" | "online" | 
 /**  The service could not be reached; the next attempt is scheduled. */
 "offline" | 
 /**  The service refused in a way that needs the worker (code in `error`). */
@@ -701,6 +782,14 @@ export type TimelinePage = {
 	next: TimelineCursor | null,
 };
 
+/**  Text kept after a refused save. */
+export type UnsavedNote = {
+	draft: NoteDraft,
+	/**  The error code of the refusal, so the editor can say why and what to do. */
+	reason: string,
+	kept_at: string,
+};
+
 /**  A change saved here that the central service has not received. */
 export type UnsyncedChange = {
 	entity: string,
@@ -711,6 +800,7 @@ export type UnsyncedChange = {
 };
 
 export type Worker = {
+	id: StaffId,
 	name: string,
 	initials: string,
 	profession: Profession | null,

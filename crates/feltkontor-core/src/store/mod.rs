@@ -19,6 +19,7 @@ mod record;
 mod rules;
 pub mod search;
 pub mod sync;
+pub mod unsaved;
 
 pub use keys::KdfParams;
 pub use migrate::{Migration, MIGRATIONS};

@@ -30,6 +30,19 @@ pub struct StaffRef {
     pub initials: String,
 }
 
+/// A note with what the editor shows around it.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct NoteView {
+    pub note: CaseNote,
+    pub author: Option<StaffRef>,
+    /// Written by the worker at this computer: only then is a draft editable.
+    pub mine: bool,
+    pub child_name: String,
+    /// The addenda written to this note, oldest first.
+    pub addenda: Vec<NoteSummary>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CaseFilter {
@@ -52,6 +65,27 @@ pub struct CaseSummary {
     #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     pub last_family_contact: Option<OffsetDateTime>,
     pub days_since_last_contact: Option<i32>,
+    /// The best state of the case's consents today; `None` when none is recorded.
+    pub consent: Option<ConsentState>,
+}
+
+/// A consent with its state today and who gave it.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ConsentView {
+    pub consent: Consent,
+    pub state: ConsentState,
+    /// The name of the family member who gave it.
+    pub given_by_name: String,
+}
+
+/// For one sector: the best state of the consents covering it today (`None`: no consent
+/// names the sector), so adding a participant from it can say whether a consent covers it.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SectorConsent {
+    pub sector: ConsentSector,
+    pub state: Option<ConsentState>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -95,7 +129,11 @@ pub struct CaseOverview {
     pub team: Option<Team>,
     pub coordinator: Option<Staff>,
     pub participants: Vec<ParticipantView>,
-    pub consents: Vec<Consent>,
+    pub consents: Vec<ConsentView>,
+    /// The best state of the case's consents today; `None` when none is recorded.
+    pub consent: Option<ConsentState>,
+    /// Per sector, whether a consent covers it today.
+    pub sector_consents: Vec<SectorConsent>,
     pub agreements: Vec<Agreement>,
     /// The child's own words from the latest notes, newest first.
     pub child_words: Vec<ChildWords>,
@@ -285,10 +323,23 @@ impl Store {
                         .transpose()?,
                     days_since_last_contact: last.map(|t| (today - t.date()).whole_days() as i32),
                     last_family_contact: last,
+                    consent: None,
                 })
             },
         )?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let mut cases = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut states: std::collections::HashMap<CaseId, Vec<ConsentState>> = Default::default();
+        for c in self.records::<Consent>(
+            "case_id IN (SELECT id FROM cases WHERE coordinator_id = ?1
+                         UNION SELECT case_id FROM participants WHERE staff_id = ?1 AND archived = 0)",
+            [self.worker_id().to_string()],
+        )? {
+            states.entry(c.case_id).or_default().push(c.state(today));
+        }
+        for case in &mut cases {
+            case.consent = states.remove(&case.case_id).and_then(ConsentState::best);
+        }
+        Ok(cases)
     }
 
     /// Everything the case page shows at a glance. Logged as an opening of the case.
@@ -314,7 +365,34 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let consents = self.records::<Consent>("case_id = ?1 ORDER BY valid_from DESC", [&id])?;
+        let today = self.clock().today();
+        let consents = self
+            .records::<Consent>("case_id = ?1 ORDER BY valid_from DESC", [&id])?
+            .into_iter()
+            .map(|c| {
+                Ok(ConsentView {
+                    state: c.state(today),
+                    given_by_name: self
+                        .get::<Person>(c.given_by.0)?
+                        .map(|p| p.name)
+                        .unwrap_or_default(),
+                    consent: c,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let consent = ConsentState::best(consents.iter().map(|c| c.state));
+        let sector_consents = ConsentSector::ALL
+            .iter()
+            .map(|&sector| SectorConsent {
+                sector,
+                state: ConsentState::best(
+                    consents
+                        .iter()
+                        .filter(|c| c.consent.sectors.contains(&sector))
+                        .map(|c| c.state),
+                ),
+            })
+            .collect();
         let agreements = self.records::<Agreement>(
             "case_id = ?1 ORDER BY done_at IS NOT NULL, due_on IS NULL, due_on, rowid",
             [&id],
@@ -347,6 +425,8 @@ impl Store {
             coordinator,
             participants,
             consents,
+            consent,
+            sector_consents,
             agreements,
             child_words,
             latest_notes,
@@ -408,6 +488,39 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| Error::not_found("note", id))
+    }
+
+    /// One note as the editor shows it: with its author, the child and case it belongs to,
+    /// whether it is the worker's own, and the addenda written to it.
+    pub fn note_view(&self, id: NoteId) -> Result<NoteView> {
+        let note = self.note(id)?;
+        let author = self.get::<Staff>(note.author_id.0)?.map(|s| StaffRef {
+            id: s.id,
+            name: s.name,
+            initials: s.initials,
+        });
+        let child_name = self
+            .get::<Case>(note.case_id.0)?
+            .map(|c| c.child_name)
+            .unwrap_or_default();
+        let mut stmt = self.conn().prepare_cached(&format!(
+            "SELECT {NOTE_SUMMARY_COLUMNS} FROM notes LEFT JOIN staff s ON s.id = notes.author_id
+             WHERE notes.addendum_to = ?1 AND notes.archived = 0 AND {NOTE_VISIBLE}
+             ORDER BY notes.occurred_at, notes.id"
+        ))?;
+        let addenda = stmt
+            .query_map(
+                params![id.to_string(), self.worker_id().to_string()],
+                note_summary,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(NoteView {
+            mine: note.author_id == self.worker_id(),
+            note,
+            author,
+            child_name,
+            addenda,
+        })
     }
 
     fn person_view(&self, mut person: Person, participant: bool) -> Result<PersonView> {
