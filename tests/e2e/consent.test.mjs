@@ -40,7 +40,7 @@ test("legal basis, consent and agreements on a case", async () => {
 
   await session.click((await session.waitFor("[data-testid=new-case]"))[0]);
   await session.type((await session.waitFor("#nc-name"))[0], "Vigga Holm");
-  await session.setValue(await session.find("#nc-birth"), "2019-02-03");
+  await session.setValue(await session.find("#nc-birth"), "03.02.2019");
   await session.click(await session.find("[data-testid=create-case]"));
   await session.waitFor("#case-heading");
 
@@ -79,7 +79,7 @@ test("legal basis, consent and agreements on a case", async () => {
   await session.type((await session.waitFor("#f-what"))[0], "Mor ringer til skolen om fravær hver fredag");
   await session.waitFor("#f-responsible option[value^=person]");
   await selectOptionContaining("#f-responsible", "Line Holm");
-  await session.setValue(await session.find("#f-due"), "2026-12-15");
+  await session.setValue(await session.find("#f-due"), "15.12.2026");
   await session.click(await session.find("[data-testid=agreement-save]"));
   const [doneButton] = await session.waitFor("[data-testid=agreement-done]");
   await session.click(doneButton);

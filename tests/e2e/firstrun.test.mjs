@@ -50,7 +50,7 @@ test("first run, a new case and its family network", async () => {
   await session.click(await session.find("[data-testid=new-case]"));
   const [childName] = await session.waitFor("#nc-name");
   await session.type(childName, "Asta Lund");
-  await session.setValue(await session.find("#nc-birth"), "2016-05-04");
+  await session.setValue(await session.find("#nc-birth"), "04.05.2016");
   await session.type(await session.find("#nc-cpr"), "320516-1234");
   await session.click(await session.find("[data-testid=create-case]"));
   const [formError] = await session.waitFor("[data-testid=form-error]");
@@ -60,7 +60,7 @@ test("first run, a new case and its family network", async () => {
   const cpr = await session.find("#nc-cpr");
   await session.clear(cpr);
   await session.type(cpr, "040516-4321");
-  await session.setValue(await session.find("#nc-concern"), "2026-09-01");
+  await session.setValue(await session.find("#nc-concern"), "01.09.2026");
   await session.click(await session.find("[data-testid=create-case]"));
   await session.waitFor("#case-heading");
   assert.equal(await textOf("#case-heading"), "Asta Lund");
@@ -68,7 +68,7 @@ test("first run, a new case and its family network", async () => {
 
   const people = [
     { name: "Hanne Lund", relation: "mother", quality: "supportive", custody: true, phone: "+45 12 34 56 78" },
-    { name: "Jens Lund", relation: "father", quality: "strained", custody: true, phone: "87654321", asOf: "2026-09-01" },
+    { name: "Jens Lund", relation: "father", quality: "strained", custody: true, phone: "87654321", asOf: "01.09.2026" },
     { name: "Inger Lund", relation: "grandparent", quality: "supportive", custody: false, phone: "" },
   ];
   for (const p of people) {

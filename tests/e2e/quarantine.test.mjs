@@ -118,7 +118,7 @@ test("a quarantined note is announced to the coordinator, who takes it into the 
   await session.waitFor("#connect-url");
   await fillConnect(session, { username: coordinator, code: enrollmentCode(db, coordinator), passphrase: "karantæne tovholder 7" });
   await waitText(session, "[data-testid=sync-state]", /^Online$/, 60000);
-  await waitText(session, "[data-testid=sync-quarantined]", /^1 note venter på din beslutning$/, 30000);
+  await waitText(session, "[data-testid=sync-quarantined]", /^1 notat venter på din beslutning$/, 30000);
   await session.screenshot(`${shots}/80-quarantine-announced.png`);
   await assertAccessible(session, "quarantined note announced");
 

@@ -50,7 +50,7 @@ async function openFirstCase() {
 function tomorrowLocal() {
   const d = new Date(Date.now() + 36 * 3600 * 1000);
   const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T10:00`;
+  return `${pad(d.getDate())}.${pad(d.getMonth() + 1)}.${d.getFullYear()} 10:00`;
 }
 
 test("a save refused for a future time keeps the text, says why, asks before leaving, and brings it back", async () => {
@@ -59,13 +59,18 @@ test("a save refused for a future time keeps the text, says why, asks before lea
   const marker = `Fremtidsbesøg${Date.now().toString(36)}`;
   await session.click(await session.find("[data-testid=new-note]"));
   const [body] = await session.waitFor("#note-body");
+  const shown = await value(await session.find("#note-time"));
+  assert.match(shown, /^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}$/, `the time is shown in Danish order (${shown})`);
   const focused = await session.cmd("POST", "/execute/sync", { script: "return document.activeElement && document.activeElement.id;", args: [] });
   assert.equal(focused, "note-body", "the editor puts focus in the text");
   await session.setValue(await session.find("#note-time"), tomorrowLocal());
   await session.type(body, `${marker} planlagt til i morgen.`);
-  const status = await waitForText("[data-testid=save-status]", (t) => t.startsWith("Ikke gemt"), 4000);
-  assert.match(status, /fremtiden/, "the status names the reason");
-  assert.match(status, /aftale/, "and says how to plan a future visit");
+  const status = await waitForText("[data-testid=save-status]", (t) => t.startsWith("Ikke gemt:"), 4000);
+  assert.match(status, /Tidspunkt/, "the status points to the field");
+  assert.match(status, /bevaret på denne computer/, "and says the text is kept");
+  const reason = await session.text(await session.find("[data-testid=occurred_at-error]"));
+  assert.match(reason, /fremtiden/, "the field's message names the reason");
+  assert.match(reason, /aftale/, "and says how to plan a future visit");
   assert.equal(await session.cmd("GET", `/element/${await session.find("#note-time")}/attribute/aria-invalid`), "true", "the time field is marked");
   await session.screenshot(`${shots}/20-note-refused-future.png`);
   await assertAccessible(session, "refused save");
@@ -94,13 +99,9 @@ test("a save refused for a future time keeps the text, says why, asks before lea
   // It survives a lock and unlock too.
   await session.click(await session.find("[data-testid=lock]"));
   await unlock(session, passphrase);
-  await session.waitFor("[data-testid=case-row]");
-  for (const c of await session.findAll("[data-testid=open-case]")) {
-    if ((await session.text(c)) === childName) {
-      await session.click(c);
-      break;
-    }
-  }
+  // Unlocking returns to the screen the worker left: the case.
+  const [heading] = await session.waitFor("#case-heading");
+  assert.equal(await session.text(heading), childName);
   await session.click((await session.waitFor("[data-testid=unsaved-note]"))[0]);
   const [again] = await session.waitFor("#note-body");
   assert.match(await value(again), new RegExp(`${marker}.*Mere tekst efter afvisningen`, "s"));
@@ -109,7 +110,7 @@ test("a save refused for a future time keeps the text, says why, asks before lea
   // Fixing the time saves it: the kept copy is gone, the draft is in the timeline.
   const now = new Date(Date.now() - 3600 * 1000);
   const pad = (n) => String(n).padStart(2, "0");
-  await session.setValue(await session.find("#note-time"), `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}T${pad(now.getHours())}:00`);
+  await session.setValue(await session.find("#note-time"), `${pad(now.getDate())}.${pad(now.getMonth() + 1)}.${now.getFullYear()} ${pad(now.getHours())}:00`);
   await waitForText("[data-testid=save-status]", (t) => t.startsWith("Gemt"), 4000);
   await session.click(await session.find("[data-testid=note-back]"));
   await session.waitFor("#case-heading");
@@ -131,9 +132,10 @@ test("a text past the limit is refused with the limit named, counted, and kept",
   await waitForText("[data-testid=save-status]", (t) => t.startsWith("Gemt"), 4000);
   const long = "Langt notat. ".repeat(8000).slice(0, 100_050);
   await session.setValue(body, long);
-  const status = await waitForText("[data-testid=save-status]", (t) => t.startsWith("Ikke gemt"), 6000);
-  assert.match(status, /100\.000 tegn/, "the limit is named");
-  assert.match(status, /50 tegn for meget/, "and how far over");
+  await waitForText("[data-testid=save-status]", (t) => t.startsWith("Ikke gemt:"), 6000);
+  const reason = await session.text(await session.find("[data-testid=body-error]"));
+  assert.match(reason, /100\.000 tegn/, "the limit is named");
+  assert.match(reason, /50 tegn for meget/, "and how far over");
   assert.match(await session.text(await session.find("[data-testid=body-counter]")), /100\.050 af højst 100\.000 tegn/);
   await session.screenshot(`${shots}/22-note-too-long.png`);
   // Shortening it saves it.

@@ -44,7 +44,7 @@ describe("SyncBar", () => {
     const onopen = vi.fn();
     render(SyncBar, { props: { onopen, onrevoked: vi.fn(), onchanged: vi.fn() } });
     const notice = await screen.findByTestId("sync-quarantined");
-    expect(notice.textContent?.trim()).toBe("2 noter venter på din beslutning");
+    expect(notice.textContent?.trim()).toBe("2 notater venter på din beslutning");
     notice.click();
     expect(onopen).toHaveBeenCalledOnce();
   });
@@ -52,7 +52,7 @@ describe("SyncBar", () => {
   it("says one note in the singular, and nothing when none waits", async () => {
     invoke.mockResolvedValue({ ...base, state: "online", quarantined: 1 });
     const first = render(SyncBar, { props: { onopen: vi.fn(), onrevoked: vi.fn(), onchanged: vi.fn() } });
-    expect((await screen.findByTestId("sync-quarantined")).textContent?.trim()).toBe("1 note venter på din beslutning");
+    expect((await screen.findByTestId("sync-quarantined")).textContent?.trim()).toBe("1 notat venter på din beslutning");
     first.unmount();
     invoke.mockResolvedValue({ ...base, state: "online", quarantined: 0 });
     render(SyncBar, { props: { onopen: vi.fn(), onrevoked: vi.fn(), onchanged: vi.fn() } });

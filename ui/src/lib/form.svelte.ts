@@ -1,5 +1,6 @@
 // The submit cycle every form shares: one call at a time, the error in the worker's language,
 // and the field the core named marked as invalid.
+import { tick } from "svelte";
 import type { IpcError } from "./bindings";
 import { errorText, t } from "./i18n.svelte";
 
@@ -26,6 +27,11 @@ export class FormStatus {
         this.error = errorText(r.error.code, { n: r.error.retry_after_secs ?? 0 });
         this.field = r.error.field ?? null;
         this.code = r.error.code;
+        // Focus moves to the field the error names, so the worker sees where to act.
+        if (this.field) {
+          await tick();
+          document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+        }
       }
     } catch {
       this.error = t("error.unknown");

@@ -7,6 +7,13 @@ describe("i18n", () => {
     setLang("da");
     expect(t("cases.heading")).toBe("Mine sager");
     expect(t("cases.days_ago", { n: 3 })).toBe("3 dage siden");
+    expect(t("cases.days_ago", { n: 1 })).toBe("1 dag siden");
+    expect(t("error.unlock.throttled", { n: 1 })).toContain("1 sekund,");
+    expect(t("sync.quarantined", { n: 1 })).toBe("1 notat venter på din beslutning");
+    setLang("en");
+    expect(t("cases.days_ago", { n: 1 })).toBe("1 day ago");
+    expect(t("sync.pending", { n: 2 })).toBe("2 changes waiting");
+    setLang("da");
   });
 
   it("maps error codes to plain-language messages and unknown codes to a safe fallback", () => {
