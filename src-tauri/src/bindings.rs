@@ -22,6 +22,7 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::unsaved_note,
             commands::unsaved_in_case,
             commands::discard_unsaved,
+            commands::passphrase_strength,
             commands::search,
             commands::first_run,
             commands::open_case,

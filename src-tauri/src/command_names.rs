@@ -14,6 +14,7 @@ pub const COMMANDS: &[&str] = &[
     "unsaved_note",
     "unsaved_in_case",
     "discard_unsaved",
+    "passphrase_strength",
     "search",
     "first_run",
     "open_case",

@@ -386,6 +386,35 @@ pub async fn search(session: State<'_, Arc<Session>>, query: String) -> IpcResul
     .await
 }
 
+/// How hard a passphrase is to guess, as the store will judge it (zxcvbn with Danish words):
+/// the meter shows exactly the rule that is enforced.
+#[derive(Serialize, specta::Type)]
+pub struct PassphraseStrength {
+    /// 0 (guessed at once) to 4 (very hard to guess).
+    score: u8,
+    /// Whether the store accepts it.
+    acceptable: bool,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn passphrase_strength(
+    session: State<'_, Arc<Session>>,
+    passphrase: String,
+) -> IpcResult<PassphraseStrength> {
+    if passphrase.len() > MAX_PASSPHRASE_BYTES {
+        return Err(IpcError::too_long("passphrase"));
+    }
+    blocking(&session, move |_| {
+        let s = feltkontor_core::domain::strength::strength(&passphrase, &[]);
+        Ok(PassphraseStrength {
+            score: s.score,
+            acceptable: s.acceptable,
+        })
+    })
+    .await
+}
+
 /// Sets up local data on a machine that has none, and unlocks it.
 #[tauri::command]
 #[specta::specta]
@@ -1024,6 +1053,9 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
 pub struct RenewLeaseInput {
     username: String,
     password: String,
+    /// The store's passphrase (as typed at the unlock that found the lease lapsed): it checks
+    /// the service address recorded in the key file, the only one the password is sent to.
+    passphrase: String,
 }
 
 /// The lease ran out while the device was away (`unlock.lease_expired`): the worker signs in
@@ -1035,24 +1067,40 @@ pub async fn renew_lease(
     session: State<'_, Arc<Session>>,
     input: RenewLeaseInput,
 ) -> IpcResult<()> {
-    for (what, value) in [("username", &input.username), ("password", &input.password)] {
+    for (what, value) in [
+        ("username", &input.username),
+        ("password", &input.password),
+        ("passphrase", &input.passphrase),
+    ] {
         if value.len() > MAX_PASSPHRASE_BYTES {
             return Err(IpcError::too_long(what));
         }
     }
-    let (url, device) = blocking(&session, |s| {
-        let lease = s.location.lease()?.ok_or_else(|| {
-            IpcError::new(
-                "lease.not_connected",
-                "this computer is not connected to a central service",
-            )
-        })?;
-        let url = lease.server_url.ok_or_else(|| {
-            IpcError::new(
-                "lease.not_connected",
-                "this computer is not connected to a central service",
-            )
-        })?;
+    let not_connected = || {
+        IpcError::new(
+            "lease.not_connected",
+            "this computer is not connected to a central service",
+        )
+    };
+    let passphrase = input.passphrase.clone();
+    let (url, device) = blocking(&session, move |s| {
+        s.location.lease()?.ok_or_else(not_connected)?;
+        // Never the address in the lease file (anyone holding the laptop can edit it): the
+        // one recorded in the key file and sealed by the passphrase, or, for a key file from
+        // before addresses were recorded, the installation's own setting.
+        let recorded = feltkontor_core::store::keys::service_url(
+            &s.location.key_file(),
+            &s.location.attempts_file(),
+            &passphrase,
+            &SystemClock,
+        )?;
+        let url = recorded
+            .or_else(|| {
+                std::env::var("FELTKONTOR_SERVER_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+            })
+            .ok_or_else(not_connected)?;
         Ok((url, s.location.device_id()?))
     })
     .await?;

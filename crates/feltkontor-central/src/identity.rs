@@ -56,12 +56,21 @@ pub fn hash_password(password: &str) -> Result<String> {
         .map_err(|e| ServiceError::internal(format!("argon2: {e}")))
 }
 
+/// The service's password rule: at least 12 characters and hard to guess by zxcvbn, with
+/// Danish words in its dictionary ([`feltkontor_domain::strength`]; the app's passphrase rule
+/// uses the same estimate).
 pub fn check_password_strength(password: &str) -> Result<()> {
     let n = password.chars().count();
     if n < 12 {
         return Err(ServiceError::invalid(
             "password",
             "The password must have at least 12 characters.",
+        ));
+    }
+    if n <= 1024 && !feltkontor_domain::strength::strength(password, &[]).acceptable {
+        return Err(ServiceError::invalid(
+            "password",
+            "The password is too easy to guess: use several words that do not belong together.",
         ));
     }
     if n > 1024 {

@@ -18,7 +18,7 @@ pub enum Error {
     /// cannot be unlocked until the service renews it.
     #[error("this device's lease has run out: connect to the network and renew it")]
     LeaseExpired,
-    #[error("the passphrase is too weak: use at least {min} characters")]
+    #[error("the passphrase is too easy to guess: use at least {min} characters, several words that do not belong together")]
     WeakPassphrase { min: usize },
     #[error("the local database was written by a newer version of Feltkontor (schema {found}, this version knows up to {known}); update the app")]
     SchemaTooNew { found: u32, known: u32 },

@@ -7,6 +7,7 @@ pub mod cpr;
 pub mod error;
 pub mod model;
 pub mod rules;
+pub mod strength;
 pub mod text;
 pub mod write;
 

@@ -125,7 +125,7 @@ fn faults_converge(kind: Kind) {
     let mut coord = device(&server, &db, "coord");
     let mut colleague = device(&server, &db, "teamcw");
     for d in [&mut coord, &mut colleague] {
-        d.remote = Remote::new(&proxy.base, &d.token).unwrap();
+        d.remote = Remote::with_own_connections(&proxy.base, &d.token).unwrap();
         d.sync(&rt);
     }
     let audited_before = db.audited_writes();
@@ -163,7 +163,7 @@ fn faults_converge(kind: Kind) {
         for d in [&mut coord, &mut colleague] {
             rounds += 1;
             // A new connection pool each round, as after the laptop changed network.
-            d.remote = Remote::new(&proxy.base, &d.token).unwrap();
+            d.remote = Remote::with_own_connections(&proxy.base, &d.token).unwrap();
             match rt.block_on(sync_once(&d.remote, &mut d.store)) {
                 Ok(_) => {}
                 Err(e @ (SyncError::Network(_) | SyncError::Refused { .. })) if e.transient() => {
@@ -199,7 +199,7 @@ fn faults_converge(kind: Kind) {
     // Connections opened while the proxy was faulty keep their fate (one that passed a small
     // answer may cut the next): the devices reconnect, as after the network came back.
     for d in [&mut coord, &mut colleague] {
-        d.remote = Remote::new(&proxy.base, &d.token).unwrap();
+        d.remote = Remote::with_own_connections(&proxy.base, &d.token).unwrap();
     }
     settle(&rt, &mut [&mut coord, &mut colleague]);
     check_converged(&rt, &db, &[&coord, &colleague], audited_before);

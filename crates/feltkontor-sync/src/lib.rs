@@ -107,11 +107,21 @@ impl StoreAccess for std::sync::Mutex<Option<Store>> {
         // A panic in an earlier store operation rolled its transaction back as it unwound:
         // the store is sound, so a poisoned lock is taken again instead of failing every
         // later call until the app restarts.
-        let mut guard = self.lock().unwrap_or_else(|poisoned| {
-            self.clear_poison();
-            poisoned.into_inner()
-        });
-        f(guard.as_mut().ok_or(SyncError::Locked)?)
+        let run = || {
+            let mut guard = self.lock().unwrap_or_else(|poisoned| {
+                self.clear_poison();
+                poisoned.into_inner()
+            });
+            f(guard.as_mut().ok_or(SyncError::Locked)?)
+        };
+        // Store work (a page of 2,000 records applied, an fsync) blocks: on the app's
+        // multi-threaded runtime the worker thread is handed over to blocking first, so the
+        // runtime's other tasks (the UI's commands, the long-poll) move to another worker
+        // instead of waiting behind it.
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
+        }
     }
 }
 
@@ -200,17 +210,21 @@ fn client() -> Result<reqwest::Client, SyncError> {
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
+    let built = new_client()?;
+    Ok(CLIENT.get_or_init(|| built).clone())
+}
+
+fn new_client() -> Result<reqwest::Client, SyncError> {
     // ring, the same TLS provider as the service's; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let built = reqwest::Client::builder()
+    reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         // The service closes a connection idle for its header timeout (30 s by default):
         // an idle connection is let go first, so a request never meets one being closed.
         .pool_idle_timeout(Duration::from_secs(20))
         .build()
-        .map_err(|e| SyncError::Network(e.to_string()))?;
-    Ok(CLIENT.get_or_init(|| built).clone())
+        .map_err(|e| SyncError::Network(e.to_string()))
 }
 
 /// An access token as [`Credentials`] hands it out: `generation` tells one refresh's token
@@ -325,6 +339,16 @@ impl Remote {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
             page: PULL_PAGE,
+        })
+    }
+
+    /// Like [`Remote::new`], with a connection pool of its own instead of the process's shared
+    /// one: every request opens new connections (as after the laptop changed network; the
+    /// fault tests give each round its own fate this way).
+    pub fn with_own_connections(base: &str, token: &str) -> Result<Remote, SyncError> {
+        Ok(Remote {
+            http: new_client()?,
+            ..Remote::new(base, token)?
         })
     }
 

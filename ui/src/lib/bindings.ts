@@ -30,6 +30,7 @@ export const commands = {
 	unsavedInCase: (caseId: CaseId) => typedError<UnsavedNote[], IpcError>(__TAURI_INVOKE("unsaved_in_case", { caseId })),
 	/**  Discards the text kept for the writing `key` (the worker chose to, after confirming). */
 	discardUnsaved: (key: string) => typedError<null, IpcError>(__TAURI_INVOKE("discard_unsaved", { key })),
+	passphraseStrength: (passphrase: string) => typedError<PassphraseStrength, IpcError>(__TAURI_INVOKE("passphrase_strength", { passphrase })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 	/**  Sets up local data on a machine that has none, and unlocks it. */
 	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
@@ -503,6 +504,17 @@ export type ParticipantView = {
 	staff: Staff | null,
 };
 
+/**
+ *  How hard a passphrase is to guess, as the store will judge it (zxcvbn with Danish words):
+ *  the meter shows exactly the rule that is enforced.
+ */
+export type PassphraseStrength = {
+	/**  0 (guessed at once) to 4 (very hard to guess). */
+	score: number,
+	/**  Whether the store accepts it. */
+	acceptable: boolean,
+};
+
 /**  Someone in the child's family or network. */
 export type Person = {
 	id: PersonId,
@@ -635,6 +647,11 @@ export type RelationToChild = "mother" | "father" | "step_parent" | "foster_pare
 export type RenewLeaseInput = {
 	username: string,
 	password: string,
+	/**
+	 *  The store's passphrase (as typed at the unlock that found the lease lapsed): it checks
+	 *  the service address recorded in the key file, the only one the password is sent to.
+	 */
+	passphrase: string,
 };
 
 /**  What retiring found. */

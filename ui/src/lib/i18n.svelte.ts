@@ -309,7 +309,7 @@ const da = {
   "error.validation.invalid_phone": "Telefonnummeret er ikke gyldigt (8-15 cifre).",
   "error.validation.invalid_initials": "Initialer skal være 2 til 6 bogstaver.",
   "error.validation.do_not_contact_reason_required": "Skriv en begrundelse for, at personen ikke må kontaktes.",
-  "error.unlock.weak_passphrase": "Adgangssætningen er for kort. Brug mindst 10 tegn.",
+  "error.unlock.weak_passphrase": "Adgangssætningen er for let at gætte. Brug mindst 10 tegn og flere ord, der ikke hører sammen, fx »blæksprutte vindmølle kompas«.",
   "error.store.exists": "Der findes allerede lokale data på denne computer.",
   "error.case.no_team": "Du er ikke med i et team. Kontakt din leder.",
   "first.mode": "Sådan vil du bruge Feltkontor",
@@ -472,6 +472,7 @@ const da = {
   "date.placeholder_time": "dd.mm.åååå tt:mm",
   "date.unreadable": "Skriv datoen som dag.måned.år, fx 07.12.2026.",
   "date.unreadable_time": "Skriv dato og klokkeslæt som dag.måned.år tt:mm, fx 07.12.2026 14:30.",
+  "strength.guessable": "For let at gætte – brug flere ord, der ikke hører sammen",
 } as const;
 
 export type Key = keyof typeof da;
@@ -783,7 +784,7 @@ const en: Record<Key, string> = {
   "error.validation.invalid_phone": "The phone number is not valid (8-15 digits).",
   "error.validation.invalid_initials": "Initials must be 2 to 6 letters.",
   "error.validation.do_not_contact_reason_required": "Give a reason why the person must not be contacted.",
-  "error.unlock.weak_passphrase": "The passphrase is too short. Use at least 10 characters.",
+  "error.unlock.weak_passphrase": "The passphrase is too easy to guess. Use at least 10 characters and several words that do not belong together, e.g. “octopus windmill compass”.",
   "error.store.exists": "Local data already exists on this computer.",
   "error.case.no_team": "You are not on a team. Contact your leader.",
   "first.mode": "How you will use Feltkontor",
@@ -946,6 +947,7 @@ const en: Record<Key, string> = {
   "date.placeholder_time": "dd.mm.yyyy hh:mm",
   "date.unreadable": "Write the date as day.month.year, e.g. 07.12.2026.",
   "date.unreadable_time": "Write the date and time as day.month.year hh:mm, e.g. 07.12.2026 14:30.",
+  "strength.guessable": "Too easy to guess – use several words that do not belong together",
 
 };
 

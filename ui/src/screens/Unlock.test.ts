@@ -54,7 +54,7 @@ describe("Unlock", () => {
     invoke.mockResolvedValueOnce({ name: "Mette Kjær", initials: "MK", profession: "caseworker" });
     await fireEvent.click(screen.getByRole("button", { name: "Forny og lås op" }));
     await vi.waitFor(() => expect(onunlocked).toHaveBeenCalled());
-    expect(invoke).toHaveBeenCalledWith("renew_lease", { input: { username: "mette", password: "kommunens kodeord" } });
+    expect(invoke).toHaveBeenCalledWith("renew_lease", { input: { username: "mette", password: "kommunens kodeord", passphrase: "rigtig lang sætning" } });
     expect(invoke).toHaveBeenLastCalledWith("unlock", { passphrase: "rigtig lang sætning" });
   });
 

@@ -218,7 +218,7 @@ impl Store {
         let unwrapped = keys::create(
             &location.key_file(),
             passphrase,
-            lease.map(|(l, _)| l),
+            lease,
             device_id,
             worker_id,
             kdf,
@@ -268,7 +268,6 @@ impl Store {
             Connection::open_with_flags(location.database(), OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         key_connection(&conn, &unwrapped.key)?;
         let (device_id, worker_id) = (unwrapped.device_id, unwrapped.worker_id);
-        drop(unwrapped);
         let found = migrate::current_version(&conn)?;
         let known = migrate::latest();
         if found > known {
@@ -277,14 +276,27 @@ impl Store {
         configure(&conn)?;
         migrate::apply(&mut conn, known)?;
         migrate::verify(&conn)?;
-        Ok(Store {
+        let store = Store {
             conn,
             device_id,
             worker_id,
             clock,
             location: location.clone(),
             wal_behind: false,
-        })
+        };
+        // The key file records the service's address from inside the encrypted store (a
+        // file from before addresses were recorded gets it at this unlock), so a lapsed lease
+        // is renewed only there ([`keys::service_url`]).
+        if let Some(account) = store.sync_account()? {
+            keys::record_service_url(
+                &location.key_file(),
+                &location.lease_file(),
+                &unwrapped,
+                passphrase,
+                &account.server_url,
+            )?;
+        }
+        Ok(store)
     }
 
     /// Closes the database; SQLCipher wipes its key material with the connection.
