@@ -333,6 +333,27 @@ pub async fn discard_draft(session: State<'_, Arc<Session>>, note_id: NoteId) ->
     .await
 }
 
+/// The name this computer enrolls under, so IT can tell the right laptop apart in `admin
+/// devices` before revoking one: the computer's host name and the worker's user name, without
+/// control characters, at most 100 characters (the service's limit).
+fn device_name(host: &str, username: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    };
+    let host = clean(host);
+    let host = if host.is_empty() || host == "localhost" {
+        "Feltkontor".to_owned()
+    } else {
+        host
+    };
+    let name = format!("{host} ({})", clean(username));
+    name.chars().take(100).collect()
+}
+
 /// The draft's size and time, checked before the store is asked: a field past the limit is
 /// named with its length and the limit.
 fn checked_draft(draft: &NoteDraft) -> IpcResult<OffsetDateTime> {
@@ -999,10 +1020,10 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
         return Err(feltkontor_core::Error::StoreExists(session.location.dir().to_owned()).into());
     }
     let remote = feltkontor_sync::Remote::new(&url, "").map_err(connect_error)?;
-    let device_name = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-        .unwrap_or_else(|| "Feltkontor".to_owned());
+    let device_name = device_name(
+        &gethostname::gethostname().to_string_lossy(),
+        input.username.trim(),
+    );
     let tokens = remote
         .enroll(
             input.code.trim(),
@@ -1441,7 +1462,16 @@ pub async fn rejected_changes(session: State<'_, Arc<Session>>) -> IpcResult<Vec
 
 #[cfg(test)]
 mod tests {
-    use super::server_url;
+    use super::{device_name, server_url};
+
+    #[test]
+    fn a_device_is_named_by_its_computer_and_its_worker() {
+        assert_eq!(device_name("BK-LAP-0412", "mette"), "BK-LAP-0412 (mette)");
+        assert_eq!(device_name("", "mette"), "Feltkontor (mette)");
+        assert_eq!(device_name("localhost", "mette"), "Feltkontor (mette)");
+        assert_eq!(device_name("evil\nhost", "m\u{7}ette"), "evilhost (mette)");
+        assert_eq!(device_name(&"x".repeat(300), "mette").chars().count(), 100);
+    }
 
     #[test]
     fn the_service_is_reached_over_https_or_on_this_machine_only() {

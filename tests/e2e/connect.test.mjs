@@ -5,9 +5,11 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
-import { demoCentral, enrollmentCode, fillConnect, freePort, password, startServer, waitHealthy, waitText as waitTextIn } from "./central.mjs";
+import { demoCentral, enrollmentCode, fillConnect, freePort, password, serverBin, startServer, waitHealthy, waitText as waitTextIn } from "./central.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const shots = process.env.FELTKONTOR_SCREENSHOTS;
@@ -56,14 +58,32 @@ test("connect a new computer, sync, go offline and come back", async () => {
   await session.type(codeField, code);
   await session.click(await session.find("[data-testid=first-run-submit]"));
 
-  // The first sync brings the worker's cases; the bar says online and nothing waits.
-  await waitText("[data-testid=sync-state]", /^Online$/, 60000);
+  // The first sync brings the worker's cases; the bar says online and nothing waits. Until
+  // then nothing says "offline" or "you have no cases": the bar says connecting or syncing,
+  // and an empty list says the cases are on their way.
+  const seen = new Set();
+  for (const until = Date.now() + 60000; ; ) {
+    const [st] = await session.findAll("[data-testid=sync-state]");
+    const state = st ? await session.text(st).catch(() => "") : "";
+    if (state) seen.add(`bar: ${state}`);
+    for (const e of await session.findAll("[data-testid=cases-empty]")) {
+      seen.add(`list: ${await session.cmd("GET", `/element/${e}/attribute/data-reason`).catch(() => "?")}`);
+    }
+    if (state === "Online") break;
+    assert.ok(Date.now() < until, `the first sync ends online (saw ${[...seen]})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(!seen.has("bar: Offline"), `no "offline" during a first sync: ${[...seen]}`);
+  assert.ok(!seen.has("list: none"), `no "you have no cases" during a first sync: ${[...seen]}`);
   await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
   // The header names the worker as the service knows them, once the first sync brought it.
   await waitText("header .who", new RegExp(staffName));
   assert.match(await session.text(await session.find("[data-testid=sync-pending]")), /Alt er sendt/);
   assert.match(await session.text(await session.find("[data-testid=sync-last]")), /Sidst synkroniseret/);
   await session.screenshot(`${shots}/60-connected.png`);
+  // IT tells the laptop apart by its name: the computer's host name and the worker.
+  const devices = execFileSync(serverBin, ["--database-url", `sqlite:${db}`, "admin", "devices", "--username", username]).toString();
+  assert.match(devices, new RegExp(`"name":"${hostname()} \\(${username}\\)"`), devices);
   await assertAccessible(session, "connected, case list with sync bar");
 
   // The service goes away: a sync attempt fails quietly and the bar says offline.
