@@ -23,8 +23,15 @@ help:
 deps:
 	@scripts/install-deps.sh
 
-ui: deps
+# The UI is rebuilt only when its sources changed (a rebuilt ui/dist makes cargo re-embed it
+# and relink the app): `make run` with nothing changed builds nothing.
+UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/package.json ui/package-lock.json $(wildcard ui/vite.config.*) $(wildcard ui/svelte.config.*)
+
+ui: deps ui/dist/index.html
+
+ui/dist/index.html: $(UI_SOURCES)
 	cd ui && npm run build
+	@touch $@
 
 build: ui
 	cargo build --workspace --bins
@@ -39,8 +46,9 @@ run: demo
 	scripts/run-app.sh $(DEMO_DIR)
 
 # A new computer connecting to the local central service: first run, enrollment, first sync.
+# The profile is kept between runs (the app opens it at the unlock screen); FRESH=1 starts over.
 run-connected: demo
-	scripts/run-app.sh --connect target/demo/connected
+	scripts/run-app.sh --connect $(if $(FRESH),--fresh) target/demo/connected
 
 test: ui
 	$(MAKE) test-rust test-server test-ui test-e2e

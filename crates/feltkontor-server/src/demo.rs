@@ -59,7 +59,7 @@ pub fn seed(conn: &mut dyn Conn, size: &DemoSize, seed: u64, password: &str) -> 
     let mut accounts = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for (staff, team) in &people.staff {
-        let base = staff.initials.to_lowercase();
+        let base = ascii_username(&staff.initials);
         let mut username = base.clone();
         let mut n = 1;
         while !taken.insert(username.clone()) {
@@ -84,4 +84,38 @@ pub fn seed(conn: &mut dyn Conn, size: &DemoSize, seed: u64, password: &str) -> 
         records: applied,
         accounts,
     })
+}
+
+/// A user name as a directory account has it: ASCII letters and digits only (æ → ae, ø → oe,
+/// å → aa; other letters lose their accents or go).
+pub fn ascii_username(initials: &str) -> String {
+    let mut out = String::new();
+    for c in initials.to_lowercase().chars() {
+        match c {
+            'æ' => out.push_str("ae"),
+            'ø' => out.push_str("oe"),
+            'å' => out.push_str("aa"),
+            'é' | 'è' | 'ê' | 'ë' => out.push('e'),
+            'ü' | 'ú' => out.push('u'),
+            'ö' | 'ó' => out.push('o'),
+            'ä' | 'á' => out.push('a'),
+            c if c.is_ascii_alphanumeric() => out.push(c),
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        out.push_str("medarbejder");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn demo_user_names_are_ascii() {
+        assert_eq!(super::ascii_username("SØ"), "soe");
+        assert_eq!(super::ascii_username("ÆÅ"), "aeaa");
+        assert_eq!(super::ascii_username("BMA"), "bma");
+        assert_eq!(super::ascii_username("-"), "medarbejder");
+    }
 }
