@@ -23,6 +23,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::unsaved_in_case,
             commands::discard_unsaved,
             commands::passphrase_strength,
+            commands::close_case,
+            commands::reopen_case,
             commands::search,
             commands::first_run,
             commands::open_case,

@@ -15,6 +15,8 @@ pub const COMMANDS: &[&str] = &[
     "unsaved_in_case",
     "discard_unsaved",
     "passphrase_strength",
+    "close_case",
+    "reopen_case",
     "search",
     "first_run",
     "open_case",

@@ -916,6 +916,39 @@ pub async fn handover(
     .await
 }
 
+/// Closes a case with the reason (the coordinator's or a leader's decision).
+#[tauri::command]
+#[specta::specta]
+pub async fn close_case(
+    session: State<'_, Arc<Session>>,
+    case_id: CaseId,
+    reason: String,
+) -> IpcResult<()> {
+    if reason.len() > MAX_FILTER_BYTES * 4 {
+        return Err(IpcError::too_long("closed_reason").with_field("closed_reason"));
+    }
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            store.write(|w| w.close_case(case_id, &reason))?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// Opens a closed case again.
+#[tauri::command]
+#[specta::specta]
+pub async fn reopen_case(session: State<'_, Arc<Session>>, case_id: CaseId) -> IpcResult<()> {
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            store.write(|w| w.reopen_case(case_id))?;
+            Ok(())
+        })
+    })
+    .await
+}
+
 /// Connecting a new device at first run: the central service's address, the worker's user
 /// name and password, and the one-time code from the administrator; the passphrase protects
 /// the local data as in an offline first run.

@@ -1330,3 +1330,65 @@ fn text_kept_after_a_refused_save_survives_a_lock_and_goes_when_saved() {
     store.discard_unsaved(key).unwrap();
     assert!(store.unsaved_notes().unwrap().is_empty());
 }
+
+/// Cases are found by the child's name and by the CPR number (exactly; the access log records
+/// that a CPR search happened, never the number); people by their address, except a protected
+/// one, which is never indexed.
+#[test]
+fn search_finds_cases_by_name_and_cpr_and_people_by_address() {
+    use crate::store::search::CPR_SEARCH_CRITERION;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+
+    let by_name = store.search("søren", 10).unwrap();
+    assert_eq!(by_name.cases.len(), 1);
+    assert_eq!(by_name.cases[0].case_id, s.case.id);
+    assert!(!by_name.cases[0].by_cpr);
+    assert_eq!(store.search("aaberg", 10).unwrap().cases.len(), 1);
+    assert!(store.search("åbergsen", 10).unwrap().cases.is_empty());
+
+    for typed in ["010315-9999", "0103159999", "010315 9999", " 010315-9999 "] {
+        let r = store.search(typed, 10).unwrap();
+        assert_eq!(r.cases.len(), 1, "{typed}");
+        assert!(r.cases[0].by_cpr);
+        assert!(r.notes.is_empty() && r.persons.is_empty());
+    }
+    assert!(
+        store.search("010315-9998", 10).unwrap().cases.is_empty(),
+        "exact"
+    );
+    assert_eq!(
+        store.search("999999-9999", 10).unwrap_err().code(),
+        "validation.invalid_cpr"
+    );
+    let log = store.access_log(100).unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.criterion.as_deref() == Some(CPR_SEARCH_CRITERION)));
+    assert!(
+        log.iter().all(|e| e
+            .criterion
+            .as_deref()
+            .is_none_or(|c| !c.contains("0103") && !c.contains("9999"))),
+        "no CPR number in the access log"
+    );
+
+    // The sample person's address is protected: never found by it.
+    assert!(store.search("skjoldhøjvej", 10).unwrap().persons.is_empty());
+    let neighbour = Person {
+        id: PersonId::new(),
+        name: "Anna Holm".into(),
+        address: Some("Gudrunsvej 7, 8220 Brabrand".into()),
+        protected_address: false,
+        ..s.person.clone()
+    };
+    store.write(|w| w.put_person(&neighbour)).unwrap();
+    let r = store.search("gudrunsvej", 10).unwrap();
+    assert_eq!(r.persons.len(), 1);
+    let marked = r.persons[0]
+        .address_snippet
+        .as_ref()
+        .expect("the address is shown");
+    assert!(marked.iter().any(|p| p.hit && p.text == "Gudrunsvej"));
+}

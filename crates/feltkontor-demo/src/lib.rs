@@ -525,6 +525,10 @@ fn generate_case(
         // Colleagues' notes arrive as sync delivers them: written as they are.
         w.put(&note)?;
     }
+    // Some cases had a colleague's change since the worker last looked.
+    if rng.gen_bool(0.2) {
+        w.mark_changed_by_colleague(case.id)?;
+    }
     Ok((
         persons.len(),
         n_notes,

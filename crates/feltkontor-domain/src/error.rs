@@ -144,6 +144,7 @@ impl ValidationError {
             InvalidCpr | CprBirthDateMismatch => Some("child_cpr"),
             InvalidInitials => Some("initials"),
             LegalBasisRequired => Some("legal_basis"),
+            CloseReasonRequired => Some("closed_reason"),
             _ => None,
         }
     }

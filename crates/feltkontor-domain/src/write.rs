@@ -700,6 +700,19 @@ fn check_case<F: Facts>(
     {
         return Err(ValidationError::CaseClosed.into());
     }
+    // Closing a case and reopening it are the coordinator's (or a leader's) decision; a
+    // closed case names why.
+    if before.status != after.status {
+        privileged(who, "case status")?;
+    }
+    if after.status == CaseStatus::Closed
+        && after
+            .closed_reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+    {
+        return Err(ValidationError::CloseReasonRequired.into());
+    }
     Ok(())
 }
 

@@ -1368,3 +1368,59 @@ fn consents_are_neither_locked_nor_deleted_by_a_teammate(kind: Kind) {
     assert!(rejected_codes(&removed).is_empty(), "{removed:?}");
 }
 backends!(consents_are_neither_locked_nor_deleted_by_a_teammate);
+
+/// Closing a case and reopening it are the coordinator's (or a leader's) decision, and a closed
+/// case names why: a teammate's modified client that closes or reopens it, or closes it with
+/// no reason, is refused.
+fn only_the_coordinator_closes_and_reopens_a_case(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    let by_teammate = teamcw.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"status": "closed", "closed_reason": "Lukket af en kollega"}),
+    );
+    assert_eq!(
+        rejected_codes(&by_teammate),
+        ["forbidden"],
+        "{by_teammate:?}"
+    );
+
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let no_reason = coord.push_one(EntityKind::Case, w.case1, json!({"status": "closed"}));
+    assert_eq!(
+        rejected_codes(&no_reason),
+        ["invalid_input"],
+        "{no_reason:?}"
+    );
+    let blank = coord.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"status": "closed", "closed_reason": "   "}),
+    );
+    assert_eq!(rejected_codes(&blank), ["invalid_input"], "{blank:?}");
+    let closed = coord.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"status": "closed", "closed_reason": "Familien klarer sig selv nu"}),
+    );
+    assert!(rejected_codes(&closed).is_empty(), "{closed:?}");
+
+    let reopened_by_teammate = teamcw.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"status": "open", "closed_reason": null}),
+    );
+    assert_eq!(
+        rejected_codes(&reopened_by_teammate),
+        ["forbidden"],
+        "{reopened_by_teammate:?}"
+    );
+    let reopened = coord.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"status": "open", "closed_reason": null}),
+    );
+    assert!(rejected_codes(&reopened).is_empty(), "{reopened:?}");
+}
+backends!(only_the_coordinator_closes_and_reopens_a_case);

@@ -1826,3 +1826,48 @@ fn concurrent_callers_share_one_refresh(kind: Kind) {
         .expect("and the device syncs");
 }
 backends!(concurrent_callers_share_one_refresh);
+
+/// "Nyt siden sidst": a case a colleague changed since the worker last opened it is marked in
+/// the case list until the worker opens it; a first sync marks nothing (the device held none
+/// of it before), nor does the worker's own change.
+fn a_colleagues_change_is_new_since_last_open(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w: World = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut coord = device(&server, &db, "coord");
+    let mut colleague = device(&server, &db, "teamcw");
+    coord.sync(&rt);
+    colleague.sync(&rt);
+    let new_in = |d: &Device| -> bool {
+        d.store
+            .my_cases(&Default::default())
+            .unwrap()
+            .iter()
+            .find(|c| c.case_id.0 == w.case1)
+            .expect("case1 is listed")
+            .new_since_last_open
+    };
+    assert!(!new_in(&coord), "a first sync marks nothing");
+
+    let mut father = coord.store.get::<Person>(w.father).unwrap().unwrap();
+    father.language = Some("dansk".into());
+    coord.store.write(|wr| wr.put_person(&father)).unwrap();
+    coord.sync(&rt);
+    assert!(!new_in(&coord), "the worker's own change is not news");
+
+    let mut father = colleague.store.get::<Person>(w.father).unwrap().unwrap();
+    father.interpreter_needed = true;
+    father.language = Some("arabisk".into());
+    colleague.store.write(|wr| wr.put_person(&father)).unwrap();
+    colleague.sync(&rt);
+    coord.sync(&rt);
+    assert!(
+        new_in(&coord),
+        "the colleague's change is new to the coordinator"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    coord.store.case_overview(CaseId(w.case1)).unwrap();
+    assert!(!new_in(&coord), "opening the case clears it");
+}
+backends!(a_colleagues_change_is_new_since_last_open);

@@ -31,6 +31,10 @@ export const commands = {
 	/**  Discards the text kept for the writing `key` (the worker chose to, after confirming). */
 	discardUnsaved: (key: string) => typedError<null, IpcError>(__TAURI_INVOKE("discard_unsaved", { key })),
 	passphraseStrength: (passphrase: string) => typedError<PassphraseStrength, IpcError>(__TAURI_INVOKE("passphrase_strength", { passphrase })),
+	/**  Closes a case with the reason (the coordinator's or a leader's decision). */
+	closeCase: (caseId: CaseId, reason: string) => typedError<null, IpcError>(__TAURI_INVOKE("close_case", { caseId, reason })),
+	/**  Opens a closed case again. */
+	reopenCase: (caseId: CaseId) => typedError<null, IpcError>(__TAURI_INVOKE("reopen_case", { caseId })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 	/**  Sets up local data on a machine that has none, and unlocks it. */
 	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
@@ -155,6 +159,15 @@ export type CaseFilterInput = {
 	status: CaseStatus | null,
 };
 
+/**  A case found by the child's name or CPR number. The number itself is never sent back. */
+export type CaseHit = {
+	case_id: CaseId,
+	child_name: string,
+	child_birth_date: string,
+	status: CaseStatus,
+	by_cpr: boolean,
+};
+
 /**  One child's case. */
 export type CaseId = string;
 
@@ -217,6 +230,8 @@ export type CaseSummary = {
 	days_since_last_contact: number | null,
 	/**  The best state of the case's consents today; `None` when none is recorded. */
 	consent: ConsentState | null,
+	/**  A sync brought a change to the case (a colleague's) since the worker last opened it here. */
+	new_since_last_open: boolean,
 };
 
 export type ChildWords = {
@@ -543,6 +558,8 @@ export type PersonHit = {
 	name: string,
 	relation: RelationToChild,
 	snippet: SnippetPart[],
+	/**  The address, marked, when the search found the person by it. */
+	address_snippet: SnippetPart[] | null,
 };
 
 /**  A person in the child's family or network. */
@@ -669,6 +686,11 @@ export type RetireOutcome =
 export type RowId = string;
 
 export type SearchResults = {
+	/**
+	 *  Cases by the child's name, or (a query that is a CPR number) by the child's CPR number,
+	 *  exactly.
+	 */
+	cases: CaseHit[],
 	notes: NoteHit[],
 	persons: PersonHit[],
 };

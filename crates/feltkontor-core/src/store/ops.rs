@@ -134,6 +134,21 @@ impl Writer<'_> {
         Ok(case)
     }
 
+    /// Opens a closed case again (the coordinator's or a leader's decision); the reason it was
+    /// closed stays in its history.
+    pub fn reopen_case(&mut self, case_id: CaseId) -> Result<Case> {
+        let mut case: Case = self.require(case_id.0)?;
+        if case.status == CaseStatus::Open {
+            return Ok(case);
+        }
+        case.status = CaseStatus::Open;
+        case.closed_reason = None;
+        case.validate(self.today())?;
+        self.check_write(&case, false)?;
+        self.put(&case)?;
+        Ok(case)
+    }
+
     /// Adds a participant. One from a sector that no valid consent covers today needs a
     /// recorded legal basis (e.g. exchange under the law on cross-sector cooperation).
     pub fn add_participant(&mut self, p: &Participant) -> Result<()> {

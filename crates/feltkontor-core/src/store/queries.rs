@@ -67,6 +67,8 @@ pub struct CaseSummary {
     pub days_since_last_contact: Option<i32>,
     /// The best state of the case's consents today; `None` when none is recorded.
     pub consent: Option<ConsentState>,
+    /// A sync brought a change to the case (a colleague's) since the worker last opened it here.
+    pub new_since_last_open: bool,
 }
 
 /// A consent with its state today and who gave it.
@@ -224,6 +226,14 @@ fn note_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteSummary> {
 }
 
 impl Store {
+    pub(crate) fn records_where<T: Record>(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<T>> {
+        self.records(filter, params)
+    }
+
     fn records<T: Record>(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<T>> {
         let sql = format!("{} WHERE archived = 0 AND {filter}", select_sql::<T>());
         let mut stmt = self.conn().prepare_cached(&sql)?;
@@ -279,7 +289,10 @@ impl Store {
                     (SELECT min(a.due_on) FROM agreements a
                       WHERE a.case_id = c.id AND a.archived = 0 AND a.done_at IS NULL AND a.due_on IS NOT NULL),
                     (SELECT max(n.occurred_at) FROM notes n
-                      WHERE n.case_id = c.id AND n.archived = 0 AND n.kind IN {CONTACT_KINDS})
+                      WHERE n.case_id = c.id AND n.archived = 0 AND n.kind IN {CONTACT_KINDS}),
+                    EXISTS (SELECT 1 FROM case_remote_change rc WHERE rc.case_id = c.id
+                      AND rc.at > COALESCE((SELECT max(l.at) FROM access_log l
+                        WHERE l.case_id = c.id AND l.action = 'open_case'), ''))
              FROM mine
              JOIN cases c ON c.id = mine.case_id AND c.archived = 0
              JOIN teams t ON t.id = c.team_id
@@ -324,6 +337,7 @@ impl Store {
                     days_since_last_contact: last.map(|t| (today - t.date()).whole_days() as i32),
                     last_family_contact: last,
                     consent: None,
+                    new_since_last_open: r.get(11)?,
                 })
             },
         )?;

@@ -93,8 +93,9 @@ record!(
     ],
     fts = FtsIndex {
         table: "persons_fts",
-        columns: "name, relation",
-        exprs: "fold_da(name), fold_da(relation_label_da(relation))"
+        columns: "name, relation, address",
+        exprs: "fold_da(name), fold_da(relation_label_da(relation)),
+                CASE WHEN protected_address THEN '' ELSE fold_da(COALESCE(address, '')) END"
     }
 );
 record!(Phone, Phone, "phones");

@@ -74,6 +74,18 @@ pub fn relation_label_da(relation: &str) -> &'static str {
     }
 }
 
+/// The ten digits of a query shaped as a CPR number (DDMMÅÅ-SSSS, DDMMÅÅSSSS or DDMMÅÅ SSSS),
+/// valid or not: such a query is never searched as text (nor logged as its criterion).
+fn cpr_shaped(q: &str) -> Option<String> {
+    let t = q.trim();
+    let digits: String = match t.len() {
+        11 if matches!(t.as_bytes()[6], b'-' | b' ') => format!("{}{}", &t[..6], &t[7..]),
+        10 => t.to_owned(),
+        _ => return None,
+    };
+    digits.bytes().all(|b| b.is_ascii_digit()).then_some(digits)
+}
+
 /// The words of a query, folded, without FTS5 syntax.
 fn query_terms(q: &str) -> Vec<String> {
     fold_da(q)
@@ -121,14 +133,44 @@ pub struct PersonHit {
     pub name: String,
     pub relation: feltkontor_wire::RelationToChild,
     pub snippet: Vec<SnippetPart>,
+    /// The address, marked, when the search found the person by it.
+    pub address_snippet: Option<Vec<SnippetPart>>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SearchResults {
+    /// Cases by the child's name, or (a query that is a CPR number) by the child's CPR number,
+    /// exactly.
+    pub cases: Vec<CaseHit>,
     pub notes: Vec<NoteHit>,
     pub persons: Vec<PersonHit>,
 }
+
+/// A case found by the child's name or CPR number. The number itself is never sent back.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct CaseHit {
+    pub case_id: CaseId,
+    pub child_name: String,
+    #[cfg_attr(feature = "specta", specta(type = String))]
+    #[serde(serialize_with = "iso_date")]
+    pub child_birth_date: time::Date,
+    pub status: feltkontor_wire::CaseStatus,
+    pub by_cpr: bool,
+}
+
+fn iso_date<S: serde::Serializer>(d: &time::Date, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&format!(
+        "{:04}-{:02}-{:02}",
+        d.year(),
+        u8::from(d.month()),
+        d.day()
+    ))
+}
+
+/// What the access log records for a search by CPR number: that one happened, never the number.
+pub const CPR_SEARCH_CRITERION: &str = "[søgning på CPR-nummer]";
 
 /// How many of the newest matches are ranked. A word that is in nearly every note ("mor",
 /// "skole") would otherwise make every query score the whole index; the newest matches are also
@@ -260,6 +302,31 @@ impl Store {
     /// Searches notes (body, child's words, family's perspective) and people (name, relation)
     /// that the worker may see, best matches first. Logged with its criterion.
     pub fn search(&self, query: &str, limit: u32) -> Result<SearchResults> {
+        // A CPR number is looked up exactly, among cases only; the access log records that a
+        // CPR search happened, without the number.
+        if let Some(digits) = cpr_shaped(query) {
+            let cpr = crate::domain::Cpr::parse(&digits)?;
+            let mut entry = self.access_entry(AccessAction::Search);
+            entry.criterion = Some(CPR_SEARCH_CRITERION.to_owned());
+            super::access::insert(self.conn(), &entry)?;
+            let cases = self.records_where::<crate::domain::Case>(
+                "child_cpr = ?1 ORDER BY child_name",
+                [cpr.expose()],
+            )?;
+            return Ok(SearchResults {
+                cases: cases
+                    .into_iter()
+                    .map(|c| CaseHit {
+                        case_id: c.id,
+                        child_name: c.child_name,
+                        child_birth_date: c.child_birth_date,
+                        status: c.status,
+                        by_cpr: true,
+                    })
+                    .collect(),
+                ..SearchResults::default()
+            });
+        }
         let terms = query_terms(query);
         if terms.is_empty() {
             return Err(ValidationError::EmptySearch.into());
@@ -274,6 +341,27 @@ impl Store {
         let fts = fts_query(&terms);
         let worker = self.worker_id().to_string();
         let mut results = SearchResults::default();
+
+        // Cases by the child's name: every query word is the start of a word of the name.
+        for c in self.records_where::<crate::domain::Case>("1 = 1 ORDER BY child_name", [])? {
+            let name = fold_da(&c.child_name);
+            let words: Vec<&str> = name.split(|ch: char| !ch.is_alphanumeric()).collect();
+            if terms
+                .iter()
+                .all(|t| words.iter().any(|w| w.starts_with(t.as_str())))
+            {
+                results.cases.push(CaseHit {
+                    case_id: c.id,
+                    child_name: c.child_name,
+                    child_birth_date: c.child_birth_date,
+                    status: c.status,
+                    by_cpr: false,
+                });
+                if results.cases.len() as u32 >= limit {
+                    break;
+                }
+            }
+        }
 
         let note_sql = format!(
             "WITH recent AS (SELECT rowid, rank FROM notes_fts WHERE notes_fts MATCH ?1 ORDER BY rowid DESC LIMIT {CANDIDATES}),
@@ -335,7 +423,18 @@ impl Store {
         })?;
         for row in rows {
             let (p, child_name) = row?;
+            // Found by the address: it is shown (never a protected one, which is not indexed).
+            let address = p
+                .address
+                .as_ref()
+                .filter(|_| !p.protected_address)
+                .map(|a| a.as_str().to_owned())
+                .filter(|a| {
+                    let f = fold_da(a);
+                    terms.iter().any(|t| f.contains(t.as_str()))
+                });
             results.persons.push(PersonHit {
+                address_snippet: address.as_deref().map(|a| snippet(a, &terms)),
                 snippet: snippet(&p.name, &terms),
                 person_id: p.id,
                 case_id: p.case_id,

@@ -462,6 +462,9 @@ impl Store {
     fn apply_checked_page(&mut self, checked: &CheckedPage, large: bool) -> Result<PullApplied> {
         let page = &checked.head;
         let now_ms = self.clock().now_ms();
+        let now_text = crate::domain::normalize_timestamp(self.clock().now())
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -519,13 +522,28 @@ impl Store {
             if bucket.bucket != TEAM_BUCKET && bucket_case(&bucket.bucket).is_none() {
                 return Err(Error::SyncData(format!("unknown bucket {}", bucket.bucket)));
             }
+            let held_before = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM sync_buckets WHERE bucket = ?1)")?
+                .query_row([&bucket.bucket], |r| r.get::<_, bool>(0))?;
+            let mut changed_here = false;
             for rec in records {
                 if let Some(max) = rec.field_hlc.values().max() {
                     newest = newest.max(Some(*max));
                 }
                 if with_record!(rec.entity, T => merge::<T>(&tx, rec, &backlog))? {
                     applied.changed += 1;
+                    changed_here = true;
                 }
+            }
+            // A change to a case this device held already: "nyt siden sidst" in the case list.
+            if let (true, true, Some(case)) =
+                (held_before, changed_here, bucket_case(&bucket.bucket))
+            {
+                tx.prepare_cached(
+                    "INSERT INTO case_remote_change (case_id, at) VALUES (?1, ?2)
+                     ON CONFLICT (case_id) DO UPDATE SET at = excluded.at",
+                )?
+                .execute(params![case.to_string(), now_text])?;
             }
             tx.prepare_cached(
                 "INSERT INTO sync_buckets (bucket, cursor, view) VALUES (?1, ?2, ?3)

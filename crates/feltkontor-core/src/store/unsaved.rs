@@ -135,6 +135,20 @@ impl Store {
 }
 
 impl Writer<'_> {
+    /// Marks `case` as changed by a colleague now, as a pull that brings a colleague's change
+    /// does (the demo caseload uses it for "nyt siden sidst").
+    pub fn mark_changed_by_colleague(&mut self, case: CaseId) -> Result<()> {
+        let now = crate::domain::normalize_timestamp(self.clock.now())
+            .format(&Rfc3339)
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.tx.execute(
+            "INSERT INTO case_remote_change (case_id, at) VALUES (?1, ?2)
+             ON CONFLICT (case_id) DO UPDATE SET at = excluded.at",
+            params![case.to_string(), now],
+        )?;
+        Ok(())
+    }
+
     /// Forgets the text kept for `key` and for the draft `note_id`: it is saved now (called in
     /// the transaction that saves it, so the two never disagree).
     pub fn forget_unsaved(&mut self, key: Uuid, note_id: Option<NoteId>) -> Result<()> {
