@@ -25,6 +25,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::passphrase_strength,
             commands::close_case,
             commands::reopen_case,
+            commands::my_week,
+            commands::acknowledge_handover,
             commands::search,
             commands::first_run,
             commands::open_case,

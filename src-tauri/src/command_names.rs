@@ -17,6 +17,8 @@ pub const COMMANDS: &[&str] = &[
     "passphrase_strength",
     "close_case",
     "reopen_case",
+    "my_week",
+    "acknowledge_handover",
     "search",
     "first_run",
     "open_case",

@@ -12,6 +12,7 @@ use feltkontor_core::store::queries::{
 };
 use feltkontor_core::store::search::SearchResults;
 use feltkontor_core::store::unsaved::{NoteDraft, UnsavedNote};
+use feltkontor_core::store::week::MyWeek;
 use feltkontor_core::store::Store;
 use feltkontor_core::{SystemClock, ValidationError};
 use feltkontor_wire::{
@@ -854,6 +855,9 @@ pub struct AgreementInput {
     responsible_person_id: Option<PersonId>,
     /// YYYY-MM-DD
     due_on: Option<String>,
+    /// A due date already passed is a late registration: made only when the worker confirmed
+    /// it (a typing slip in the year is caught this way).
+    confirm_late: bool,
 }
 
 #[tauri::command]
@@ -865,6 +869,14 @@ pub async fn add_agreement(
     let due_on = parse_opt_date("due_on", &agreement.due_on)?;
     blocking(&session, move |s| {
         with_store_mut(s, |store| {
+            let today = store.clock().today();
+            if due_on.is_some_and(|d| d < today) && !agreement.confirm_late {
+                return Err(IpcError::new(
+                    "agreement.due_in_past",
+                    "the due date has passed: confirm a late registration",
+                )
+                .with_field("due_on"));
+            }
             let a = Agreement {
                 id: AgreementId::new(),
                 case_id: agreement.case_id,
@@ -912,6 +924,26 @@ pub async fn handover(
             store.write(|w| w.handover(case_id, to, &note))?;
             Ok(())
         })
+    })
+    .await
+}
+
+/// "Min uge": what needs the worker this week across all their cases.
+#[tauri::command]
+#[specta::specta]
+pub async fn my_week(session: State<'_, Arc<Session>>) -> IpcResult<MyWeek> {
+    blocking(&session, |s| with_store(s, |store| Ok(store.my_week()?))).await
+}
+
+/// The new coordinator acknowledged a handover: it leaves "Min uge".
+#[tauri::command]
+#[specta::specta]
+pub async fn acknowledge_handover(
+    session: State<'_, Arc<Session>>,
+    handover_id: RowId,
+) -> IpcResult<()> {
+    blocking(&session, move |s| {
+        with_store(s, |store| Ok(store.acknowledge_handover(handover_id)?))
     })
     .await
 }

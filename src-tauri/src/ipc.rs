@@ -86,6 +86,7 @@ pub type IpcResult<T> = Result<T, IpcError>;
 /// against every `IpcError::new("…")` in the shell's source.
 #[cfg(test)]
 pub const SHELL_CODES: &[&str] = &[
+    "agreement.due_in_past",
     "case.no_team",
     "connect.bad_url",
     "connect.enrollment_failed",

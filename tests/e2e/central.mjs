@@ -59,7 +59,14 @@ export async function waitText(session, css, re, timeoutMs = 30000) {
   const until = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
-    const [el] = await session.waitFor(css, { timeoutMs });
+    let el;
+    try {
+      [el] = await session.waitFor(css, { timeoutMs });
+    } catch (e) {
+      // What the window showed instead, for the failure's message.
+      const page = await session.cmd("POST", "/execute/sync", { script: "return document.body.innerText.slice(0, 600);", args: [] }).catch(() => "?");
+      throw new Error(`${e.message}; the window showed: ${JSON.stringify(page)}`);
+    }
     last = await session.text(el).catch(() => "");
     if (re.test(last)) return last;
     if (Date.now() > until) throw new Error(`${css}: waited for ${re}, last saw "${last}"`);

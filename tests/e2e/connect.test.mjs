@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, showCases } from "./webdriver.mjs";
 import { demoCentral, enrollmentCode, fillConnect, freePort, password, serverBin, startServer, waitHealthy, waitText as waitTextIn } from "./central.mjs";
 
 const app = process.env.FELTKONTOR_APP;
@@ -75,7 +75,7 @@ test("connect a new computer, sync, go offline and come back", async () => {
   }
   assert.ok(!seen.has("bar: Offline"), `no "offline" during a first sync: ${[...seen]}`);
   assert.ok(!seen.has("list: none"), `no "you have no cases" during a first sync: ${[...seen]}`);
-  await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
+  await showCases(session, 30000);
   // The header names the worker as the service knows them, once the first sync brought it.
   await waitText("header .who", new RegExp(staffName));
   assert.match(await session.text(await session.find("[data-testid=sync-pending]")), /Alt er sendt/);

@@ -3,7 +3,7 @@
 // withdrawn; an agreement is made with a parent and marked done.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock, showCases } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -37,6 +37,7 @@ test("legal basis, consent and agreements on a case", async () => {
   driver = d.driver;
   session = await Session.start(d.base, app);
   await unlock(session, passphrase);
+  await showCases(session);
 
   await session.click((await session.waitFor("[data-testid=new-case]"))[0]);
   await session.type((await session.waitFor("#nc-name"))[0], "Vigga Holm");
@@ -79,7 +80,13 @@ test("legal basis, consent and agreements on a case", async () => {
   await session.type((await session.waitFor("#f-what"))[0], "Mor ringer til skolen om fravær hver fredag");
   await session.waitFor("#f-responsible option[value^=person]");
   await selectOptionContaining("#f-responsible", "Line Holm");
-  await session.setValue(await session.find("#f-due"), "15.12.2026");
+  // A due date already passed is refused until the worker confirms a late registration.
+  const danish = (d) => `${String(d.getDate()).padStart(2, "0")}.${String(d.getMonth() + 1).padStart(2, "0")}.${d.getFullYear()}`;
+  await session.setValue(await session.find("#f-due"), danish(new Date(Date.now() - 3 * 86400000)));
+  await session.click(await session.find("[data-testid=agreement-save]"));
+  const [late] = await session.waitFor("[data-testid=form-error]");
+  assert.match(await session.text(late), /Fristen er allerede overskredet/);
+  await session.click((await session.waitFor("[data-testid=confirm-late]"))[0]);
   await session.click(await session.find("[data-testid=agreement-save]"));
   const [doneButton] = await session.waitFor("[data-testid=agreement-done]");
   await session.click(doneButton);

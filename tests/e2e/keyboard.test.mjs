@@ -3,7 +3,7 @@
 // activate controls, and every focus stop is visibly marked.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { Session, startDriver } from "./webdriver.mjs";
+import { Session, startDriver, showCases } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -84,6 +84,10 @@ test("every screen can be used with the keyboard alone, with visible focus", asy
   assert.equal(f.id, "passphrase", "the unlock screen puts focus in the passphrase field");
   await keys(passphrase);
   await session.press(ENTER);
+  // "Min uge" is the start screen; the case list is one key press away.
+  await session.waitFor("#week-heading", { timeoutMs: 30000 });
+  await tabTo("my cases", byTestId("open-cases"));
+  await session.press(ENTER);
   await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
 
   // My cases → open the first case.
@@ -129,7 +133,7 @@ test("every screen can be used with the keyboard alone, with visible focus", asy
   // A new case, from the case list.
   await tabTo("back to the case list", (x) => x.tag === "BUTTON" && x.text === "Tilbage til mine sager");
   await session.press(ENTER);
-  await session.waitFor("[data-testid=case-row]");
+  await showCases(session);
   await tabTo("new case", byTestId("new-case"));
   await session.press(ENTER);
   await session.waitFor("#nc-name");

@@ -5,7 +5,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock, showCases } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -24,7 +24,7 @@ async function launchAndUnlock() {
   if (!driver) driver = d.driver;
   session = await Session.start(d.base, app);
   await unlock(session, passphrase);
-  await session.waitFor("[data-testid=case-row]");
+  await showCases(session);
 }
 
 async function waitForText(css, predicate, timeoutMs = 5000) {

@@ -3,7 +3,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock, showCases } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -23,7 +23,7 @@ async function fresh() {
   if (!driver) driver = d.driver;
   session = await Session.start(d.base, app);
   await unlock(session, passphrase);
-  await session.waitFor("[data-testid=case-row]");
+  await showCases(session);
 }
 
 async function waitForText(css, predicate, timeoutMs = 5000) {
@@ -168,7 +168,7 @@ test("a colleague's draft opens read-only with its author named", async () => {
     }
     if (!opened) {
       await session.click(await session.find("[data-testid=back]"));
-      await session.waitFor("[data-testid=case-row]");
+      await showCases(session);
     }
   }
   assert.ok(opened, "the demo caseload has a colleague's draft");

@@ -3,7 +3,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, unlock, showCases } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -32,7 +32,7 @@ test("language, auto-lock that keeps the draft, device information", async () =>
     args: [],
   });
   await unlock(session, passphrase);
-  await session.waitFor("[data-testid=case-row]");
+  await showCases(session);
 
   await session.click(await session.find("[data-testid=settings]"));
   await session.waitFor("#settings-heading");
@@ -59,6 +59,7 @@ test("language, auto-lock that keeps the draft, device information", async () =>
     args: [],
   });
   await unlock(session, passphrase);
+  await showCases(session);
   await session.click((await session.waitFor("[data-testid=open-case]"))[0]);
   const childName = await session.text((await session.waitFor("#case-heading"))[0]);
   await session.click((await session.waitFor("[data-testid=new-note]"))[0]);

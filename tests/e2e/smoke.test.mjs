@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { assertAccessible, Session, startDriver } from "./webdriver.mjs";
+import { assertAccessible, Session, startDriver, showCases } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -39,7 +39,7 @@ test("unlock the encrypted store and see my cases in the real window", async () 
   await session.clear(input);
   await session.type(input, passphrase);
   await session.click(await session.find("button[type=submit]"));
-  const rows = await session.waitFor("[data-testid=case-row]");
+  const rows = await showCases(session);
   assert.ok(rows.length > 0, "the worker has cases");
   assert.equal(await session.text(await session.find("h1")), "Mine sager");
   const first = await session.text(rows[0]);

@@ -6,7 +6,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
-import { Session, startDriver } from "./webdriver.mjs";
+import { Session, startDriver, showCases } from "./webdriver.mjs";
 import { demoCentral, enrollmentCode, fillConnect, freePort, startServer, waitHealthy, waitText } from "./central.mjs";
 
 const app = process.env.FELTKONTOR_APP;
@@ -25,7 +25,7 @@ after(async () => {
 /** Opens the first case whose row reads `row` (or the first case), then the editor of its
  *  first family member; returns the row's text. */
 async function openFirstPerson(session, row) {
-  const rows = await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
+  const rows = await showCases(session, 30000);
   let target = rows[0];
   if (row) {
     for (const r of rows) if ((await session.text(r)) === row) target = r;

@@ -193,3 +193,19 @@ export async function unlock(session, passphrase, timeoutMs = 15000) {
     await sleep(100);
   }
 }
+
+/** Shows the case list ("Mine sager"): the app starts on "Min uge" after unlocking. Returns the
+ *  case rows. */
+export async function showCases(session, timeoutMs = 15000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await session.findAll("[data-testid=case-row]").catch(() => []);
+    if (rows.length > 0) return rows;
+    const nav = await session.findAll("[data-testid=open-cases]").catch(() => []);
+    if (nav.length > 0 && (await session.findAll("#cases-heading")).length === 0) {
+      await session.click(nav[0]).catch(() => {});
+    }
+    if (Date.now() > until) throw new Error("timed out waiting for the case list");
+    await sleep(150);
+  }
+}

@@ -3,7 +3,7 @@
 // call no command outside the app's allowlist.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { assertAccessible, Session, startDriver, unlock } from "./webdriver.mjs";
+import { assertAccessible, Session, showCases, startDriver, unlock } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -39,6 +39,7 @@ test("stored XSS payloads stay text and no foreign command can be called", async
   driver = d.driver;
   session = await Session.start(d.base, app);
   await unlock(session, passphrase);
+  await showCases(session);
   await session.click((await session.waitFor("[data-testid=open-case]"))[0]);
 
   await session.click((await session.waitFor("[data-testid=add-person]"))[0]);

@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Session, startDriver } from "../webdriver.mjs";
+import { Session, startDriver, showCases } from "../webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
 const passphrase = process.env.FELTKONTOR_E2E_PASSPHRASE;
@@ -94,7 +94,7 @@ for (let i = 0; i < 5; i++) {
   await session.setValue(input, passphrase);
   const t1 = performance.now();
   await session.click(await session.find("button[type=submit]"));
-  await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
+  await showCases(session, 30000);
   toCases.push(performance.now() - t1);
   await stop(session, driver);
 }
@@ -113,7 +113,7 @@ const { driver, session } = await launch({});
 const [input] = await session.waitFor("#passphrase", { timeoutMs: 30000 });
 await session.setValue(input, passphrase);
 await session.click(await session.find("button[type=submit]"));
-await session.waitFor("[data-testid=case-row]", { timeoutMs: 30000 });
+await showCases(session, 30000);
 
 await session.click((await session.findAll("[data-testid=open-case]"))[0]);
 await session.waitFor("[data-testid=map-person]", { timeoutMs: 30000 });
@@ -173,7 +173,7 @@ const used = treeRss(appPid());
 // 1,000+ notes in the DOM, whose memory the web process keeps until its garbage collector
 // runs; it is reported separately.
 await session.click(await session.find("main section button.secondary"));
-await session.waitFor("[data-testid=case-row]");
+await showCases(session);
 // The timeline of the case with the long history (3,000 notes): open it, then page through.
 const longName = process.env.FELTKONTOR_LONG_CASE;
 const findLong = () =>
@@ -213,7 +213,7 @@ const shown = (await session.findAll("[data-testid=timeline-note]")).length;
 results.push(["timeline, case with 3,000 notes: click to first page shown (WebDriver round trip included)", openMs, openMs, ""]);
 results.push([`timeline: next page of 25 shown (${pageMs.length} pages, ${shown} notes on screen at the end)`, pct(pageMs, 0.5), pct(pageMs, 0.95), "fast with thousands of notes"]);
 await session.click(await session.find("main > button.secondary"));
-await session.waitFor("[data-testid=case-row]");
+await showCases(session);
 
 await sleep(3000);
 const stressed = treeRss(appPid());

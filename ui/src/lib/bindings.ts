@@ -35,6 +35,10 @@ export const commands = {
 	closeCase: (caseId: CaseId, reason: string) => typedError<null, IpcError>(__TAURI_INVOKE("close_case", { caseId, reason })),
 	/**  Opens a closed case again. */
 	reopenCase: (caseId: CaseId) => typedError<null, IpcError>(__TAURI_INVOKE("reopen_case", { caseId })),
+	/**  "Min uge": what needs the worker this week across all their cases. */
+	myWeek: () => typedError<MyWeek, IpcError>(__TAURI_INVOKE("my_week")),
+	/**  The new coordinator acknowledged a handover: it leaves "Min uge". */
+	acknowledgeHandover: (handoverId: RowId) => typedError<null, IpcError>(__TAURI_INVOKE("acknowledge_handover", { handoverId })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 	/**  Sets up local data on a machine that has none, and unlocks it. */
 	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
@@ -115,6 +119,11 @@ export type AgreementInput = {
 	responsible_person_id: PersonId | null,
 	/**  YYYY-MM-DD */
 	due_on: string | null,
+	/**
+	 *  A due date already passed is a late registration: made only when the worker confirmed
+	 *  it (a typing slip in the year is caught this way).
+	 */
+	confirm_late: boolean,
 };
 
 export type AppStatus = {
@@ -412,6 +421,21 @@ export type IpcError = {
 	/**  For `validation.too_long`: the field's limit and its length now, in characters. */
 	max?: number | null,
 	len?: number | null,
+};
+
+export type MyWeek = {
+	/**  Overdue first (oldest first), then due within [`WEEK_AHEAD_DAYS`]. */
+	agreements: WeekAgreement[],
+	/**  Cases the worker coordinates with no consent in force, or one that runs out soon. */
+	consents: WeekConsent[],
+	/**  The worker's unsigned drafts, oldest first. */
+	drafts: WeekNote[],
+	/**  The worker's notes saved here and not yet sent to the central service. */
+	unsent: WeekNote[],
+	/**  Text kept after a refused save. */
+	unsaved: WeekUnsaved[],
+	/**  Cases handed over to the worker, not yet acknowledged. */
+	handovers: WeekHandover[],
 };
 
 /**  The family network as it stood on a date, and the dates on which it changed. */
@@ -836,6 +860,51 @@ export type UnsyncedChange = {
 	child_name: string,
 	/**  RFC 3339. */
 	at: string | null,
+};
+
+export type WeekAgreement = {
+	agreement_id: AgreementId,
+	case_id: CaseId,
+	child_name: string,
+	what: string,
+	due_on: string,
+	/**  The due date has passed. */
+	overdue: boolean,
+	/**  Who is responsible: a member of staff or someone of the family, by name. */
+	responsible: string | null,
+};
+
+export type WeekConsent = {
+	case_id: CaseId,
+	child_name: string,
+	/**  The case's best consent state: expires soon, expired, not yet valid or withdrawn. */
+	state: ConsentState,
+	/**  The last day of the consent that runs out (for one that expires soon or expired). */
+	valid_to: string | null,
+	/**  Who gave it. */
+	given_by: string,
+};
+
+export type WeekHandover = {
+	handover_id: RowId,
+	case_id: CaseId,
+	child_name: string,
+	from_name: string,
+	at: string,
+};
+
+export type WeekNote = {
+	note_id: NoteId,
+	case_id: CaseId,
+	child_name: string,
+	kind: NoteKind,
+	occurred_at: string,
+	status: NoteStatus,
+};
+
+export type WeekUnsaved = {
+	child_name: string,
+	unsaved: UnsavedNote,
 };
 
 export type Worker = {

@@ -20,6 +20,7 @@ mod rules;
 pub mod search;
 pub mod sync;
 pub mod unsaved;
+pub mod week;
 
 pub use keys::KdfParams;
 pub use migrate::{Migration, MIGRATIONS};

@@ -169,24 +169,24 @@ pub struct PersonView {
     pub phones: Vec<Phone>,
 }
 
-fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
+pub(crate) fn parse_id<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
     s.parse().map_err(|_| {
         rusqlite::Error::InvalidColumnType(0, "id".into(), rusqlite::types::Type::Text)
     })
 }
 
-fn parse_enum<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
+pub(crate) fn parse_enum<T: std::str::FromStr>(s: String) -> rusqlite::Result<T> {
     s.parse()
         .map_err(|_| rusqlite::Error::InvalidColumnType(0, s.clone(), rusqlite::types::Type::Text))
 }
 
-fn parse_time(s: &str) -> rusqlite::Result<OffsetDateTime> {
+pub(crate) fn parse_time(s: &str) -> rusqlite::Result<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })
 }
 
-fn parse_date(s: &str) -> rusqlite::Result<Date> {
+pub(crate) fn parse_date(s: &str) -> rusqlite::Result<Date> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(s, &fmt).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
