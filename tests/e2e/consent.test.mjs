@@ -102,9 +102,14 @@ test("legal basis, consent and agreements on a case", async () => {
   assert.match(await session.text(herr), /Skriv et overdragelsesnotat/);
   await assertAccessible(session, "handover form with error");
   await session.type(await session.find("#h-note"), "Familien kender dig fra PPR; mor ønsker møder om fredagen.");
+  // A warm handover: whether a joint meeting with the family is planned must be answered.
+  await session.click(await session.find("[data-testid=handover-save]"));
+  assert.match(await session.text((await session.waitFor("[data-testid=handover-error]"))[0]), /fælles møde/);
+  await session.click(await session.find("[data-testid=meeting-not-planned]"));
   await session.click(await session.find("[data-testid=handover-save]"));
   await session.waitFor("[data-testid=open-handover]");
   const coordinator = await session.text(await session.find(".coordinator"));
+  assert.match(await session.text(await session.find("[data-testid=handover-note]")), /Overdragelse fra/);
   assert.ok(!coordinator.includes("Birgitte Madsen"), coordinator);
   assert.match(await session.text(await session.find("section.head")), /Tidligere tovholdere: .*Birgitte Madsen →/);
   await session.screenshot(`${shots}/53-handover.png`);

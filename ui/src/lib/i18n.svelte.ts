@@ -21,7 +21,7 @@ const da = {
   "cases.more": "Vis flere sager ({n} til)",
   "cases.today": "i dag",
   "cases.none": "—",
-  "cases.mine": "Du er tovholder",
+  "cases.mine": "dig",
   "cases.filter.district": "Distrikt",
   "cases.filter.status": "Status",
   "cases.filter.all": "Alle",
@@ -507,6 +507,22 @@ const da = {
   "week.unsent_hint": "De er gemt på denne computer og sendes, når du er på netværket.",
   "error.agreement.due_in_past": "Fristen er allerede overskredet. Tjek datoen; er det en sen registrering af en aftale, så sæt flueben nedenfor og gem igen.",
   "agreement.confirm_late": "Ja, det er en sen registrering: fristen er overskredet",
+  "handover.checklist": "Åbne aftaler: sæt flueben ved hver, når du har gennemgået den med den nye tovholder",
+  "handover.promises": "Hvad er familien blevet lovet?",
+  "handover.meeting": "Er et fælles møde med familien og den nye tovholder planlagt?",
+  "handover.meeting_planned": "Ja, det er planlagt",
+  "handover.meeting_on": "Mødets dato",
+  "handover.meeting_not_planned": "Nej, ikke endnu",
+  "handover.review_all": "Gennemgå hver åben aftale med den nye tovholder, og sæt flueben ved den.",
+  "handover.meeting_required": "Svar på, om et fælles møde med familien er planlagt (og hvornår).",
+  "handover.text_agreements": "Åbne aftaler, gennemgået ved overdragelsen:",
+  "handover.text_promises": "Det er familien blevet lovet:",
+  "handover.text_meeting_planned": "Fælles møde med familien og den nye tovholder: planlagt {date}.",
+  "handover.text_meeting_not_planned": "Fælles møde med familien og den nye tovholder: ikke planlagt endnu.",
+  "handover.latest": "Overdragelse fra {from}, {date}",
+  "case.next_due": "Næste frist",
+  "case.overdue": "overskredet",
+  "case.latest_notes": "Seneste notater",
 } as const;
 
 export type Key = keyof typeof da;
@@ -530,7 +546,7 @@ const en: Record<Key, string> = {
   "cases.more": "Show more cases ({n} more)",
   "cases.today": "today",
   "cases.none": "—",
-  "cases.mine": "You are the coordinator",
+  "cases.mine": "you",
   "cases.filter.district": "District",
   "cases.filter.status": "Status",
   "cases.filter.all": "All",
@@ -1016,6 +1032,22 @@ const en: Record<Key, string> = {
   "week.unsent_hint": "They are saved on this computer and are sent when you are online.",
   "error.agreement.due_in_past": "The due date has already passed. Check the date; if this is a late registration of an agreement, tick the box below and save again.",
   "agreement.confirm_late": "Yes, this is a late registration: the due date has passed",
+  "handover.checklist": "Open agreements: tick each once you have gone through it with the new coordinator",
+  "handover.promises": "What has the family been promised?",
+  "handover.meeting": "Is a joint meeting with the family and the new coordinator planned?",
+  "handover.meeting_planned": "Yes, it is planned",
+  "handover.meeting_on": "The meeting's date",
+  "handover.meeting_not_planned": "No, not yet",
+  "handover.review_all": "Go through each open agreement with the new coordinator and tick it.",
+  "handover.meeting_required": "Answer whether a joint meeting with the family is planned (and when).",
+  "handover.text_agreements": "Open agreements, gone through at the handover:",
+  "handover.text_promises": "What the family has been promised:",
+  "handover.text_meeting_planned": "Joint meeting with the family and the new coordinator: planned {date}.",
+  "handover.text_meeting_not_planned": "Joint meeting with the family and the new coordinator: not planned yet.",
+  "handover.latest": "Handover from {from}, {date}",
+  "case.next_due": "Next due date",
+  "case.overdue": "overdue",
+  "case.latest_notes": "Latest notes",
 
 };
 
@@ -1065,6 +1097,15 @@ export function formatDateTime(iso: string): string {
   return new Intl.DateTimeFormat(lang === "da" ? "da-DK" : "en-GB", {
     day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
   }).format(new Date(iso));
+}
+
+/** A date in Danish numeric order, "28.11.2026" (compact, for tables). */
+export function formatShortDate(iso: string): string {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(iso);
+  if (m && iso.length === 10) return lang === "da" ? `${m[3]}.${m[2]}.${m[1]}` : `${m[3]}/${m[2]}/${m[1]}`;
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return lang === "da" ? `${pad(d.getDate())}.${pad(d.getMonth() + 1)}.${d.getFullYear()}` : `${pad(d.getDate())}/${pad(d.getMonth() + 1)}/${d.getFullYear()}`;
 }
 
 export function formatNumber(n: number): string {
