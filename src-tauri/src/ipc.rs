@@ -192,6 +192,23 @@ mod tests {
         serde_json::to_string_pretty(&doc).unwrap() + "\n"
     }
 
+    /// The UI writes a legal basis from the Rust side's standard labels.
+    #[test]
+    fn the_ui_knows_every_standard_legal_basis() {
+        let ts = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ui/src/lib/legalBasis.ts"
+        ))
+        .unwrap();
+        for b in feltkontor_core::domain::legal_basis::LegalBasis::ALL {
+            assert!(
+                ts.contains(&format!("label: \"{}\"", b.label())),
+                "ui/src/lib/legalBasis.ts lacks {:?}",
+                b.label()
+            );
+        }
+    }
+
     #[test]
     fn committed_error_codes_match_the_rust_side() {
         let fresh = fresh();

@@ -54,10 +54,18 @@ test("legal basis, consent and agreements on a case", async () => {
   assert.match(await session.text(err), /Intet gyldigt samtykke dækker medarbejderens sektor/);
   await session.screenshot(`${shots}/50-legal-basis-required.png`);
   await assertAccessible(session, "participant form with error");
-  await session.type(await session.find("#f-basis"), "Udveksling efter reglerne om tværprofessionelt samarbejde, aftalt med leder");
+  // The basis is one of the standard ones, with its reason: never free text alone.
+  await session.setValue(await session.find("#f-basis-kind"), "cross_sector_exchange");
   await session.click(await session.find("[data-testid=participant-save]"));
+  await session.waitFor("[data-testid=form-error]");
+  await session.type((await session.waitFor("#f-basis"))[0], "Nødvendigt for at følge op på barnets sundhed med familien");
+  await session.click(await session.find("[data-testid=participant-save]"));
+  await session.waitFor("[data-testid=participant-row]");
   const participants = await texts("[data-testid=participant-row]");
-  assert.ok(participants.some((p) => /Sundhedsplejerske for familien/.test(p) && /Lovgrundlag: Udveksling/.test(p)), participants.join("\n"));
+  assert.ok(
+    participants.some((p) => /Sundhedsplejerske for familien/.test(p) && /Lovgrundlag: Udveksling efter servicelovens § 49 b: Nødvendigt/.test(p)),
+    participants.join("\n"),
+  );
 
   await session.click((await session.waitFor("[data-testid=add-person]"))[0]);
   await session.type((await session.waitFor("#p-name"))[0], "Line Holm");

@@ -65,7 +65,9 @@ impl Sample {
             case_id: case.id,
             staff_id: colleague.id,
             role: "PPR-psykolog".into(),
-            legal_basis: Some("Udveksling efter reglerne om tværprofessionelt samarbejde".into()),
+            legal_basis: Some(
+                "Udveksling efter servicelovens § 49 b: bekymring for barnets trivsel".into(),
+            ),
         };
         let person = Person {
             id: PersonId::new(),

@@ -343,6 +343,24 @@ fn the_coordinator_changes_only_by_handover_with_a_note() {
         store.write(|w| w.close_case(s.case.id, "")).unwrap_err(),
         Error::Invalid(ValidationError::CloseReasonRequired)
     ));
+    // Closing is the coordinator's decision: after the handover it is not this worker's.
+    assert_eq!(
+        invalid(
+            store
+                .write(|w| w.close_case(s.case.id, "Forløbet er afsluttet"))
+                .unwrap_err()
+        ),
+        ValidationError::Privileged {
+            what: "case status"
+        }
+    );
+}
+
+#[test]
+fn the_coordinator_closes_and_reopens_a_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
     store
         .write(|w| w.close_case(s.case.id, "Forløbet er afsluttet"))
         .unwrap();
@@ -350,6 +368,15 @@ fn the_coordinator_changes_only_by_handover_with_a_note() {
         invalid(store.write(|w| w.save_note(&s.note)).unwrap_err()),
         ValidationError::CaseClosed
     );
+    let closed = store.case_overview(s.case.id).unwrap().case;
+    assert_eq!(
+        closed.closed_reason.as_deref(),
+        Some("Forløbet er afsluttet")
+    );
+    let reopened = store.write(|w| w.reopen_case(s.case.id)).unwrap();
+    assert_eq!(reopened.status, CaseStatus::Open);
+    assert_eq!(reopened.closed_reason, None);
+    store.write(|w| w.save_note(&s.note)).unwrap();
 }
 
 #[test]
@@ -993,10 +1020,23 @@ fn a_participant_from_a_sector_without_consent_needs_a_legal_basis() {
     };
     let err = store.write(|w| w.add_participant(&p)).unwrap_err();
     assert_eq!(err.code(), "rule.legal_basis_required");
+    // Free text alone, or a standard basis without its reason, is no legal basis.
+    for text in [
+        "Det aftalte vi på mødet",
+        "Udveksling efter servicelovens § 49 b:  ",
+        "Samtykke: mundtligt",
+    ] {
+        let free = Participant {
+            legal_basis: Some(text.into()),
+            ..p.clone()
+        };
+        let err = store.write(|w| w.add_participant(&free)).unwrap_err();
+        assert_eq!(err.code(), "rule.legal_basis_required", "{text}");
+    }
     // With a recorded legal basis it is allowed …
     let with_basis = Participant {
         legal_basis: Some(
-            "Udveksling efter servicelovens § 49 a om tværprofessionelt samarbejde".into(),
+            "Udveksling efter servicelovens § 49 b: nødvendigt for barnets trivsel".into(),
         ),
         ..p.clone()
     };

@@ -295,8 +295,10 @@ fn generate_case(
             role: text::role(s.profession).to_owned(),
             // Consent is recorded with the family later in the case's life; until then the
             // cross-sector participants take part on a recorded legal basis.
-            legal_basis: rules::consent_sector(s.profession)
-                .map(|_| "Udveksling efter reglerne om tværprofessionelt samarbejde".to_owned()),
+            legal_basis: rules::consent_sector(s.profession).map(|_| {
+                feltkontor_core::domain::legal_basis::LegalBasis::CrossSectorExchange
+                    .compose("Nødvendigt for at støtte barnets trivsel i samarbejde med skolen")
+            }),
         })?;
         participants.push(s);
     }

@@ -5,6 +5,7 @@
 
 pub mod cpr;
 pub mod error;
+pub mod legal_basis;
 pub mod model;
 pub mod rules;
 pub mod strength;

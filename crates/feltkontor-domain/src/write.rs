@@ -540,10 +540,12 @@ pub fn check<F: Facts>(c: &Change<'_>, who: &Writer, f: &mut F) -> Result<(), Re
                         let covered = facts(f.consents(case_id))?
                             .iter()
                             .any(|c| c.covers(sector, today));
+                        // A standard basis with its reason, never free text alone.
                         let has_basis = p
                             .legal_basis
                             .as_deref()
-                            .is_some_and(|b| !b.trim().is_empty());
+                            .and_then(crate::legal_basis::parse)
+                            .is_some();
                         if !covered && !has_basis {
                             return Err(ValidationError::LegalBasisRequired.into());
                         }

@@ -1424,3 +1424,27 @@ fn only_the_coordinator_closes_and_reopens_a_case(kind: Kind) {
     assert!(rejected_codes(&reopened).is_empty(), "{reopened:?}");
 }
 backends!(only_the_coordinator_closes_and_reopens_a_case);
+
+/// A participant from a sector no valid consent covers takes part on a standard legal basis
+/// with its reason, never free text alone: a modified client that records a free-text basis
+/// is refused by the service.
+fn a_legal_basis_is_a_standard_one_with_its_reason(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let row = participant_row(&db, w.case1, w.staff["hvlegal"]);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    for free in [
+        "Det aftalte vi på mødet",
+        "Udveksling efter servicelovens § 49 b:   ",
+        "Samtykke: mundtligt",
+    ] {
+        let r = coord.push_one(EntityKind::Participant, row, json!({"legal_basis": free}));
+        assert_eq!(rejected_codes(&r), ["invalid_input"], "{free}: {r:?}");
+    }
+    let standard = coord.push_one(
+        EntityKind::Participant,
+        row,
+        json!({"legal_basis": "Underretning: modtaget fra skolen 1. december"}),
+    );
+    assert!(rejected_codes(&standard).is_empty(), "{standard:?}");
+}
+backends!(a_legal_basis_is_a_standard_one_with_its_reason);

@@ -155,7 +155,7 @@ const da = {
   "participant.staff": "Medarbejder",
   "participant.role": "Rolle på sagen",
   "participant.legal_basis": "Lovgrundlag for at dele oplysninger",
-  "participant.legal_basis_hint": "Skal udfyldes, hvis intet gyldigt samtykke dækker medarbejderens sektor.",
+  "participant.legal_basis_hint": "Skal vælges, hvis intet gyldigt samtykke dækker medarbejderens sektor. Er der et samtykke fra familien, så registrér det under Samtykker.",
   "participant.legal_basis_shown": "Lovgrundlag: {basis}",
   "participant.save": "Tilføj",
   "consent.add": "Registrér samtykke",
@@ -180,7 +180,7 @@ const da = {
   "error.rule.signature_invalid": "Notatets underskrift passer ikke til indholdet. Gem notatet igen, og underskriv på ny.",
   "error.validation.malformed": "Oplysningerne er ufuldstændige. Udfyld felterne, og prøv igen.",
   "error.validation.unknown_field": "Oplysningerne indeholder et felt, denne version ikke kender. Opdater Feltkontor.",
-  "error.rule.legal_basis_required": "Intet gyldigt samtykke dækker medarbejderens sektor. Skriv lovgrundlaget for at dele oplysninger.",
+  "error.rule.legal_basis_required": "Intet gyldigt samtykke dækker medarbejderens sektor. Vælg lovgrundlaget for at dele oplysninger, og skriv begrundelsen.",
   "error.rule.already_on_case": "Medarbejderen er allerede med på sagen.",
   "error.validation.no_sectors": "Vælg mindst én sektor, samtykket dækker.",
   "error.validation.responsible_required": "Vælg én ansvarlig: en medarbejder eller en fra familien.",
@@ -523,6 +523,10 @@ const da = {
   "case.next_due": "Næste frist",
   "case.overdue": "overskredet",
   "case.latest_notes": "Seneste notater",
+  "participant.basis_none": "Intet (et gyldigt samtykke dækker sektoren)",
+  "participant.basis_reason.cross_sector_exchange": "Hvorfor er udvekslingen nødvendig? (skriftlig begrundelse)",
+  "participant.basis_reason.notification": "Underretningens dato og emne",
+  "participant.basis_reason.significance_rule": "Hvorfor er oplysningerne af væsentlig betydning for sagen?",
 } as const;
 
 export type Key = keyof typeof da;
@@ -680,7 +684,7 @@ const en: Record<Key, string> = {
   "participant.staff": "Member of staff",
   "participant.role": "Role on the case",
   "participant.legal_basis": "Legal basis for sharing information",
-  "participant.legal_basis_hint": "Required when no valid consent covers the staff member's sector.",
+  "participant.legal_basis_hint": "Required when no valid consent covers the staff member's sector. If the family has consented, record it under Consents.",
   "participant.legal_basis_shown": "Legal basis: {basis}",
   "participant.save": "Add",
   "consent.add": "Record consent",
@@ -705,7 +709,7 @@ const en: Record<Key, string> = {
   "error.rule.signature_invalid": "The note's signature does not match its content. Save the note again and sign it anew.",
   "error.validation.malformed": "The information is incomplete. Fill in the fields and try again.",
   "error.validation.unknown_field": "The information contains a field this version does not know. Update Feltkontor.",
-  "error.rule.legal_basis_required": "No valid consent covers the staff member's sector. Write the legal basis for sharing information.",
+  "error.rule.legal_basis_required": "No valid consent covers the staff member's sector. Choose the legal basis for sharing information, and write the reason.",
   "error.rule.already_on_case": "The staff member is already on the case.",
   "error.validation.no_sectors": "Choose at least one sector the consent covers.",
   "error.validation.responsible_required": "Choose one responsible: a member of staff or someone in the family.",
@@ -1048,6 +1052,10 @@ const en: Record<Key, string> = {
   "case.next_due": "Next due date",
   "case.overdue": "overdue",
   "case.latest_notes": "Latest notes",
+  "participant.basis_none": "None (a valid consent covers the sector)",
+  "participant.basis_reason.cross_sector_exchange": "Why is the exchange necessary? (written reason)",
+  "participant.basis_reason.notification": "The notification's date and subject",
+  "participant.basis_reason.significance_rule": "Why are the details of significant importance to the case?",
 
 };
 

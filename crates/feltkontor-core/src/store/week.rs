@@ -18,7 +18,8 @@ pub const WEEK_AHEAD_DAYS: i64 = 7;
 
 /// The worker's cases: those they coordinate and those they take part in. Expects the
 /// worker's id as `?1`.
-const MINE: &str = "SELECT id FROM cases WHERE coordinator_id = ?1 AND archived = 0 AND status = 'open'
+const MINE: &str =
+    "SELECT id FROM cases WHERE coordinator_id = ?1 AND archived = 0 AND status = 'open'
      UNION SELECT p.case_id FROM participants p JOIN cases c ON c.id = p.case_id
        WHERE p.staff_id = ?1 AND p.archived = 0 AND c.archived = 0 AND c.status = 'open'";
 
@@ -171,7 +172,10 @@ impl Store {
             if best == ConsentState::Valid {
                 continue;
             }
-            let shown = consents.iter().filter(|c| c.state(today) == best).max_by_key(|c| c.valid_to);
+            let shown = consents
+                .iter()
+                .filter(|c| c.state(today) == best)
+                .max_by_key(|c| c.valid_to);
             let given_by = match shown {
                 Some(c) => self
                     .get::<Person>(c.given_by.0)?
@@ -180,9 +184,10 @@ impl Store {
                 None => String::new(),
             };
             week.consents.push(WeekConsent {
-                case_id: case_id.parse().map(CaseId).map_err(|_| {
-                    crate::Error::Corrupt("case id".into())
-                })?,
+                case_id: case_id
+                    .parse()
+                    .map(CaseId)
+                    .map_err(|_| crate::Error::Corrupt("case id".into()))?,
                 child_name,
                 state: best,
                 valid_to: shown.and_then(|c| c.valid_to),
