@@ -51,7 +51,10 @@ pub fn rule(kind: EntityKind) -> Rule {
         | EntityKind::Phone
         | EntityKind::Relation
         | EntityKind::Consent
-        | EntityKind::Agreement => Rule::CaseRecord,
+        | EntityKind::Agreement
+        // An appointment's place is typed by the worker; the app never fills it with a
+        // protected address (the home-visit sheet shows the address to those who may see it).
+        | EntityKind::Appointment => Rule::CaseRecord,
         EntityKind::Note => Rule::Note,
         EntityKind::Person => Rule::Person,
         EntityKind::Conflict => Rule::Conflict,

@@ -81,6 +81,8 @@ pub enum ValidationError {
     RecordFixed { what: &'static str },
     #[error("the note's signature does not match its content")]
     SignatureInvalid,
+    #[error("a consent is given by someone with custody of the child")]
+    ConsentNotByCustodian,
 }
 
 impl ValidationError {
@@ -126,6 +128,7 @@ impl ValidationError {
             Privileged { .. } => "rule.privileged",
             RecordFixed { .. } => "rule.record_fixed",
             SignatureInvalid => "rule.signature_invalid",
+            ConsentNotByCustodian => "rule.consent_not_by_custodian",
         }
     }
 
@@ -145,6 +148,7 @@ impl ValidationError {
             InvalidInitials => Some("initials"),
             LegalBasisRequired => Some("legal_basis"),
             CloseReasonRequired => Some("closed_reason"),
+            ConsentNotByCustodian => Some("given_by"),
             _ => None,
         }
     }

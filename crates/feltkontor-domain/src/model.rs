@@ -559,6 +559,53 @@ impl Agreement {
     }
 }
 
+/// A planned home visit, meeting or network meeting: when, where, and who is invited from the
+/// family's network and from the professionals. Once held it becomes the note of that meeting
+/// (`note_id`); a cancelled one stays, marked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Appointment {
+    pub id: AppointmentId,
+    pub case_id: CaseId,
+    pub kind: AppointmentKind,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "specta", specta(type = String))]
+    pub starts_at: OffsetDateTime,
+    pub place: String,
+    pub invited_persons: BTreeSet<PersonId>,
+    pub invited_staff: BTreeSet<StaffId>,
+    /// The note written of the meeting once it was held.
+    pub note_id: Option<NoteId>,
+    pub cancelled: bool,
+}
+
+/// The most people one appointment invites.
+pub const MAX_INVITED: usize = 60;
+
+impl Appointment {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.validate_fields()?;
+        self.validate_record()
+    }
+
+    pub fn validate_fields(&self) -> Result<(), ValidationError> {
+        plausible("starts_at", self.starts_at.date())?;
+        text::optional_line("place", &self.place, SHORT_TEXT_MAX)?;
+        if self.invited_persons.len() + self.invited_staff.len() > MAX_INVITED {
+            return Err(ValidationError::TooLong {
+                field: "invited",
+                len: self.invited_persons.len() + self.invited_staff.len(),
+                max: MAX_INVITED,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn validate_record(&self) -> Result<(), ValidationError> {
+        Ok(())
+    }
+}
+
 /// Two devices changed the same field of a record without seeing each other's change. The
 /// newer write (by hybrid logical clock, then device) is the field's value; the other value is
 /// kept here, with who wrote each and when, until someone on the case picks one or writes a

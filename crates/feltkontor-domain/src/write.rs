@@ -48,6 +48,7 @@ pub enum Record {
     Consent(Consent),
     Agreement(Agreement),
     Conflict(Conflict),
+    Appointment(Appointment),
 }
 
 macro_rules! into_record {
@@ -74,6 +75,7 @@ into_record!(
     Consent => Consent,
     Agreement => Agreement,
     Conflict => Conflict,
+    Appointment => Appointment,
 );
 
 /// The fields of each kind of record, as they are serialised (and stored, and synced); `id`
@@ -163,6 +165,17 @@ pub const fn fields_of(kind: EntityKind) -> &'static [&'static str] {
             "due_on",
             "done_at",
         ],
+        EntityKind::Appointment => &[
+            "id",
+            "case_id",
+            "kind",
+            "starts_at",
+            "place",
+            "invited_persons",
+            "invited_staff",
+            "note_id",
+            "cancelled",
+        ],
         EntityKind::Conflict => &[
             "id",
             "case_id",
@@ -203,6 +216,7 @@ impl Record {
             Record::Consent(_) => EntityKind::Consent,
             Record::Agreement(_) => EntityKind::Agreement,
             Record::Conflict(_) => EntityKind::Conflict,
+            Record::Appointment(_) => EntityKind::Appointment,
         }
     }
 
@@ -235,6 +249,7 @@ impl Record {
             EntityKind::Consent => Record::Consent(de(data)?),
             EntityKind::Agreement => Record::Agreement(de(data)?),
             EntityKind::Conflict => Record::Conflict(de(data)?),
+            EntityKind::Appointment => Record::Appointment(de(data)?),
         })
     }
 
@@ -261,6 +276,7 @@ impl Record {
             Record::Consent(r) => ser(r),
             Record::Agreement(r) => ser(r),
             Record::Conflict(r) => ser(r),
+            Record::Appointment(r) => ser(r),
         }
     }
 
@@ -295,6 +311,7 @@ impl Record {
             Record::Consent(r) => r.case_id,
             Record::Agreement(r) => r.case_id,
             Record::Conflict(r) => r.case_id,
+            Record::Appointment(r) => r.case_id,
         })
     }
 
@@ -315,6 +332,7 @@ impl Record {
             Record::Note(r) => r.validate_record(),
             Record::Consent(r) => r.validate_record(),
             Record::Agreement(r) => r.validate_record(),
+            Record::Appointment(r) => r.validate_record(),
             Record::Team(_)
             | Record::Staff(_)
             | Record::TeamMember(_)
@@ -347,6 +365,7 @@ impl Record {
                 not_ahead("done_at", r.done_at, now)
             }
             Record::Conflict(_) => Ok(()),
+            Record::Appointment(r) => r.validate_fields(),
         }
     }
 
@@ -362,6 +381,7 @@ impl Record {
             }
             Record::Consent(x) => x.withdrawn_at = x.withdrawn_at.map(n),
             Record::Agreement(x) => x.done_at = x.done_at.map(n),
+            Record::Appointment(x) => x.starts_at = n(x.starts_at),
             Record::Handover(x) => x.at = n(x.at),
             Record::Conflict(x) => {
                 x.detected_at = n(x.detected_at);
@@ -608,7 +628,18 @@ pub fn check<F: Facts>(c: &Change<'_>, who: &Writer, f: &mut F) -> Result<(), Re
                     if c.archives {
                         return Ok(());
                     }
-                    person_in_case(f, k.given_by, case_id)
+                    person_in_case(f, k.given_by, case_id)?;
+                    // Consent to share is the parents' (those with custody): never a
+                    // teacher's, a neighbour's or a sibling's.
+                    if let Some(Record::Consent(b)) = before {
+                        if b.given_by == k.given_by {
+                            return Ok(());
+                        }
+                    }
+                    match facts(f.person(k.given_by))? {
+                        Some(p) if p.custody => Ok(()),
+                        _ => Err(ValidationError::ConsentNotByCustodian.into()),
+                    }
                 }
                 Record::Agreement(a) => {
                     if c.archives {
@@ -621,6 +652,28 @@ pub fn check<F: Facts>(c: &Change<'_>, who: &Writer, f: &mut F) -> Result<(), Re
                     }
                     if let Some(p) = a.responsible_person_id {
                         person_in_case(f, p, case_id)?;
+                    }
+                    Ok(())
+                }
+                Record::Appointment(a) => {
+                    if c.archives {
+                        return Ok(());
+                    }
+                    // Who is invited: people of this case's network, and staff that exist.
+                    for p in &a.invited_persons {
+                        person_in_case(f, *p, case_id)?;
+                    }
+                    for s in &a.invited_staff {
+                        if facts(f.staff(*s))?.is_none() {
+                            return Err(ValidationError::WrongCase { what: "staff" }.into());
+                        }
+                    }
+                    // The note of the meeting is a note of this case.
+                    if let Some(n) = a.note_id {
+                        match facts(f.note(n))? {
+                            Some(note) if note.case_id == case_id => {}
+                            _ => return Err(ValidationError::WrongCase { what: "note" }.into()),
+                        }
                     }
                     Ok(())
                 }

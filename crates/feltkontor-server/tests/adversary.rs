@@ -1448,3 +1448,46 @@ fn a_legal_basis_is_a_standard_one_with_its_reason(kind: Kind) {
     assert!(rejected_codes(&standard).is_empty(), "{standard:?}");
 }
 backends!(a_legal_basis_is_a_standard_one_with_its_reason);
+
+/// A consent to share is given by a parent with custody: a modified client that records one as
+/// given by the child's teacher is refused.
+fn a_consent_is_given_by_a_custodian(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let teacher = Person {
+        id: PersonId::new(),
+        case_id: CaseId(w.case1),
+        name: "Klasselærer Lise".into(),
+        relation: RelationToChild::Teacher,
+        custody: false,
+        email: None,
+        address: None,
+        protected_address: false,
+        language: None,
+        interpreter_needed: false,
+        do_not_contact: false,
+        do_not_contact_reason: None,
+    };
+    let added = coord.push_one(EntityKind::Person, teacher.id.0, fields_of(&teacher));
+    assert!(rejected_codes(&added).is_empty(), "{added:?}");
+    let today = time::OffsetDateTime::now_utc().date();
+    let by_teacher = Consent {
+        id: ConsentId::new(),
+        case_id: CaseId(w.case1),
+        given_by: teacher.id,
+        sectors: [ConsentSector::School].into(),
+        valid_from: today,
+        valid_to: None,
+        withdrawn_at: None,
+    };
+    let r = coord.push_one(EntityKind::Consent, by_teacher.id.0, fields_of(&by_teacher));
+    assert_eq!(rejected_codes(&r), ["invalid_input"], "{r:?}");
+    let by_mother = Consent {
+        id: ConsentId::new(),
+        given_by: PersonId(w.mother),
+        ..by_teacher
+    };
+    let r = coord.push_one(EntityKind::Consent, by_mother.id.0, fields_of(&by_mother));
+    assert!(rejected_codes(&r).is_empty(), "{r:?}");
+}
+backends!(a_consent_is_given_by_a_custodian);

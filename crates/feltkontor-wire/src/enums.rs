@@ -115,6 +115,15 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// What kind of appointment is planned.
+    AppointmentKind {
+        HomeVisit => "home_visit",
+        Meeting => "meeting",
+        NetworkMeeting => "network_meeting",
+    }
+);
+
+wire_enum!(
     /// What kind of event a case note records.
     NoteKind {
         HomeVisit => "home_visit",

@@ -75,6 +75,10 @@ id_type!(
     AgreementId
 );
 id_type!(
+    /// A planned home visit, meeting or network meeting.
+    AppointmentId
+);
+id_type!(
     /// A device (one installation of the desktop app for one worker).
     DeviceId
 );

@@ -24,6 +24,8 @@ pub enum EntityKind {
     Agreement,
     /// Two devices changed one field without seeing each other's change.
     Conflict,
+    /// A planned home visit, meeting or network meeting.
+    Appointment,
 }
 
 impl EntityKind {
@@ -41,6 +43,7 @@ impl EntityKind {
         EntityKind::Consent,
         EntityKind::Agreement,
         EntityKind::Conflict,
+        EntityKind::Appointment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl EntityKind {
             EntityKind::Consent => "consent",
             EntityKind::Agreement => "agreement",
             EntityKind::Conflict => "conflict",
+            EntityKind::Appointment => "appointment",
         }
     }
 

@@ -541,6 +541,11 @@ export type ParticipantInput = {
 export type ParticipantView = {
 	participant: Participant,
 	staff: Staff | null,
+	/**
+	 *  From a sector that needs a consent, and today neither a consent in force covers it nor
+	 *  a standard legal basis is recorded (a consent ran out or was withdrawn since).
+	 */
+	uncovered: boolean,
 };
 
 /**
@@ -877,10 +882,17 @@ export type WeekAgreement = {
 export type WeekConsent = {
 	case_id: CaseId,
 	child_name: string,
-	/**  The case's best consent state: expires soon, expired, not yet valid or withdrawn. */
-	state: ConsentState,
-	/**  The last day of the consent that runs out (for one that expires soon or expired). */
+	/**
+	 *  The case's best consent state: expires soon, expired, not yet valid or withdrawn;
+	 *  `None` when no consent is recorded at all.
+	 */
+	state: ConsentState | null,
+	/**  The last day of the consent shown (for one that expires soon or expired). */
 	valid_to: string | null,
+	/**  Its first day (for one not valid yet). */
+	valid_from: string | null,
+	/**  When it was withdrawn. */
+	withdrawn_at: string | null,
 	/**  Who gave it. */
 	given_by: string,
 };

@@ -505,7 +505,7 @@ const da = {
   "week.drafts": "Mine kladder, der ikke er underskrevet",
   "week.unsent": "Notater, der venter på at blive sendt",
   "week.unsent_hint": "De er gemt på denne computer og sendes, når du er på netværket.",
-  "error.agreement.due_in_past": "Fristen er allerede overskredet. Tjek datoen; er det en sen registrering af en aftale, så sæt flueben nedenfor og gem igen.",
+  "error.agreement.due_in_past": "Fristen er allerede overskredet. Tjek datoen; er det en sen registrering af en aftale, så sæt flueben ved »Ja, det er en sen registrering« og gem igen.",
   "agreement.confirm_late": "Ja, det er en sen registrering: fristen er overskredet",
   "handover.checklist": "Åbne aftaler: sæt flueben ved hver, når du har gennemgået den med den nye tovholder",
   "handover.promises": "Hvad er familien blevet lovet?",
@@ -527,6 +527,17 @@ const da = {
   "participant.basis_reason.cross_sector_exchange": "Hvorfor er udvekslingen nødvendig? (skriftlig begrundelse)",
   "participant.basis_reason.notification": "Underretningens dato og emne",
   "participant.basis_reason.significance_rule": "Hvorfor er oplysningerne af væsentlig betydning for sagen?",
+  "error.rule.consent_not_by_custodian": "Et samtykke gives af en forælder med forældremyndighed. Vælg en af dem under »Givet af«.",
+  "consent.no_custodian": "Ingen i netværket er registreret med forældremyndighed. Redigér forælderen, og sæt flueben ved forældremyndighed først.",
+  "week.consent_none": "intet samtykke registreret",
+  "week.consent_withdrawn": "trukket tilbage {date}",
+  "week.consent_from": "gælder fra {date}",
+  "participant.uncovered": "Intet gyldigt samtykke eller lovgrundlag dækker deltageren nu. Forny samtykket med familien, eller registrér lovgrundlaget.",
+  "case.close_drafts": "Sagen har {n} {n|kladde|kladder}, der ikke er underskrevet. En lukket sag kan ikke ændres: underskriv eller kassér {n|den|dem} først.",
+  "person.address_masked": "Adressen er beskyttet og vises ikke på skærmen.",
+  "person.address_reveal": "Vis adressen",
+  "participant.choose": "Vælg medarbejder …",
+  "date.no_such_date": "Den dato findes ikke. Tjek dag og måned.",
 } as const;
 
 export type Key = keyof typeof da;
@@ -1034,7 +1045,7 @@ const en: Record<Key, string> = {
   "week.drafts": "My drafts, not signed",
   "week.unsent": "Notes waiting to be sent",
   "week.unsent_hint": "They are saved on this computer and are sent when you are online.",
-  "error.agreement.due_in_past": "The due date has already passed. Check the date; if this is a late registration of an agreement, tick the box below and save again.",
+  "error.agreement.due_in_past": "The due date has already passed. Check the date; if this is a late registration of an agreement, tick “Yes, this is a late registration” and save again.",
   "agreement.confirm_late": "Yes, this is a late registration: the due date has passed",
   "handover.checklist": "Open agreements: tick each once you have gone through it with the new coordinator",
   "handover.promises": "What has the family been promised?",
@@ -1056,6 +1067,17 @@ const en: Record<Key, string> = {
   "participant.basis_reason.cross_sector_exchange": "Why is the exchange necessary? (written reason)",
   "participant.basis_reason.notification": "The notification's date and subject",
   "participant.basis_reason.significance_rule": "Why are the details of significant importance to the case?",
+  "error.rule.consent_not_by_custodian": "A consent is given by a parent with custody. Choose one of them under “Given by”.",
+  "consent.no_custodian": "No one in the network is recorded with custody. Edit the parent and tick custody first.",
+  "week.consent_none": "no consent recorded",
+  "week.consent_withdrawn": "withdrawn {date}",
+  "week.consent_from": "valid from {date}",
+  "participant.uncovered": "No valid consent or legal basis covers this participant now. Renew the consent with the family, or record the legal basis.",
+  "case.close_drafts": "The case has {n} unsigned {n|draft|drafts}. A closed case cannot be changed: sign or discard {n|it|them} first.",
+  "person.address_masked": "The address is protected and not shown on screen.",
+  "person.address_reveal": "Show the address",
+  "participant.choose": "Choose a staff member …",
+  "date.no_such_date": "That date does not exist. Check the day and the month.",
 
 };
 

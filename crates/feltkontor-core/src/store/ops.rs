@@ -316,6 +316,18 @@ impl Writer<'_> {
         Ok(c)
     }
 
+    /// Plans (or changes, or cancels) a home visit, meeting or network meeting.
+    pub fn put_appointment(&mut self, a: &Appointment) -> Result<Appointment> {
+        self.open_case_of(a.case_id)?;
+        let mut a = a.clone();
+        a.starts_at = normalize_timestamp(a.starts_at);
+        a.place = a.place.trim().to_owned();
+        a.validate()?;
+        self.check_write(&a, false)?;
+        self.put(&a)?;
+        Ok(a)
+    }
+
     pub fn put_agreement(&mut self, a: &Agreement) -> Result<()> {
         self.open_case_of(a.case_id)?;
         a.validate()?;

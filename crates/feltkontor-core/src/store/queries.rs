@@ -95,6 +95,9 @@ pub struct SectorConsent {
 pub struct ParticipantView {
     pub participant: Participant,
     pub staff: Option<Staff>,
+    /// From a sector that needs a consent, and today neither a consent in force covers it nor
+    /// a standard legal basis is recorded (a consent ran out or was withdrawn since).
+    pub uncovered: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -369,17 +372,30 @@ impl Store {
         let worker = self.worker_id().to_string();
         let team = self.get::<Team>(case.team_id.0)?;
         let coordinator = self.get::<Staff>(case.coordinator_id.0)?;
-        let participants = self
-            .records::<Participant>("case_id = ?1 ORDER BY rowid", [&id])?
+        let participants = self.records::<Participant>("case_id = ?1 ORDER BY rowid", [&id])?;
+        let today = self.clock().today();
+        let in_force = self.records::<Consent>("case_id = ?1", [&id])?;
+        let participants = participants
             .into_iter()
             .map(|p| {
+                let staff = self.get::<Staff>(p.staff_id.0)?;
+                let uncovered = staff
+                    .as_ref()
+                    .and_then(|s| rules::consent_sector(s.profession))
+                    .is_some_and(|sector| {
+                        !in_force.iter().any(|c| c.covers(sector, today))
+                            && p.legal_basis
+                                .as_deref()
+                                .and_then(crate::domain::legal_basis::parse)
+                                .is_none()
+                    });
                 Ok(ParticipantView {
-                    staff: self.get::<Staff>(p.staff_id.0)?,
+                    staff,
                     participant: p,
+                    uncovered,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let today = self.clock().today();
         let consents = self
             .records::<Consent>("case_id = ?1 ORDER BY valid_from DESC", [&id])?
             .into_iter()

@@ -115,6 +115,13 @@ record!(Consent, Consent, "consents", json = ["sectors"]);
 record!(Agreement, Agreement, "agreements");
 
 record!(Conflict, Conflict, "conflicts");
+record!(
+    Appointment,
+    Appointment,
+    "appointments",
+    bools = ["cancelled"],
+    json = ["invited_persons", "invited_staff"]
+);
 
 pub(crate) fn select_sql<T: Record>() -> String {
     format!("SELECT {} FROM {}", T::COLUMNS.join(", "), T::TABLE)

@@ -70,6 +70,10 @@ macro_rules! with_record {
                 type $t = Conflict;
                 $body
             }
+            EntityKind::Appointment => {
+                type $t = Appointment;
+                $body
+            }
         }
     };
 }
@@ -85,6 +89,7 @@ const CASE_TABLES: &[&str] = &[
     "consents",
     "agreements",
     "conflicts",
+    "appointments",
 ];
 
 /// What one pulled page did on this device.

@@ -44,12 +44,21 @@ pub struct WeekAgreement {
 pub struct WeekConsent {
     pub case_id: CaseId,
     pub child_name: String,
-    /// The case's best consent state: expires soon, expired, not yet valid or withdrawn.
-    pub state: ConsentState,
-    /// The last day of the consent that runs out (for one that expires soon or expired).
+    /// The case's best consent state: expires soon, expired, not yet valid or withdrawn;
+    /// `None` when no consent is recorded at all.
+    pub state: Option<ConsentState>,
+    /// The last day of the consent shown (for one that expires soon or expired).
     #[cfg_attr(feature = "specta", specta(type = Option<String>))]
     #[serde(serialize_with = "iso_date_opt")]
     pub valid_to: Option<Date>,
+    /// Its first day (for one not valid yet).
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
+    #[serde(serialize_with = "iso_date_opt")]
+    pub valid_from: Option<Date>,
+    /// When it was withdrawn.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
+    pub withdrawn_at: Option<OffsetDateTime>,
     /// Who gave it.
     pub given_by: String,
 }
@@ -166,15 +175,13 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         for (case_id, child_name) in coordinated {
             let consents = self.records_where::<Consent>("case_id = ?1", [&case_id])?;
-            let Some(best) = ConsentState::best(consents.iter().map(|c| c.state(today))) else {
-                continue;
-            };
-            if best == ConsentState::Valid {
+            let best = ConsentState::best(consents.iter().map(|c| c.state(today)));
+            if best == Some(ConsentState::Valid) {
                 continue;
             }
             let shown = consents
                 .iter()
-                .filter(|c| c.state(today) == best)
+                .filter(|c| Some(c.state(today)) == best)
                 .max_by_key(|c| c.valid_to);
             let given_by = match shown {
                 Some(c) => self
@@ -191,6 +198,8 @@ impl Store {
                 child_name,
                 state: best,
                 valid_to: shown.and_then(|c| c.valid_to),
+                valid_from: shown.map(|c| c.valid_from),
+                withdrawn_at: shown.and_then(|c| c.withdrawn_at),
                 given_by,
             });
         }
@@ -211,18 +220,22 @@ impl Store {
         };
         week.drafts = note_rows(
             "SELECT n.id, n.case_id, c.child_name, n.kind, n.occurred_at, n.status
-             FROM notes n JOIN cases c ON c.id = n.case_id
+             FROM notes n JOIN cases c ON c.id = n.case_id AND c.status = 'open'
              WHERE n.author_id = ?1 AND n.archived = 0 AND n.status = 'draft'
              ORDER BY n.occurred_at, n.id",
         )?;
-        week.unsent = note_rows(
-            "SELECT n.id, n.case_id, c.child_name, n.kind, n.occurred_at, n.status
+        // Signed notes waiting to be sent (drafts are listed above); none on a computer that
+        // is not connected to a service, where nothing is ever sent.
+        if self.sync_account()?.is_some() {
+            week.unsent = note_rows(
+                "SELECT n.id, n.case_id, c.child_name, n.kind, n.occurred_at, n.status
              FROM notes n JOIN cases c ON c.id = n.case_id
-             WHERE n.author_id = ?1 AND n.archived = 0
+             WHERE n.author_id = ?1 AND n.archived = 0 AND n.status = 'signed'
                AND EXISTS (SELECT 1 FROM change_log l
                            WHERE l.entity = 'note' AND l.entity_id = n.id AND l.pushed = 0)
              ORDER BY n.occurred_at, n.id",
-        )?;
+            )?;
+        }
 
         for u in self.unsaved_notes()? {
             let child_name = self
