@@ -112,7 +112,7 @@ pub fn create_account(
             "a work phone or e-mail is required",
         ));
     }
-    let hash = identity::hash_password(password)?;
+    let hash = identity::hash_password_for(password, &[&username, &staff.name, &staff.initials])?;
     transaction(conn, None, |conn| {
         if conn
             .query_one(

@@ -49,34 +49,66 @@ fn argon2() -> Argon2<'static> {
 }
 
 pub fn hash_password(password: &str) -> Result<String> {
-    check_password_strength(password)?;
+    hash_password_for(password, &[])
+}
+
+/// Hashes a password that passed the rule, with the account's own words (user name, name)
+/// counted as easy guesses.
+pub fn hash_password_for(password: &str, personal: &[&str]) -> Result<String> {
+    check_password_strength(password, personal)?;
     argon2()
         .hash_password(password.as_bytes())
         .map(|h: PasswordHash| h.to_string())
         .map_err(|e| ServiceError::internal(format!("argon2: {e}")))
 }
 
-/// The service's password rule: at least 12 characters and hard to guess by zxcvbn, with
-/// Danish words in its dictionary ([`feltkontor_domain::strength`]; the app's passphrase rule
-/// uses the same estimate).
-pub fn check_password_strength(password: &str) -> Result<()> {
-    let n = password.chars().count();
-    if n < 12 {
+/// The longest password, in bytes, as enrollment and lease renewal measure it.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The service's password rule: at least 12 characters, at most [`MAX_PASSWORD_BYTES`] bytes
+/// (the limit enrollment takes, so every accepted password can be used), and hard to guess by
+/// zxcvbn with Danish words and the account's own words (`personal`: the user name, the name)
+/// in its dictionary ([`feltkontor_domain::strength`]; the app's passphrase rule uses the same
+/// estimate).
+pub fn check_password_strength(password: &str, personal: &[&str]) -> Result<()> {
+    if password.chars().count() < 12 {
         return Err(ServiceError::invalid(
             "password",
             "The password must have at least 12 characters.",
         ));
     }
-    if n <= 1024 && !feltkontor_domain::strength::strength(password, &[]).acceptable {
-        return Err(ServiceError::invalid(
-            "password",
-            "The password is too easy to guess: use several words that do not belong together.",
-        ));
-    }
-    if n > 1024 {
+    if password.len() > MAX_PASSWORD_BYTES {
         return Err(ServiceError::invalid(
             "password",
             "The password is too long.",
+        ));
+    }
+    // The name's parts count too: "Birgitte.Madsen.1987" is guessed from "Birgitte Madsen".
+    let mut words: Vec<String> = personal.iter().map(|w| w.to_lowercase()).collect();
+    for w in personal {
+        words.extend(
+            w.split(|c: char| !c.is_alphanumeric())
+                .filter(|p| p.chars().count() >= 3)
+                .map(str::to_lowercase),
+        );
+    }
+    // A password with the user name or a part of the name in it is refused outright
+    // (zxcvbn may score "Birgitte.Madsen.1987" as strong).
+    let lower = password.to_lowercase();
+    if words
+        .iter()
+        .any(|w| w.chars().count() >= 4 && lower.contains(w.as_str()))
+    {
+        return Err(ServiceError::invalid(
+            "password",
+            "The password must not contain your user name or your name.",
+        ));
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    if !feltkontor_domain::strength::strength(password, &words).acceptable {
+        return Err(ServiceError::invalid(
+            "password",
+            "The password is too easy to guess: use several words that do not belong together, and not your name.",
         ));
     }
     Ok(())
@@ -749,6 +781,29 @@ pub fn touch_device(conn: &mut dyn Conn, claims: &Claims, now: i64) -> Result<()
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_password_is_neither_guessable_nor_the_workers_own_name_nor_too_long_to_use() {
+        let personal = ["birgittemadsen", "Birgitte Madsen", "BMA"];
+        for weak in [
+            "birgittemadsen1",
+            "Birgitte.Madsen.1987",
+            "aaaaaaaaaaaaaaaa",
+            "sommerferie2026",
+        ] {
+            assert!(check_password_strength(weak, &personal).is_err(), "{weak}");
+        }
+        assert!(check_password_strength("blæksprutte vindmølle kompas 47", &personal).is_ok());
+        // 1,024 characters of æ are 2,048 bytes: more than enrollment takes.
+        let long: String = "blæksprutte vindmølle kompas "
+            .repeat(40)
+            .chars()
+            .take(1024)
+            .collect();
+        assert!(long.len() > MAX_PASSWORD_BYTES);
+        assert!(check_password_strength(&long, &personal).is_err());
+    }
+
     use super::*;
 
     /// A password hash written by an earlier build (argon2 0.5): accounts made before an upgrade

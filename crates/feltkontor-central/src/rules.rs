@@ -162,6 +162,29 @@ pub fn check_merge(
             }));
         }
     }
+    // A case's status and closing reason, its coordinator, and a person's address protection
+    // are written only by whoever may change them, whatever the value: a write of the same
+    // value with a clock ahead would otherwise win the field and silently veto the
+    // coordinator's own later change.
+    let privileged_fields: &[&str] = match written {
+        Record::Case(_) => &["status", "closed_reason", "coordinator_id"],
+        Record::Person(_) => &["protected_address"],
+        _ => &[],
+    };
+    if before.is_some() && !who.privileged() {
+        if let Some(f) = privileged_fields
+            .iter()
+            .find(|f| e.fields.contains_key(**f))
+        {
+            // Leaving the protection on is anyone's to keep; only lifting it is privileged
+            // (checked by the rule itself), so an unchanged `true` is not refused here.
+            let keeps_protection =
+                *f == "protected_address" && e.fields[*f].value == serde_json::Value::Bool(true);
+            if !keeps_protection {
+                return Err(refusal(ValidationError::Privileged { what: f }));
+            }
+        }
+    }
     run(&written, written_archived)?;
     // The merge took every field of the write (the usual case): the same record, checked once.
     if m.changed && (after != written || m.archived != written_archived) {

@@ -409,7 +409,9 @@ pub fn upload_access(
         };
         let detail = match e.criterion.as_deref() {
             Some(c) => {
-                let c: String = c
+                // A criterion that may hold a CPR number (an old app, or a modified one) is
+                // kept with its digits masked: the number never reaches the audit log.
+                let c: String = feltkontor_domain::text::mask_cpr_like(c)
                     .chars()
                     .map(|ch| if ch.is_control() { '\u{fffd}' } else { ch })
                     .take(MAX_CRITERION_CHARS)

@@ -1388,7 +1388,16 @@ fn search_finds_cases_by_name_and_cpr_and_people_by_address() {
     assert_eq!(store.search("aaberg", 10).unwrap().cases.len(), 1);
     assert!(store.search("åbergsen", 10).unwrap().cases.is_empty());
 
-    for typed in ["010315-9999", "0103159999", "010315 9999", " 010315-9999 "] {
+    for typed in [
+        "010315-9999",
+        "0103159999",
+        "010315 9999",
+        " 010315-9999 ",
+        "010315\u{2013}9999",
+        "01.03.15-9999",
+        "010315\u{a0}9999",
+        "\u{ff10}\u{ff11}\u{ff10}\u{ff13}\u{ff11}\u{ff15}-\u{ff19}\u{ff19}\u{ff19}\u{ff19}",
+    ] {
         let r = store.search(typed, 10).unwrap();
         assert_eq!(r.cases.len(), 1, "{typed}");
         assert!(r.cases[0].by_cpr);
@@ -1402,10 +1411,16 @@ fn search_finds_cases_by_name_and_cpr_and_people_by_address() {
         store.search("999999-9999", 10).unwrap_err().code(),
         "validation.invalid_cpr"
     );
+    // A number inside a text search is masked in the log too.
+    store.search("Alma 010315-9999", 10).unwrap();
+    store.search("cpr 0103159999", 10).unwrap();
     let log = store.access_log(100).unwrap();
     assert!(log
         .iter()
         .any(|e| e.criterion.as_deref() == Some(CPR_SEARCH_CRITERION)));
+    assert!(log
+        .iter()
+        .any(|e| e.criterion.as_deref() == Some("Alma ######-####")));
     assert!(
         log.iter().all(|e| e
             .criterion

@@ -228,8 +228,13 @@ pub fn strength(secret: &str, personal: &[&str]) -> Strength {
     // zxcvbn's matching is quadratic in the length; the tail of a very long secret adds
     // nothing to its strength, so only its first 256 characters are scored.
     let head: String = secret.chars().take(256).collect();
-    let mut words: Vec<&str> = DANISH_WORDS.to_vec();
-    words.extend(personal.iter().filter(|w| !w.trim().is_empty()));
+    // The secret's owner's own words first: zxcvbn ranks earlier words as likelier guesses.
+    let mut words: Vec<&str> = personal
+        .iter()
+        .copied()
+        .filter(|w| !w.trim().is_empty())
+        .collect();
+    words.extend(DANISH_WORDS.iter().copied());
     let score = u8::from(zxcvbn::zxcvbn(&head, &words).score());
     Strength {
         score,

@@ -49,8 +49,29 @@ impl From<String> for SensitiveText {
 }
 
 /// Characters that take no room: a name of nothing but these (and spaces) is no name.
-fn is_invisible(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+/// A character that shows nothing on its own: white space, zero-width and direction marks,
+/// fillers and blanks (Hangul fillers, the Braille blank, the combining grapheme joiner, the
+/// soft hyphen). Text of only these is empty to a reader.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{034f}'
+                | '\u{061c}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+        )
 }
 
 /// Explicit embeddings and overrides of the text's direction: in a one-line field they make a
@@ -195,5 +216,63 @@ mod tests {
         assert!(required_line("name", "Anna\u{202e}gnaW", 20).is_err());
         assert!(required_line("name", "محمد علي", 20).is_ok());
         assert!(optional_text("body", "مرحبا\nlinje", 100).is_ok());
+    }
+}
+
+/// The decimal value of a digit in any of the scripts a keyboard or a paste brings (ASCII,
+/// full-width, Arabic-Indic, extended Arabic-Indic, Devanagari).
+pub fn digit_value(c: char) -> Option<u32> {
+    let zero = match c {
+        '0'..='9' => '0',
+        '\u{ff10}'..='\u{ff19}' => '\u{ff10}',
+        '\u{0660}'..='\u{0669}' => '\u{0660}',
+        '\u{06f0}'..='\u{06f9}' => '\u{06f0}',
+        '\u{0966}'..='\u{096f}' => '\u{0966}',
+        _ => return None,
+    };
+    Some(c as u32 - zero as u32)
+}
+
+/// Text with six digits or more, in any script, separated or not, may hold a CPR number: every
+/// digit is replaced by `#` before the text is kept anywhere (the access log's search
+/// criterion). Other text is returned as it is.
+pub fn mask_cpr_like(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().filter(|c| digit_value(*c).is_some()).count() < 6 {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| if digit_value(c).is_some() { '#' } else { c })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod cpr_like_tests {
+    use super::*;
+
+    #[test]
+    fn any_shape_of_a_cpr_number_is_masked() {
+        for q in [
+            "010203-1234",
+            "010203 - 1234",
+            "010203\u{2013}1234",
+            "01.02.03-1234",
+            "010203/1234",
+            "cpr 010203-1234",
+            "Alma 010203-1234,",
+            "\u{ff10}\u{ff11}\u{ff10}\u{ff12}\u{ff10}\u{ff13}-\u{ff11}\u{ff12}\u{ff13}\u{ff14}",
+            "010203\u{a0}1234",
+            "01020312345",
+            "010203",
+        ] {
+            let masked = mask_cpr_like(q);
+            assert!(
+                !masked.chars().any(|c| digit_value(c).is_some()),
+                "{q:?} -> {masked:?}"
+            );
+        }
+        assert_eq!(mask_cpr_like("søvn 2026"), "søvn 2026", "a year is kept");
+        assert_eq!(mask_cpr_like("Alma"), "Alma");
     }
 }

@@ -760,11 +760,12 @@ fn check_case<F: Facts>(
     if before.status != after.status {
         privileged(who, "case status")?;
     }
+    // Visible text: a reason of only spaces or invisible characters names nothing.
     if after.status == CaseStatus::Closed
         && after
             .closed_reason
             .as_deref()
-            .is_none_or(|r| r.trim().is_empty())
+            .is_none_or(|r| r.chars().all(crate::text::is_invisible))
     {
         return Err(ValidationError::CloseReasonRequired.into());
     }

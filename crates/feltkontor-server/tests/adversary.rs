@@ -1399,6 +1399,23 @@ fn only_the_coordinator_closes_and_reopens_a_case(kind: Kind) {
         json!({"status": "closed", "closed_reason": "   "}),
     );
     assert_eq!(rejected_codes(&blank), ["invalid_input"], "{blank:?}");
+    for invisible in [
+        "\u{200b}",
+        "\u{3164}",
+        "\u{2800}\u{034f}",
+        "\u{2060}\u{feff}",
+    ] {
+        let r = coord.push_one(
+            EntityKind::Case,
+            w.case1,
+            json!({"status": "closed", "closed_reason": invisible}),
+        );
+        assert_eq!(
+            rejected_codes(&r),
+            ["invalid_input"],
+            "{invisible:?}: {r:?}"
+        );
+    }
     let closed = coord.push_one(
         EntityKind::Case,
         w.case1,
@@ -1491,3 +1508,127 @@ fn a_consent_is_given_by_a_custodian(kind: Kind) {
     assert!(rejected_codes(&r).is_empty(), "{r:?}");
 }
 backends!(a_consent_is_given_by_a_custodian);
+
+/// Concurrent writes of one record never undo each other: while teammates' devices keep editing
+/// the case's institution, every close the coordinator is told was applied stays applied (on
+/// PostgreSQL a merge that read the case before the close committed once wrote it back open).
+fn a_concurrent_edit_never_undoes_a_close(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mates: Vec<_> = (0..4)
+        .map(|k| {
+            let mut mate = Insider::enroll(&server, &db, "teamcw");
+            let (stop, case) = (stop.clone(), w.case1);
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let _ = mate.push_one(
+                        EntityKind::Case,
+                        case,
+                        json!({"child_institution": format!("Skole {k}-{i}")}),
+                    );
+                }
+            })
+        })
+        .collect();
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let mut lost = Vec::new();
+    for attempt in 0..12 {
+        let r = coord.push_one(
+            EntityKind::Case,
+            w.case1,
+            json!({"status": "closed", "closed_reason": "Familien er flyttet"}),
+        );
+        let applied = rejected_codes(&r).is_empty() && r["applied"] == 1;
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let (case, _) = stored(&db, "case", w.case1).unwrap();
+        if applied && case["status"] != "closed" {
+            lost.push(attempt);
+        }
+        if case["status"] == "closed" {
+            coord.push_one(
+                EntityKind::Case,
+                w.case1,
+                json!({"status": "open", "closed_reason": null}),
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for m in mates {
+        m.join().unwrap();
+    }
+    assert!(
+        lost.is_empty(),
+        "closes undone by a concurrent edit: attempts {lost:?}"
+    );
+}
+backends!(a_concurrent_edit_never_undoes_a_close);
+
+/// A teammate cannot veto the coordinator's close by writing the case's status or reason
+/// unchanged with a clock ahead: a write naming those fields is the coordinator's (or a
+/// leader's) whatever its value.
+fn a_same_value_write_cannot_veto_a_close(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut teamcw = Insider::enroll(&server, &db, "teamcw");
+    for fields in [
+        json!({"status": "open"}),
+        json!({"closed_reason": null}),
+        json!({"coordinator_id": w.staff["coord"]}),
+    ] {
+        let r = teamcw.push_one(EntityKind::Case, w.case1, fields.clone());
+        assert_eq!(rejected_codes(&r), ["forbidden"], "{fields}: {r:?}");
+    }
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let r = coord.push_one(
+        EntityKind::Case,
+        w.case1,
+        json!({"status": "closed", "closed_reason": "Familien er flyttet"}),
+    );
+    assert!(rejected_codes(&r).is_empty(), "{r:?}");
+    let (case, _) = stored(&db, "case", w.case1).unwrap();
+    assert_eq!(case["status"], "closed");
+}
+backends!(a_same_value_write_cannot_veto_a_close);
+
+/// A search criterion that may hold a CPR number, in any shape a modified (or older) app sends
+/// it, reaches the audit log with its digits masked.
+fn no_cpr_number_reaches_the_audit_log_through_a_search(kind: Kind) {
+    let (db, _w, server) = setup(kind);
+    let coord = Insider::enroll(&server, &db, "coord");
+    let shapes = [
+        "cpr 010203-1234",
+        "010203 - 1234",
+        "010203\u{2013}1234",
+        "Alma 0102031234,",
+        "\u{ff10}\u{ff11}\u{ff10}\u{ff12}\u{ff10}\u{ff13}\u{ff11}\u{ff12}\u{ff13}\u{ff14}",
+    ];
+    let entries: Vec<Value> = shapes
+        .iter()
+        .map(|c| {
+            json!({"id": Uuid::now_v7(), "at_ms": now_ms(), "worker": coord.staff,
+                   "device": coord.device, "action": "search", "criterion": c})
+        })
+        .collect();
+    let r = coord.post("/v1/sync/access", &json!({"entries": entries}));
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let rows = db
+        .owner()
+        .query(
+            "SELECT detail FROM audit_log WHERE action = 'device_search'",
+            feltkontor_central::params![],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), shapes.len());
+    for row in rows {
+        let detail = row.text(0).unwrap();
+        let tail = detail.rsplit(": ").next().unwrap_or_default();
+        assert!(
+            !tail
+                .chars()
+                .any(|c| feltkontor_core::domain::text::digit_value(c).is_some()),
+            "a CPR-like number in the audit log: {detail}"
+        );
+    }
+}
+backends!(no_cpr_number_reaches_the_audit_log_through_a_search);

@@ -177,7 +177,15 @@ impl Conn for PgConn {
     }
 
     fn begin(&mut self) -> Result<()> {
-        self.client.batch_execute("BEGIN").map_err(err)?;
+        // Write transactions run one at a time, as SQLite's `BEGIN IMMEDIATE` makes them: a
+        // merge reads a record, checks the rules against what it read and writes the record
+        // back whole, so two concurrent writes of one record (or of a case and a record its
+        // rules look at) must not interleave under READ COMMITTED. Without this a teammate's
+        // concurrent edit could write back a case the coordinator had just closed as open.
+        // The transaction-scoped advisory lock is released at COMMIT or ROLLBACK.
+        self.client
+            .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(7270727201)")
+            .map_err(err)?;
         self.in_tx = true;
         Ok(())
     }

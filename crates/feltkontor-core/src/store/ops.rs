@@ -123,7 +123,7 @@ impl Writer<'_> {
 
     pub fn close_case(&mut self, case_id: CaseId, reason: &str) -> Result<Case> {
         let mut case = self.open_case_of(case_id)?;
-        if reason.trim().is_empty() {
+        if reason.chars().all(crate::domain::text::is_invisible) {
             return Err(ValidationError::CloseReasonRequired.into());
         }
         case.status = CaseStatus::Closed;

@@ -77,13 +77,18 @@ pub fn relation_label_da(relation: &str) -> &'static str {
 /// The ten digits of a query shaped as a CPR number (DDMMÅÅ-SSSS, DDMMÅÅSSSS or DDMMÅÅ SSSS),
 /// valid or not: such a query is never searched as text (nor logged as its criterion).
 fn cpr_shaped(q: &str) -> Option<String> {
-    let t = q.trim();
-    let digits: String = match t.len() {
-        11 if matches!(t.as_bytes()[6], b'-' | b' ') => format!("{}{}", &t[..6], &t[7..]),
-        10 => t.to_owned(),
-        _ => return None,
-    };
-    digits.bytes().all(|b| b.is_ascii_digit()).then_some(digits)
+    // Digits in any script, with any separators between them (dashes, dots, slashes, spaces
+    // of any kind), and nothing else: ten of them are a CPR number, valid or not.
+    let mut digits = String::new();
+    for c in q.trim().chars() {
+        match crate::domain::text::digit_value(c) {
+            Some(d) => digits.push(char::from_digit(d, 10)?),
+            None if c.is_whitespace() || matches!(c, '-' | '\u{2010}'..='\u{2015}' | '.' | '/') => {
+            }
+            None => return None,
+        }
+    }
+    (digits.len() == 10).then_some(digits)
 }
 
 /// The words of a query, folded, without FTS5 syntax.
@@ -335,7 +340,13 @@ impl Store {
         // large pull is completed first (normally the sync has done it already).
         while !self.index_search_backlog(2_000)? {}
         let mut entry = self.access_entry(AccessAction::Search);
-        entry.criterion = Some(query.trim().chars().take(200).collect());
+        // A query with a number that may be a CPR number is logged with its digits masked.
+        entry.criterion = Some(
+            crate::domain::text::mask_cpr_like(query.trim())
+                .chars()
+                .take(200)
+                .collect(),
+        );
         super::access::insert(self.conn(), &entry)?;
 
         let fts = fts_query(&terms);
