@@ -27,6 +27,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::reopen_case,
             commands::my_week,
             commands::acknowledge_handover,
+            commands::save_appointment,
+            commands::link_appointment_note,
             commands::search,
             commands::first_run,
             commands::open_case,

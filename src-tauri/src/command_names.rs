@@ -19,6 +19,8 @@ pub const COMMANDS: &[&str] = &[
     "reopen_case",
     "my_week",
     "acknowledge_handover",
+    "save_appointment",
+    "link_appointment_note",
     "search",
     "first_run",
     "open_case",

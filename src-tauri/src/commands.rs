@@ -4,8 +4,8 @@ use crate::ipc::{IpcError, IpcResult};
 use crate::session::Session;
 use crate::setup::{self, FirstRun};
 use feltkontor_core::domain::{
-    Agreement, Case, CaseNote, Consent, Cpr, Participant, Person, Phone, Relation, SensitiveText,
-    Staff,
+    Agreement, Appointment, Case, CaseNote, Consent, Cpr, Participant, Person, Phone, Relation,
+    SensitiveText, Staff,
 };
 use feltkontor_core::store::queries::{
     CaseFilter, CaseOverview, CaseSummary, NoteView, PersonView, TimelineCursor, TimelinePage,
@@ -16,8 +16,8 @@ use feltkontor_core::store::week::MyWeek;
 use feltkontor_core::store::Store;
 use feltkontor_core::{SystemClock, ValidationError};
 use feltkontor_wire::{
-    AgreementId, CaseId, CaseStatus, ConsentId, ConsentSector, NoteId, NoteStatus, PersonId,
-    Profession, RelationQuality, RelationToChild, RowId, StaffId,
+    AgreementId, AppointmentId, AppointmentKind, CaseId, CaseStatus, ConsentId, ConsentSector,
+    NoteId, NoteStatus, PersonId, Profession, RelationQuality, RelationToChild, RowId, StaffId,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -923,6 +923,81 @@ pub async fn handover(
         with_store_mut(s, |store| {
             store.write(|w| w.handover(case_id, to, &note))?;
             Ok(())
+        })
+    })
+    .await
+}
+
+/// A planned visit or meeting as the form sends it. Without `id` it is a new one.
+#[derive(Deserialize, specta::Type)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentInput {
+    id: Option<AppointmentId>,
+    case_id: CaseId,
+    kind: AppointmentKind,
+    /// RFC 3339.
+    starts_at: String,
+    place: String,
+    invited_persons: Vec<PersonId>,
+    invited_staff: Vec<StaffId>,
+    cancelled: bool,
+}
+
+/// Plans (or changes, or cancels) a home visit, meeting or network meeting.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_appointment(
+    session: State<'_, Arc<Session>>,
+    appointment: AppointmentInput,
+) -> IpcResult<Appointment> {
+    let starts_at = OffsetDateTime::parse(&appointment.starts_at, &Rfc3339)
+        .map_err(|_| IpcError::from(ValidationError::InvalidDate { field: "starts_at" }))?;
+    if appointment.invited_persons.len() + appointment.invited_staff.len()
+        > feltkontor_core::domain::MAX_INVITED
+    {
+        return Err(IpcError::too_long("invited"));
+    }
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            let note_id = match appointment.id {
+                Some(id) => store.get::<Appointment>(id.0)?.and_then(|a| a.note_id),
+                None => None,
+            };
+            let a = Appointment {
+                id: appointment.id.unwrap_or_default(),
+                case_id: appointment.case_id,
+                kind: appointment.kind,
+                starts_at,
+                place: appointment.place,
+                invited_persons: appointment.invited_persons.into_iter().collect(),
+                invited_staff: appointment.invited_staff.into_iter().collect(),
+                note_id,
+                cancelled: appointment.cancelled,
+            };
+            Ok(store.write(|w| w.put_appointment(&a))?)
+        })
+    })
+    .await
+}
+
+/// The note written of a held meeting: the appointment names it from now on.
+#[tauri::command]
+#[specta::specta]
+pub async fn link_appointment_note(
+    session: State<'_, Arc<Session>>,
+    appointment_id: AppointmentId,
+    note_id: NoteId,
+) -> IpcResult<Appointment> {
+    blocking(&session, move |s| {
+        with_store_mut(s, |store| {
+            let mut a: Appointment = store.get(appointment_id.0)?.ok_or_else(|| {
+                IpcError::from(feltkontor_core::Error::NotFound {
+                    entity: "appointment",
+                    id: appointment_id.to_string(),
+                })
+            })?;
+            a.note_id = Some(note_id);
+            Ok(store.write(|w| w.put_appointment(&a))?)
         })
     })
     .await

@@ -42,3 +42,55 @@ test("Min uge shows what needs the worker this week, and each item opens where i
   await session.click(await session.findIn(draft, "button"));
   await session.waitFor("#note-body");
 });
+
+test("a visit is planned, shows on Min uge, and once held becomes its note in one step", async () => {
+  const { showCases } = await import("./webdriver.mjs");
+  await session.click(await session.find("[data-testid=open-week]"));
+  await session.waitFor("[data-testid=week-appointment]");
+  await session.screenshot(`${shots}/31-my-week-appointments.png`);
+  // A meeting held yesterday: its note is written from it, filled in.
+  await showCases(session);
+  let found = false;
+  let writable = 0;
+  for (let i = 0; i < (await session.findAll("[data-testid=open-case]")).length && !found; i++) {
+    await session.click((await session.findAll("[data-testid=open-case]"))[i]);
+    await session.waitFor("#case-heading");
+    await session.waitFor("#appointments-heading");
+    const write = await session.findAll("[data-testid=appointment-write-note]");
+    if (write.length > 0) {
+      writable = write.length;
+      await session.click(write[0]);
+      found = true;
+    } else {
+      await session.click(await session.find("[data-testid=back]"));
+      await showCases(session);
+    }
+  }
+  assert.ok(found, "the demo caseload has a meeting held yesterday without its note");
+  const [body] = await session.waitFor("#note-body");
+  assert.match(await session.cmd("GET", `/element/${body}/property/value`), /^Til stede: /, "who was there is filled in");
+  assert.equal(await session.cmd("GET", `/element/${await session.find("#note-kind")}/property/value`), "network_meeting");
+  await session.type(body, "Vi aftalte næste skridt.");
+  for (let i = 0; i < 40; i++) {
+    if ((await session.text(await session.find("[data-testid=save-status]"))).startsWith("Gemt")) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await session.click(await session.find("[data-testid=note-back]"));
+  await session.waitFor("#appointments-heading");
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await session.findAll("[data-testid=appointment-write-note]")).length, writable - 1, "the meeting now has its note");
+  const notes = await Promise.all((await session.findAll("[data-testid=timeline-note]")).map((n) => session.text(n)));
+  assert.ok(notes.some((t) => /Til stede/.test(t) && /Netværksmøde/.test(t)), notes.slice(0, 3).join("\n"));
+
+  // Planning a new one: tomorrow at 10, the family invited.
+  const d = new Date(Date.now() + 86400000);
+  const pad = (n) => String(n).padStart(2, "0");
+  await session.click(await session.find("[data-testid=plan-appointment]"));
+  await session.setValue((await session.waitFor("#ap-when"))[0], `${pad(d.getDate())}.${pad(d.getMonth() + 1)}.${d.getFullYear()} 10:00`);
+  await session.type(await session.find("#ap-place"), "Hjemme hos familien");
+  await session.click((await session.findAll("[data-testid=appointment-form] input[type=checkbox]"))[0]);
+  await session.click(await session.find("[data-testid=appointment-save]"));
+  await session.waitFor("[data-testid=appointment-cancel]");
+  await session.screenshot(`${shots}/32-appointment-planned.png`);
+  await assertAccessible(session, "case with appointments");
+});

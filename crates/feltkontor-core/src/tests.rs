@@ -1447,3 +1447,56 @@ fn search_finds_cases_by_name_and_cpr_and_people_by_address() {
         .expect("the address is shown");
     assert!(marked.iter().any(|p| p.hit && p.text == "Gudrunsvej"));
 }
+
+/// A planned visit invites people of the case's own network and existing staff, and its note
+/// is a note of the same case; a visit in the future is allowed (planning is the point).
+#[test]
+fn an_appointment_invites_only_the_cases_own_people() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, clock) = s.sample_store(tmp.path());
+    let a = Appointment {
+        id: AppointmentId::new(),
+        case_id: s.case.id,
+        kind: AppointmentKind::HomeVisit,
+        starts_at: crate::clock::Clock::now(clock.as_ref()) + time::Duration::days(3),
+        place: "Hjemme hos familien".into(),
+        invited_persons: [s.person.id].into(),
+        invited_staff: [s.staff.id].into(),
+        note_id: None,
+        cancelled: false,
+    };
+    store.write(|w| w.put_appointment(&a)).unwrap();
+    assert_eq!(
+        store.case_overview(s.case.id).unwrap().appointments.len(),
+        1
+    );
+    assert_eq!(store.my_week().unwrap().appointments.len(), 1, "on Min uge");
+    let stranger = Appointment {
+        id: AppointmentId::new(),
+        invited_persons: [PersonId::new()].into(),
+        ..a.clone()
+    };
+    assert_eq!(
+        store
+            .write(|w| w.put_appointment(&stranger))
+            .unwrap_err()
+            .code(),
+        "rule.wrong_case"
+    );
+    let other_case_note = Appointment {
+        id: AppointmentId::new(),
+        note_id: Some(NoteId::new()),
+        ..a.clone()
+    };
+    assert!(store
+        .write(|w| w.put_appointment(&other_case_note))
+        .is_err());
+    // Held: its note is written and named.
+    store.write(|w| w.save_note(&s.note)).unwrap();
+    let with_note = Appointment {
+        note_id: Some(s.note.id),
+        ..a
+    };
+    store.write(|w| w.put_appointment(&with_note)).unwrap();
+}

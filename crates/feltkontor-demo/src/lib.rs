@@ -439,6 +439,40 @@ fn generate_case(
         }
     }
 
+    // A planned visit this week on a third of the cases, and on another third a meeting held
+    // yesterday whose note is not written yet.
+    if index % 3 != 2 {
+        let held = index % 3 == 1;
+        let day = if held {
+            today - Duration::days(1)
+        } else {
+            today + Duration::days(rng.gen_range(0..6))
+        };
+        let starts_at = day
+            .with_hms(rng.gen_range(8..16), [0, 30][rng.gen_range(0..2)], 0)
+            .unwrap_or(day.midnight())
+            .assume_utc();
+        w.put_appointment(&Appointment {
+            id: AppointmentId::new(),
+            case_id: case.id,
+            kind: if held {
+                AppointmentKind::NetworkMeeting
+            } else {
+                AppointmentKind::HomeVisit
+            },
+            starts_at,
+            place: if held {
+                "Familiehuset".to_owned()
+            } else {
+                "Hjemme hos familien".to_owned()
+            },
+            invited_persons: parents.iter().map(|p| p.id).collect(),
+            invited_staff: [worker.id].into(),
+            note_id: None,
+            cancelled: false,
+        })?;
+    }
+
     let mut agreements = 0;
     for _ in 0..rng.gen_range(1..4) {
         let by_family = rng.gen_bool(0.5) && !parents.is_empty();

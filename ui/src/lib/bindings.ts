@@ -39,6 +39,10 @@ export const commands = {
 	myWeek: () => typedError<MyWeek, IpcError>(__TAURI_INVOKE("my_week")),
 	/**  The new coordinator acknowledged a handover: it leaves "Min uge". */
 	acknowledgeHandover: (handoverId: RowId) => typedError<null, IpcError>(__TAURI_INVOKE("acknowledge_handover", { handoverId })),
+	/**  Plans (or changes, or cancels) a home visit, meeting or network meeting. */
+	saveAppointment: (appointment: AppointmentInput) => typedError<Appointment, IpcError>(__TAURI_INVOKE("save_appointment", { appointment })),
+	/**  The note written of a held meeting: the appointment names it from now on. */
+	linkAppointmentNote: (appointmentId: AppointmentId, noteId: NoteId) => typedError<Appointment, IpcError>(__TAURI_INVOKE("link_appointment_note", { appointmentId, noteId })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
 	/**  Sets up local data on a machine that has none, and unlocks it. */
 	firstRun: (setup: FirstRun) => typedError<Worker, IpcError>(__TAURI_INVOKE("first_run", { setup })),
@@ -136,6 +140,43 @@ export type AppStatus = {
 	server_url: string | null,
 };
 
+/**
+ *  A planned home visit, meeting or network meeting: when, where, and who is invited from the
+ *  family's network and from the professionals. Once held it becomes the note of that meeting
+ *  (`note_id`); a cancelled one stays, marked.
+ */
+export type Appointment = {
+	id: AppointmentId,
+	case_id: CaseId,
+	kind: AppointmentKind,
+	starts_at: string,
+	place: string,
+	invited_persons: PersonId[],
+	invited_staff: StaffId[],
+	/**  The note written of the meeting once it was held. */
+	note_id: NoteId | null,
+	cancelled: boolean,
+};
+
+/**  A planned home visit, meeting or network meeting. */
+export type AppointmentId = string;
+
+/**  A planned visit or meeting as the form sends it. Without `id` it is a new one. */
+export type AppointmentInput = {
+	id: AppointmentId | null,
+	case_id: CaseId,
+	kind: AppointmentKind,
+	/**  RFC 3339. */
+	starts_at: string,
+	place: string,
+	invited_persons: PersonId[],
+	invited_staff: StaffId[],
+	cancelled: boolean,
+};
+
+/**  What kind of appointment is planned. */
+export type AppointmentKind = "home_visit" | "meeting" | "network_meeting";
+
 /**  Who may read a case note. */
 export type Audience = 
 /**  Everyone on the case team. */
@@ -216,6 +257,8 @@ export type CaseOverview = {
 	/**  Per sector, whether a consent covers it today. */
 	sector_consents: SectorConsent[],
 	agreements: Agreement[],
+	/**  Planned visits and meetings, from today on, soonest first (cancelled ones too, marked). */
+	appointments: Appointment[],
 	/**  The child's own words from the latest notes, newest first. */
 	child_words: ChildWords[],
 	latest_notes: NoteSummary[],
@@ -424,6 +467,8 @@ export type IpcError = {
 };
 
 export type MyWeek = {
+	/**  Visits and meetings planned from now until a week ahead, soonest first. */
+	appointments: WeekAppointment[],
 	/**  Overdue first (oldest first), then due within [`WEEK_AHEAD_DAYS`]. */
 	agreements: WeekAgreement[],
 	/**  Cases the worker coordinates with no consent in force, or one that runs out soon. */
@@ -877,6 +922,11 @@ export type WeekAgreement = {
 	overdue: boolean,
 	/**  Who is responsible: a member of staff or someone of the family, by name. */
 	responsible: string | null,
+};
+
+export type WeekAppointment = {
+	child_name: string,
+	appointment: Appointment,
 };
 
 export type WeekConsent = {

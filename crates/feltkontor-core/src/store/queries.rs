@@ -140,6 +140,9 @@ pub struct CaseOverview {
     /// Per sector, whether a consent covers it today.
     pub sector_consents: Vec<SectorConsent>,
     pub agreements: Vec<Agreement>,
+    /// Planned visits and meetings from today on, and those held in the last two weeks whose
+    /// note is not written yet; soonest first (cancelled ones too, marked).
+    pub appointments: Vec<Appointment>,
     /// The child's own words from the latest notes, newest first.
     pub child_words: Vec<ChildWords>,
     pub latest_notes: Vec<NoteSummary>,
@@ -428,6 +431,17 @@ impl Store {
             [&id],
         )?;
         let handovers = self.records::<Handover>("case_id = ?1 ORDER BY at DESC", [&id])?;
+        // From today on, and those held in the last two weeks whose note is not written yet.
+        let appointments = self.records::<Appointment>(
+            "case_id = ?1 AND (starts_at >= ?2
+               OR (note_id IS NULL AND cancelled = 0 AND starts_at >= ?3))
+             ORDER BY starts_at, id",
+            [
+                &id,
+                &format!("{}T00:00:00Z", today),
+                &format!("{}T00:00:00Z", today - time::Duration::days(14)),
+            ],
+        )?;
         let child_words = {
             let mut stmt = self.conn().prepare_cached(&format!(
                 "SELECT notes.id, notes.occurred_at, notes.child_words FROM notes
@@ -458,6 +472,7 @@ impl Store {
             consent,
             sector_consents,
             agreements,
+            appointments,
             child_words,
             latest_notes,
             person_count,

@@ -95,9 +95,18 @@ pub struct WeekHandover {
     pub at: OffsetDateTime,
 }
 
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct WeekAppointment {
+    pub child_name: String,
+    pub appointment: Appointment,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct MyWeek {
+    /// Visits and meetings planned from now until a week ahead, soonest first.
+    pub appointments: Vec<WeekAppointment>,
     /// Overdue first (oldest first), then due within [`WEEK_AHEAD_DAYS`].
     pub agreements: Vec<WeekAgreement>,
     /// Cases the worker coordinates with no consent in force, or one that runs out soon.
@@ -163,6 +172,31 @@ impl Store {
             })
         })?;
         week.agreements = rows.collect::<rusqlite::Result<_>>()?;
+
+        let from = crate::domain::normalize_timestamp(self.clock().now() - Duration::hours(2));
+        let until = (today + Duration::days(WEEK_AHEAD_DAYS + 1))
+            .midnight()
+            .assume_utc();
+        let fmt = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| crate::Error::Corrupt(e.to_string()))
+        };
+        for a in self.records_where::<Appointment>(
+            &format!(
+                "cancelled = 0 AND case_id IN ({MINE}) AND starts_at >= ?2 AND starts_at < ?3
+                 ORDER BY starts_at, id"
+            ),
+            params![worker, fmt(from)?, fmt(until)?],
+        )? {
+            let child_name = self
+                .get::<Case>(a.case_id.0)?
+                .map(|c| c.child_name)
+                .unwrap_or_default();
+            week.appointments.push(WeekAppointment {
+                child_name,
+                appointment: a,
+            });
+        }
 
         // Consents: on cases the worker coordinates (the coordinator renews them with the
         // family), the best state when it needs them.
