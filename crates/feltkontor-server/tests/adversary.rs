@@ -1632,3 +1632,45 @@ fn no_cpr_number_reaches_the_audit_log_through_a_search(kind: Kind) {
     }
 }
 backends!(no_cpr_number_reaches_the_audit_log_through_a_search);
+
+/// An appointment invites people of its own case's network and existing staff only, and names
+/// a note of the same case: a modified client that invites another case's person, an unknown
+/// member of staff, or links a note of another case, is refused.
+fn an_appointment_invites_only_its_own_cases_people(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let base = Appointment {
+        id: AppointmentId::new(),
+        case_id: CaseId(w.case1),
+        kind: AppointmentKind::HomeVisit,
+        starts_at: normalize_timestamp(time::OffsetDateTime::now_utc() + time::Duration::days(2)),
+        place: "Hjemme".into(),
+        invited_persons: [PersonId(w.mother)].into(),
+        invited_staff: [StaffId(w.staff["coord"])].into(),
+        note_id: None,
+        cancelled: false,
+    };
+    let ok = coord.push_one(EntityKind::Appointment, base.id.0, fields_of(&base));
+    assert!(rejected_codes(&ok).is_empty(), "{ok:?}");
+    for bad in [
+        Appointment {
+            id: AppointmentId::new(),
+            invited_persons: [PersonId::new()].into(),
+            ..base.clone()
+        },
+        Appointment {
+            id: AppointmentId::new(),
+            invited_staff: [StaffId::new()].into(),
+            ..base.clone()
+        },
+        Appointment {
+            id: AppointmentId::new(),
+            note_id: Some(NoteId::new()),
+            ..base.clone()
+        },
+    ] {
+        let r = coord.push_one(EntityKind::Appointment, bad.id.0, fields_of(&bad));
+        assert_eq!(rejected_codes(&r), ["invalid_input"], "{r:?}");
+    }
+}
+backends!(an_appointment_invites_only_its_own_cases_people);
