@@ -53,8 +53,10 @@ test("first run, a new case and its family network", async () => {
   await session.setValue(await session.find("#nc-birth"), "04.05.2016");
   await session.type(await session.find("#nc-cpr"), "320516-1234");
   await session.click(await session.find("[data-testid=create-case]"));
-  const [formError] = await session.waitFor("[data-testid=form-error]");
+  // The error is next to the field it names, and focus has moved there.
+  const [formError] = await session.waitFor("[data-testid=field-error-child_cpr]");
   assert.match(await session.text(formError), /CPR-nummeret skal skrives som DDMMÅÅ-SSSS/);
+  assert.equal(await session.cmd("POST", "/execute/sync", { script: "return document.activeElement.id;", args: [] }), "nc-cpr");
   await session.screenshot(`${shots}/21-new-case-error.png`);
   await assertAccessible(session, "new case with error");
   const cpr = await session.find("#nc-cpr");
@@ -133,7 +135,7 @@ test("first run, a new case and its family network", async () => {
   await session.type(n, "Nabo Ole");
   await session.type(await session.find("#p-phones"), "12");
   await session.click(await session.find("[data-testid=save-person]"));
-  const [perr] = await session.waitFor("[data-testid=person-error]");
+  const [perr] = await session.waitFor("[data-testid=field-error-number]");
   assert.match(await session.text(perr), /Telefonnummeret er ikke gyldigt/);
   await session.screenshot(`${shots}/23-person-error.png`);
   await assertAccessible(session, "person editor with error");

@@ -257,7 +257,10 @@ export type CaseOverview = {
 	/**  Per sector, whether a consent covers it today. */
 	sector_consents: SectorConsent[],
 	agreements: Agreement[],
-	/**  Planned visits and meetings, from today on, soonest first (cancelled ones too, marked). */
+	/**
+	 *  Planned visits and meetings from today on, and those held in the last two weeks whose
+	 *  note is not written yet; soonest first (cancelled ones too, marked).
+	 */
 	appointments: Appointment[],
 	/**  The child's own words from the latest notes, newest first. */
 	child_words: ChildWords[],
@@ -387,6 +390,9 @@ export type DeviceInfo = {
 	/**  The central service this computer syncs with; `None` for a local-only profile. */
 	server_url: string | null,
 };
+
+/**  The basis one disclosure to a participant rests on. */
+export type Disclosure = { basis: "consent"; sector: ConsentSector; given_by: string; valid_to: string | null } | { basis: "legal_basis"; sector: ConsentSector; text: string } | { basis: "none"; sector: ConsentSector };
 
 /**  Stable error codes. Clients switch on these; never rename one. */
 export type ErrorCode = 
@@ -591,6 +597,12 @@ export type ParticipantView = {
 	 *  a standard legal basis is recorded (a consent ran out or was withdrawn since).
 	 */
 	uncovered: boolean,
+	/**
+	 *  On what the family's information is shared with this participant today: the consent
+	 *  (who gave it, until when) or the recorded legal basis; `None` for the social services'
+	 *  own staff, who need neither.
+	 */
+	disclosure: Disclosure | null,
 };
 
 /**

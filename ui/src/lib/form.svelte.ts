@@ -40,6 +40,14 @@ export class FormStatus {
     }
   }
 
+  /** The fields that show their own error next to them (`FieldError`). */
+  slots = new Set<string>();
+
+  /** Whether the error is shown next to its field (so not again below the form). */
+  shownAtField(): boolean {
+    return this.field !== null && this.slots.has(this.field);
+  }
+
   /** `aria-invalid` for an input bound to `name`. */
   invalid(name: string): "true" | undefined {
     return this.field === name ? "true" : undefined;

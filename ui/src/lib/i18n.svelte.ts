@@ -556,6 +556,11 @@ const da = {
   "appointment.has_note": "Notatet er skrevet",
   "appointment.present": "Til stede: {names}",
   "week.appointments": "Besøg og møder de næste 7 dage",
+  "disclosure.heading": "Hvem deles familiens oplysninger med, og på hvilket grundlag",
+  "disclosure.intro": "Hver fagperson uden for socialforvaltningen, der er med på sagen, og det samtykke eller lovgrundlag, deres adgang hviler på i dag.",
+  "disclosure.consent": "samtykke givet af {name}",
+  "disclosure.until": "(til {date})",
+  "disclosure.none": "intet samtykke eller lovgrundlag i dag",
 } as const;
 
 export type Key = keyof typeof da;
@@ -1114,6 +1119,11 @@ const en: Record<Key, string> = {
   "appointment.has_note": "The note is written",
   "appointment.present": "Present: {names}",
   "week.appointments": "Visits and meetings in the next 7 days",
+  "disclosure.heading": "Who the family's information is shared with, and on what basis",
+  "disclosure.intro": "Each professional outside social services taking part in the case, and the consent or legal basis their access rests on today.",
+  "disclosure.consent": "consent given by {name}",
+  "disclosure.until": "(until {date})",
+  "disclosure.none": "no consent or legal basis today",
 
 };
 

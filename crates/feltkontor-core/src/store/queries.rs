@@ -98,6 +98,43 @@ pub struct ParticipantView {
     /// From a sector that needs a consent, and today neither a consent in force covers it nor
     /// a standard legal basis is recorded (a consent ran out or was withdrawn since).
     pub uncovered: bool,
+    /// On what the family's information is shared with this participant today: the consent
+    /// (who gave it, until when) or the recorded legal basis; `None` for the social services'
+    /// own staff, who need neither.
+    pub disclosure: Option<Disclosure>,
+}
+
+/// The basis one disclosure to a participant rests on.
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "basis", rename_all = "snake_case")]
+pub enum Disclosure {
+    Consent {
+        sector: ConsentSector,
+        given_by: String,
+        #[cfg_attr(feature = "specta", specta(type = Option<String>))]
+        #[serde(serialize_with = "date_opt")]
+        valid_to: Option<Date>,
+    },
+    LegalBasis {
+        sector: ConsentSector,
+        text: String,
+    },
+    None {
+        sector: ConsentSector,
+    },
+}
+
+fn date_opt<S: serde::Serializer>(d: &Option<Date>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&format!(
+            "{:04}-{:02}-{:02}",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        )),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -392,10 +429,36 @@ impl Store {
                                 .and_then(crate::domain::legal_basis::parse)
                                 .is_none()
                     });
+                let disclosure = match staff
+                    .as_ref()
+                    .and_then(|s| rules::consent_sector(s.profession))
+                {
+                    None => None,
+                    Some(sector) => Some(match in_force.iter().find(|c| c.covers(sector, today)) {
+                        Some(c) => Disclosure::Consent {
+                            sector,
+                            given_by: self
+                                .get::<Person>(c.given_by.0)?
+                                .map(|p| p.name)
+                                .unwrap_or_default(),
+                            valid_to: c.valid_to,
+                        },
+                        None => match p.legal_basis.as_deref() {
+                            Some(b) if crate::domain::legal_basis::parse(b).is_some() => {
+                                Disclosure::LegalBasis {
+                                    sector,
+                                    text: b.to_owned(),
+                                }
+                            }
+                            _ => Disclosure::None { sector },
+                        },
+                    }),
+                };
                 Ok(ParticipantView {
                     staff,
                     participant: p,
                     uncovered,
+                    disclosure,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
