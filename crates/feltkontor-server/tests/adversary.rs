@@ -1523,11 +1523,19 @@ fn a_concurrent_edit_never_undoes_a_close(kind: Kind) {
                 let mut i = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     i += 1;
-                    let _ = mate.push_one(
+                    let e = mate.change(
                         EntityKind::Case,
                         case,
                         json!({"child_institution": format!("Skole {k}-{i}")}),
+                        None,
                     );
+                    // As fast as the service lets one device push: a 429 is waited out and
+                    // the same change sent again (its sequence number is spent).
+                    while mate.push(std::slice::from_ref(&e)).status == 429
+                        && !stop.load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
                 }
             })
         })
