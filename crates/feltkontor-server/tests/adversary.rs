@@ -1472,18 +1472,8 @@ fn a_consent_is_given_by_a_custodian(kind: Kind) {
     let (db, w, server) = setup(kind);
     let mut coord = Insider::enroll(&server, &db, "coord");
     let teacher = Person {
-        id: PersonId::new(),
-        case_id: CaseId(w.case1),
-        name: "Klasselærer Lise".into(),
         relation: RelationToChild::Teacher,
-        custody: false,
-        email: None,
-        address: None,
-        protected_address: false,
-        language: None,
-        interpreter_needed: false,
-        do_not_contact: false,
-        do_not_contact_reason: None,
+        ..devices::new_person(w.case1, "Klasselærer Lise")
     };
     let added = coord.push_one(EntityKind::Person, teacher.id.0, fields_of(&teacher));
     assert!(rejected_codes(&added).is_empty(), "{added:?}");

@@ -113,7 +113,6 @@ pub enum Disclosure {
         sector: ConsentSector,
         given_by: String,
         #[cfg_attr(feature = "specta", specta(type = Option<String>))]
-        #[serde(serialize_with = "date_opt")]
         valid_to: Option<Date>,
     },
     LegalBasis {
@@ -123,18 +122,6 @@ pub enum Disclosure {
     None {
         sector: ConsentSector,
     },
-}
-
-fn date_opt<S: serde::Serializer>(d: &Option<Date>, s: S) -> std::result::Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_str(&format!(
-            "{:04}-{:02}-{:02}",
-            d.year(),
-            u8::from(d.month()),
-            d.day()
-        )),
-        None => s.serialize_none(),
-    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -269,15 +256,11 @@ fn note_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<NoteSummary> {
 }
 
 impl Store {
-    pub(crate) fn records_where<T: Record>(
+    pub(crate) fn records<T: Record>(
         &self,
         filter: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<T>> {
-        self.records(filter, params)
-    }
-
-    fn records<T: Record>(&self, filter: &str, params: impl rusqlite::Params) -> Result<Vec<T>> {
         let sql = format!("{} WHERE archived = 0 AND {filter}", select_sql::<T>());
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(params, from_row::<T>)?;

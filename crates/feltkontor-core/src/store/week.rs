@@ -31,7 +31,6 @@ pub struct WeekAgreement {
     pub child_name: String,
     pub what: String,
     #[cfg_attr(feature = "specta", specta(type = String))]
-    #[serde(serialize_with = "iso_date")]
     pub due_on: Date,
     /// The due date has passed.
     pub overdue: bool,
@@ -49,11 +48,9 @@ pub struct WeekConsent {
     pub state: Option<ConsentState>,
     /// The last day of the consent shown (for one that expires soon or expired).
     #[cfg_attr(feature = "specta", specta(type = Option<String>))]
-    #[serde(serialize_with = "iso_date_opt")]
     pub valid_to: Option<Date>,
     /// Its first day (for one not valid yet).
     #[cfg_attr(feature = "specta", specta(type = Option<String>))]
-    #[serde(serialize_with = "iso_date_opt")]
     pub valid_from: Option<Date>,
     /// When it was withdrawn.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -121,25 +118,6 @@ pub struct MyWeek {
     pub handovers: Vec<WeekHandover>,
 }
 
-fn iso_date<S: serde::Serializer>(d: &Date, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&format!(
-        "{:04}-{:02}-{:02}",
-        d.year(),
-        u8::from(d.month()),
-        d.day()
-    ))
-}
-
-fn iso_date_opt<S: serde::Serializer>(
-    d: &Option<Date>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => iso_date(d, s),
-        None => s.serialize_none(),
-    }
-}
-
 impl Store {
     /// What needs the worker this week, across all their open cases.
     pub fn my_week(&self) -> Result<MyWeek> {
@@ -181,7 +159,7 @@ impl Store {
             t.format(&time::format_description::well_known::Rfc3339)
                 .map_err(|e| crate::Error::Corrupt(e.to_string()))
         };
-        for a in self.records_where::<Appointment>(
+        for a in self.records::<Appointment>(
             &format!(
                 "cancelled = 0 AND case_id IN ({MINE}) AND starts_at >= ?2 AND starts_at < ?3
                  ORDER BY starts_at, id"
@@ -208,7 +186,7 @@ impl Store {
             .query_map([&worker], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (case_id, child_name) in coordinated {
-            let consents = self.records_where::<Consent>("case_id = ?1", [&case_id])?;
+            let consents = self.records::<Consent>("case_id = ?1", [&case_id])?;
             let best = ConsentState::best(consents.iter().map(|c| c.state(today)));
             if best == Some(ConsentState::Valid) {
                 continue;
