@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 for pkg in libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev \
-  xvfb xauth webkit2gtk-driver pkg-config build-essential python3-venv curl openssl haproxy; do
+  xvfb xauth webkit2gtk-driver pkg-config build-essential python3-venv curl openssl haproxy poppler-utils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

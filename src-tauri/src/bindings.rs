@@ -2,7 +2,7 @@
 //! bindings generated from their Rust types into `ui/src/lib/bindings.ts`. The test below fails
 //! when the committed bindings drift from the Rust types; `make bindings` rewrites them.
 
-use crate::{commands, quarantine};
+use crate::{commands, history, quarantine};
 use tauri_specta::{collect_commands, Builder};
 
 pub fn builder() -> Builder<tauri::Wry> {
@@ -28,6 +28,9 @@ pub fn builder() -> Builder<tauri::Wry> {
             commands::my_week,
             commands::acknowledge_handover,
             commands::save_appointment,
+            commands::visit_sheet,
+            history::case_history,
+            commands::visit_sheet_pdf,
             commands::link_appointment_note,
             commands::search,
             commands::first_run,

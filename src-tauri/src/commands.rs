@@ -11,6 +11,7 @@ use feltkontor_core::store::queries::{
     CaseFilter, CaseOverview, CaseSummary, NoteView, PersonView, TimelineCursor, TimelinePage,
 };
 use feltkontor_core::store::search::SearchResults;
+use feltkontor_core::store::sheet::VisitSheet;
 use feltkontor_core::store::unsaved::{NoteDraft, UnsavedNote};
 use feltkontor_core::store::week::MyWeek;
 use feltkontor_core::store::Store;
@@ -1072,41 +1073,34 @@ pub struct ConnectInput {
 /// The service's address: `https://…`, or plain `http://` only on this machine (a local
 /// service in development and in the demo).
 fn server_url(raw: &str) -> IpcResult<String> {
-    let raw = raw.trim().trim_end_matches('/');
-    let bad = || {
-        IpcError::new(
-            "connect.bad_url",
-            "the address of the central service is not valid",
-        )
+    use feltkontor_sync::device::AddressError;
+    feltkontor_sync::device::service_url(raw).map_err(|e| {
+        match e {
+            AddressError::Invalid => IpcError::new(
+                "connect.bad_url",
+                "the address of the central service is not valid",
+            ),
+            AddressError::Insecure => IpcError::new(
+                "connect.insecure_url",
+                "the central service must be reached over https",
+            ),
+        }
         .with_field("server_url")
-    };
-    if raw.len() > 300 || raw.contains(char::is_whitespace) {
-        return Err(bad());
-    }
-    let url = url::Url::parse(raw).map_err(|_| bad())?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err(bad()),
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad());
-    }
-    match url.scheme() {
-        "https" => Ok(raw.to_owned()),
-        "http" if loopback => Ok(raw.to_owned()),
-        "http" => Err(IpcError::new(
-            "connect.insecure_url",
-            "the central service must be reached over https",
-        )
-        .with_field("server_url")),
-        _ => Err(bad()),
-    }
+    })
 }
 
 fn connect_error(e: feltkontor_sync::SyncError) -> IpcError {
     use feltkontor_sync::{ErrorCode, SyncError};
+    match e {
+        SyncError::Store(e) => return e.into(),
+        SyncError::NotConnected => {
+            return IpcError::new(
+                "lease.not_connected",
+                "this computer is not connected to a central service",
+            )
+        }
+        _ => {}
+    }
     match &e {
         SyncError::Network(_) => IpcError::new(
             "connect.unreachable",
@@ -1154,49 +1148,31 @@ pub async fn connect(session: State<'_, Arc<Session>>, input: ConnectInput) -> I
         }
     }
     let url = server_url(&input.server_url)?;
-    // The code is single use: everything that can fail here is checked before it is spent.
-    feltkontor_core::store::keys::check_passphrase_strength(&input.passphrase)?;
-    if session.location.exists() {
-        return Err(feltkontor_core::Error::StoreExists(session.location.dir().to_owned()).into());
-    }
-    let remote = feltkontor_sync::Remote::new(&url, "").map_err(connect_error)?;
     let device_name = device_name(
         &gethostname::gethostname().to_string_lossy(),
         input.username.trim(),
     );
-    let tokens = remote
-        .enroll(
-            input.code.trim(),
-            input.username.trim(),
-            &input.password,
-            &device_name,
-        )
-        .await
-        .map_err(connect_error)?;
     let username = input.username.trim().to_owned();
+    let enrolled = feltkontor_sync::device::enroll(
+        &session.location,
+        feltkontor_sync::device::Enrollment {
+            server_url: url,
+            code: input.code,
+            username: username.clone(),
+            password: input.password,
+            passphrase: input.passphrase,
+            device_name,
+        },
+        feltkontor_core::store::KdfParams::default(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .map_err(connect_error)?;
     let worker = blocking(&session, move |s| {
         let mut guard = s.store();
-        let lease = feltkontor_sync::CarriesLease::lease(&tokens).map_err(connect_error)?;
-        let store = feltkontor_core::Store::create_connected(
-            &s.location,
-            &input.passphrase,
-            &lease,
-            &url,
-            StaffId(tokens.staff_id),
-            feltkontor_wire::DeviceId(tokens.device_id),
-            feltkontor_core::store::KdfParams::default(),
-            Arc::new(SystemClock),
-        )?;
-        store.set_sync_account(&feltkontor_core::store::account::SyncAccount {
-            server_url: url,
-            username: username.clone(),
-            refresh_token: tokens.refresh_token,
-            connected_at: OffsetDateTime::now_utc(),
-            last_sync_at: None,
-        })?;
-        let id = store.worker_id();
-        *guard = Some(store);
-        s.sync.set_access_token(tokens.access_token);
+        let id = enrolled.store.worker_id();
+        *guard = Some(enrolled.store);
+        s.sync.set_access_token(enrolled.access_token);
         Ok(Worker {
             id,
             name: username,
@@ -1237,51 +1213,18 @@ pub async fn renew_lease(
             return Err(IpcError::too_long(what));
         }
     }
-    let not_connected = || {
-        IpcError::new(
-            "lease.not_connected",
-            "this computer is not connected to a central service",
-        )
-    };
-    let passphrase = input.passphrase.clone();
-    let (url, device) = blocking(&session, move |s| {
-        s.location.lease()?.ok_or_else(not_connected)?;
-        // Never the address in the lease file (anyone holding the laptop can edit it): the
-        // one recorded in the key file and sealed by the passphrase, or, for a key file from
-        // before addresses were recorded, the installation's own setting.
-        let recorded = feltkontor_core::store::keys::service_url(
-            &s.location.key_file(),
-            &s.location.attempts_file(),
-            &passphrase,
-            &SystemClock,
-        )?;
-        let url = recorded
-            .or_else(|| {
-                std::env::var("FELTKONTOR_SERVER_URL")
-                    .ok()
-                    .filter(|u| !u.trim().is_empty())
-            })
-            .ok_or_else(not_connected)?;
-        Ok((url, s.location.device_id()?))
-    })
-    .await?;
-    let remote = feltkontor_sync::Remote::new(&url, "").map_err(connect_error)?;
-    match remote
-        .recover_lease(device.0, input.username.trim(), &input.password)
-        .await
+    let fallback = std::env::var("FELTKONTOR_SERVER_URL").ok();
+    match feltkontor_sync::device::renew_lease(
+        &session.location,
+        &input.username,
+        &input.password,
+        &input.passphrase,
+        fallback,
+        Arc::new(SystemClock),
+    )
+    .await
     {
-        Ok(lease) => {
-            blocking(&session, move |s| {
-                feltkontor_core::store::keys::write_lease(
-                    &s.location.lease_file(),
-                    &s.location.key_file(),
-                    &lease,
-                    None,
-                )?;
-                Ok(())
-            })
-            .await
-        }
+        Ok(()) => Ok(()),
         Err(e) if e.must_wipe() => {
             tracing::warn!("lease renewal: this device was revoked; wiping local data");
             crate::sync::wipe(&session);
@@ -1345,35 +1288,6 @@ fn hlc_time(h: &feltkontor_wire::Hlc) -> Option<String> {
         .and_then(|t| t.format(&Rfc3339).ok())
 }
 
-/// What a record is, for people (a person's name, a note's first words, an agreement's
-/// text), and the case it belongs to, when the device holds it.
-fn record_label(
-    store: &Store,
-    entity: feltkontor_wire::EntityKind,
-    id: uuid::Uuid,
-) -> IpcResult<(String, Option<CaseId>)> {
-    use feltkontor_wire::EntityKind as K;
-    Ok(match entity {
-        K::Person => store
-            .get::<Person>(id)?
-            .map(|p| (p.name, Some(p.case_id)))
-            .unwrap_or_default(),
-        K::Agreement => store
-            .get::<Agreement>(id)?
-            .map(|a| (a.what, Some(a.case_id)))
-            .unwrap_or_default(),
-        K::Note => store
-            .get::<CaseNote>(id)?
-            .map(|n| {
-                let words: String = n.body.as_str().chars().take(60).collect();
-                (words, Some(n.case_id))
-            })
-            .unwrap_or_default(),
-        K::Case => (String::new(), Some(CaseId(id))),
-        _ => (String::new(), None),
-    })
-}
-
 /// A change saved here that the central service has not received.
 #[derive(Serialize, specta::Type)]
 pub struct UnsyncedChange {
@@ -1413,7 +1327,7 @@ fn unsynced(store: &Store, connected: bool) -> IpcResult<RetireOutcome> {
     entries.truncate(50);
     let mut changes = Vec::new();
     for e in entries {
-        let (record_label, case) = record_label(store, e.entity, e.entity_id)?;
+        let (record_label, case) = store.record_label(e.entity, e.entity_id)?;
         let child_name = match case {
             Some(c) => store
                 .get::<Case>(c.0)?
@@ -1455,51 +1369,47 @@ pub async fn retire_device(
         with_store(s, |store| Ok(store.sync_account()?))
     })
     .await?;
-    if let Some(account) = &account {
-        // Send what is waiting now rather than after the next scheduled round.
-        if let Err(e) = crate::sync::round(&session, account).await {
-            tracing::info!("retire: the last sync failed: {e}");
+    let unsent = |connected: bool| {
+        let session = Arc::clone(&session);
+        async move {
+            blocking(&session, move |s| {
+                with_store(s, |store| unsynced(store, connected))
+            })
+            .await
         }
-    }
-    if !force {
-        let connected = account.is_some();
-        let outcome = blocking(&session, move |s| {
-            with_store(s, |store| unsynced(store, connected))
-        })
-        .await?;
-        if let RetireOutcome::Unsynced {
-            total,
-            access_entries,
-            ..
-        } = &outcome
-        {
-            if *total > 0 || *access_entries > 0 {
-                return Ok(outcome);
+    };
+    match &account {
+        Some(account) => {
+            // Everything waiting is sent first; with a spent access token it is renewed once
+            // (shared with any other caller).
+            let slot = &session.store;
+            let told = crate::sync::call(&session, account, |remote| async move {
+                feltkontor_sync::device::retire(&remote, slot, force).await
+            })
+            .await;
+            match told {
+                Ok(feltkontor_sync::device::Retire::Retired) => {}
+                Ok(feltkontor_sync::device::Retire::Unsent { .. }) => return unsent(true).await,
+                Err(e) if e.must_wipe() => {}
+                // Everything was sent: the service must hear it, or the device would keep a
+                // valid lease there.
+                Err(e) => {
+                    tracing::info!("retire: the service could not be told: {e}");
+                    return Err(IpcError::new(
+                        "retire.unreachable",
+                        "the central service could not be reached; try again on the network",
+                    ));
+                }
             }
         }
-    }
-    if let Some(account) = &account {
-        // With a spent access token it is renewed once (shared with any other caller).
-        let told = crate::sync::call(
-            &session,
-            account,
-            |remote| async move { remote.retire().await },
-        )
-        .await;
-        match told {
-            Ok(()) => {}
-            Err(e) if e.must_wipe() => {}
-            // Without `force` everything was sent: the service must hear it, or the device
-            // would keep a valid lease there. With `force` the worker chose to delete anyway.
-            Err(e) if !force => {
-                tracing::info!("retire: the service could not be told: {e}");
-                return Err(IpcError::new(
-                    "retire.unreachable",
-                    "the central service could not be reached; try again on the network",
-                ));
+        None if !force => {
+            if let RetireOutcome::Unsynced { total, .. } = unsent(false).await? {
+                if total > 0 {
+                    return unsent(false).await;
+                }
             }
-            Err(e) => tracing::warn!("retire (forced): the service could not be told: {e}"),
         }
+        None => {}
     }
     crate::sync::wipe(&session);
     session.sync.reset_after_wipe();
@@ -1523,7 +1433,7 @@ pub async fn conflicts(session: State<'_, Arc<Session>>) -> IpcResult<Vec<Confli
                     .get::<Case>(c.case_id.0)?
                     .map(|c| c.child_name)
                     .unwrap_or_default();
-                let (record_label, _) = record_label(store, c.entity, c.entity_id)?;
+                let (record_label, _) = store.record_label(c.entity, c.entity_id)?;
                 out.push(ConflictView {
                     id: c.id,
                     case_id: c.case_id,
@@ -1661,4 +1571,108 @@ mod tests {
             );
         }
     }
+}
+
+/// The home-visit sheet of a planned visit or meeting, from the local store (works offline).
+#[tauri::command]
+#[specta::specta]
+pub async fn visit_sheet(
+    session: State<'_, Arc<Session>>,
+    appointment_id: AppointmentId,
+) -> IpcResult<VisitSheet> {
+    blocking(&session, move |s| {
+        with_store(s, |store| Ok(store.visit_sheet(appointment_id)?))
+    })
+    .await
+}
+
+/// Where a printed sheet was saved.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct SavedDocument {
+    pub path: String,
+}
+
+/// Prints the home-visit sheet to a tagged PDF in the worker's documents folder
+/// (`Feltkontor/Besøgsark …pdf`, readable by the worker's account only) and logs the export.
+/// `utc_offset_minutes` is the worker's offset from UTC at the visit, for the times printed.
+#[tauri::command]
+#[specta::specta]
+pub async fn visit_sheet_pdf(
+    app: tauri::AppHandle,
+    session: State<'_, Arc<Session>>,
+    appointment_id: AppointmentId,
+    utc_offset_minutes: i32,
+) -> IpcResult<SavedDocument> {
+    use tauri::Manager;
+    let offset = time::UtcOffset::from_whole_seconds(utc_offset_minutes.saturating_mul(60))
+        .ok()
+        .filter(|_| utc_offset_minutes.abs() <= 14 * 60)
+        .ok_or_else(|| IpcError::from(ValidationError::InvalidDate { field: "utc_offset" }))?;
+    let dir = app
+        .path()
+        .document_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|_| IpcError::new("document.no_folder", "no documents folder"))?
+        .join("Feltkontor");
+    blocking(&session, move |s| {
+        let sheet = with_store(s, |store| Ok(store.visit_sheet(appointment_id)?))?;
+        let local = sheet.appointment.starts_at.to_offset(offset);
+        let doc = feltkontor_documents::visit_sheet(&sheet, offset);
+        let pdf = feltkontor_documents::render_pdf(&doc, sheet.prepared_at.to_offset(offset).date())
+            .map_err(|e| {
+                tracing::error!(error = %e, "the home-visit sheet could not be typeset");
+                IpcError::new("document.failed", "the document could not be made")
+            })?;
+        let stem = format!(
+            "Besøgsark {}-{:02}-{:02} {:02}.{:02}",
+            local.year(),
+            local.month() as u8,
+            local.day(),
+            local.hour(),
+            local.minute()
+        );
+        let path = write_new_file(&dir, &stem, "pdf", &pdf).map_err(|e| {
+            tracing::warn!(error = %e, "the home-visit sheet could not be saved");
+            IpcError::new("document.write_failed", "the file could not be saved")
+        })?;
+        with_store(s, |store| Ok(store.log_sheet_export(sheet.case_id)?))?;
+        Ok(SavedDocument {
+            path: path.display().to_string(),
+        })
+    })
+    .await
+}
+
+/// Writes `bytes` to a file in `dir` that did not exist (`stem.ext`, else `stem (2).ext`, …),
+/// never through an existing file or link, readable by the owner only.
+fn write_new_file(
+    dir: &std::path::Path,
+    stem: &str,
+    ext: &str,
+    bytes: &[u8],
+) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    for n in 1..1000 {
+        let name = if n == 1 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem} ({n}).{ext}")
+        };
+        let path = dir.join(name);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        match opts.open(&path) {
+            Ok(mut f) => {
+                f.write_all(bytes)?;
+                f.sync_all()?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many files of that name"))
 }

@@ -220,6 +220,7 @@ fn code_of(e: &SyncError) -> String {
         SyncError::Refused { code, .. } => code.as_str().into(),
         SyncError::Store(e) => e.code().into(),
         SyncError::Locked => "session.locked".into(),
+        SyncError::NotConnected => "lease.not_connected".into(),
     }
 }
 

@@ -7,6 +7,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { assertAccessible, Session, showCases, startDriver, unlock } from "./webdriver.mjs";
 
 const app = process.env.FELTKONTOR_APP;
@@ -50,6 +51,25 @@ test("a caseworker's day, start to end", async () => {
   await session.waitFor("#week-heading");
   await session.waitFor("[data-testid=week-agreement]");
   await screen("80-day-my-week", "Min uge");
+
+  // Preparing a visit planned this week: its home-visit sheet, and the sheet printed to PDF.
+  await session.click((await session.waitFor("[data-testid=week-sheet]"))[0]);
+  await session.waitFor("#sheet-heading");
+  await session.waitFor("[data-testid=sheet-warnings]");
+  const lead = await session.text(await session.find("[data-testid=sheet-lead]"));
+  assert.match(lead, /Barnet: /, "the sheet says whose visit it is");
+  await screen("80b-day-visit-sheet", "home-visit sheet");
+  await session.click(await session.find("[data-testid=sheet-pdf]"));
+  const saved = await waitText("[data-testid=sheet-saved]", /\.pdf/, 20000);
+  const pdfPath = saved.match(/Gemt som PDF: (.*\.pdf)/)[1];
+  assert.ok(existsSync(pdfPath), `the PDF is on disk: ${pdfPath}`);
+  const pdf = readFileSync(pdfPath);
+  assert.equal(pdf.subarray(0, 5).toString(), "%PDF-");
+  assert.match(pdf.toString("latin1"), /StructTreeRoot/, "a tagged PDF");
+  assert.match(saved, /ikke krypteret/, "the worker is told the file is not encrypted");
+  rmSync(pdfPath);
+  await session.click(await session.find("[data-testid=sheet-back]"));
+  await session.waitFor("#week-heading");
 
   // A meeting held yesterday: its note, written offline from the appointment.
   await showCases(session);

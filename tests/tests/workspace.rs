@@ -11,6 +11,7 @@ const CORE_CRATES: &[&str] = &[
     "feltkontor-core",
     "feltkontor-demo",
     "feltkontor-central",
+    "feltkontor-documents",
 ];
 const FORBIDDEN_PREFIXES: &[&str] = &["tauri", "wry", "tao", "webkit2gtk", "axum"];
 

@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod authz;
 pub mod clock;
+pub mod history;
 pub mod db;
 pub mod error;
 pub mod identity;

@@ -371,6 +371,92 @@ impl Central {
     }
 }
 
+impl Central {
+    /// A page of a case's change history (newest first, older than `before`), for the case's
+    /// participants. Each entry passes the visibility decision of the record it changed.
+    pub fn case_history(
+        &self,
+        bearer: &str,
+        case_id: Uuid,
+        before: Option<i64>,
+    ) -> Result<feltkontor_wire::api::CaseHistory> {
+        use feltkontor_wire::api::{CaseHistory, HistoryEntry};
+        self.as_worker(bearer, |conn, actor, audit_rows| {
+            let event = |result: &'static str, detail: &str| AuditEvent {
+                staff_id: Some(actor.staff_id),
+                device_id: Some(actor.device_id),
+                action: "read_case",
+                case_id: Some(case_id),
+                person_id: None,
+                detail: detail.into(),
+                result,
+            };
+            let Some(scope) = authz::scope(conn, actor, case_id)? else {
+                audit_rows.push(event("denied", "case history: outside the worker's scope"));
+                return Ok(Err(ServiceError::not_found("case")));
+            };
+            let consents = consents_of(conn, case_id)?;
+            let access = authz::access(actor, &scope, &consents, crate::sync::date_of(self.now()));
+            if !matches!(access, CaseAccess::Full { participant: true, .. }) {
+                audit_rows.push(event("denied", "case history: not a participant of the case"));
+                return Ok(Err(ServiceError::new(
+                    ErrorCode::Forbidden,
+                    "Only the case's participants read its change history.",
+                )));
+            }
+            let mut directory = self.directory(conn)?;
+            let professions = directory.professions();
+            let viewer = crate::visibility::Viewer {
+                actor,
+                access: Some(access),
+                professions: &professions,
+            };
+            let rows = crate::history::page(conn, case_id, before, crate::history::PAGE)?;
+            let next_before =
+                (rows.len() as i64 == crate::history::PAGE).then(|| rows.last().map(|r| r.seq)).flatten();
+            let mut devices: HashMap<Uuid, String> = HashMap::new();
+            let mut entries = Vec::new();
+            for r in rows {
+                let stored = records::get_any(conn, r.entity, r.entity_id)?;
+                let Some(fields) = crate::visibility::history_fields(
+                    &viewer,
+                    stored,
+                    r.fields,
+                    &mut |k, id| records::get_any(conn, k, id),
+                )?
+                else {
+                    continue;
+                };
+                let device_name = match devices.get(&r.device_id) {
+                    Some(n) => n.clone(),
+                    None => {
+                        let n = conn
+                            .query_one("SELECT name FROM devices WHERE id = $1", params![r.device_id])?
+                            .map(|row| row.text(0))
+                            .transpose()?
+                            .unwrap_or_default();
+                        devices.insert(r.device_id, n.clone());
+                        n
+                    }
+                };
+                entries.push(HistoryEntry {
+                    seq: r.seq,
+                    at_ms: r.at_ms,
+                    staff_id: r.staff_id,
+                    staff_name: directory.contact(conn, r.staff_id)?.name,
+                    device_id: r.device_id,
+                    device_name,
+                    entity: r.entity,
+                    entity_id: r.entity_id,
+                    fields,
+                });
+            }
+            audit_rows.push(event("ok", "case history"));
+            Ok(Ok(CaseHistory { entries, next_before }))
+        })
+    }
+}
+
 /// The worker behind verified `claims`, after checking that the device may still act.
 fn actor_of(conn: &mut dyn Conn, claims: &identity::Claims) -> Result<Actor> {
     identity::check_device(conn, claims)?;

@@ -198,6 +198,9 @@ pub fn push(
             }) => {
                 conn.batch("RELEASE SAVEPOINT change")?;
                 applied += 1;
+                if let Some(case) = case_id {
+                    crate::history::record(conn, (actor.staff_id, actor.device_id), e, case, now_ms)?;
+                }
                 events.push(event(actor, e, case_id, "ok", describe(e)));
                 if let Some(what) = privileged {
                     let mut ev = event(actor, e, case_id, "ok", format!("{what}: {}", describe(e)));
@@ -782,6 +785,7 @@ pub fn resolve_quarantined(
                     for c in concurrent {
                         record_conflict(conn, e, case_id, c, now_ms)?;
                     }
+                    crate::history::record(conn, (w.staff_id, w.device_id), e, case_id, now_ms)?;
                 }
                 crate::rules::Checked::KeepAsItWas => keep_as_it_was(conn, m, e, case_id, now_ms)?,
             }

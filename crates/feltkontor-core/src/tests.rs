@@ -1500,3 +1500,91 @@ fn an_appointment_invites_only_the_cases_own_people() {
     };
     store.write(|w| w.put_appointment(&with_note)).unwrap();
 }
+
+/// The home-visit sheet carries what the doorstep needs, and never a protected address, not
+/// even for the case's own coordinator (the sheet is printed and carried).
+#[test]
+fn the_visit_sheet_has_the_doorstep_facts_and_never_a_protected_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, clock) = s.sample_store(tmp.path());
+    assert!(s.person.protected_address);
+    let father = Person {
+        id: PersonId::new(),
+        name: "Kasper Åberg".into(),
+        relation: RelationToChild::Father,
+        custody: true,
+        address: Some("Tranehaven 4, 8200 Aarhus N".into()),
+        protected_address: false,
+        language: Some("arabisk".into()),
+        interpreter_needed: true,
+        do_not_contact: false,
+        do_not_contact_reason: None,
+        ..s.person.clone()
+    };
+    let uncle = Person {
+        id: PersonId::new(),
+        name: "Ali Åberg".into(),
+        relation: RelationToChild::OtherFamily,
+        custody: false,
+        address: Some("tranehaven  4,  8200 aarhus n".into()),
+        protected_address: false,
+        language: None,
+        interpreter_needed: false,
+        do_not_contact: true,
+        do_not_contact_reason: Some("Tilhold".into()),
+        ..s.person.clone()
+    };
+    let visit = Appointment {
+        id: AppointmentId::new(),
+        case_id: s.case.id,
+        kind: AppointmentKind::HomeVisit,
+        starts_at: crate::clock::Clock::now(clock.as_ref()) + time::Duration::days(1),
+        place: "Tranehaven 4".into(),
+        invited_persons: [father.id].into(),
+        invited_staff: [s.staff.id].into(),
+        note_id: None,
+        cancelled: false,
+    };
+    store
+        .write(|w| {
+            w.put_person(&father)?;
+            w.put_person(&uncle)?;
+            w.save_note(&s.note)?;
+            w.put_agreement(&s.agreement)?;
+            w.record_consent(&s.consent)?;
+            w.put_appointment(&visit)?;
+            Ok(())
+        })
+        .unwrap();
+    let before = store.access_log(1000).unwrap().len();
+    let sheet = store.visit_sheet(visit.id).unwrap();
+    let log = store.access_log(1000).unwrap();
+    assert_eq!(log.len(), before + 1, "opening is logged");
+    assert_eq!(log[0].case_id, Some(s.case.id));
+    let json = serde_json::to_string(&sheet).unwrap();
+    assert!(!json.contains("Skjoldhøjvej"), "protected address on the sheet: {json}");
+    // One household for the two spellings of the same address, first (it is the visit's place).
+    assert_eq!(sheet.households[0].address.as_deref(), Some("Tranehaven 4, 8200 Aarhus N"));
+    assert_eq!(sheet.households[0].persons.len(), 2);
+    assert!(sheet.households[0].persons.iter().any(|p| p.invited && p.custody));
+    let protected = sheet.households.iter().find(|h| h.protected).unwrap();
+    assert_eq!(protected.address, None);
+    assert_eq!(protected.persons[0].name, s.person.name);
+    use crate::store::sheet::SheetWarning;
+    assert!(sheet.warnings.iter().any(|w| matches!(w,
+        SheetWarning::Interpreter { person, language: Some(l) } if person == "Kasper Åberg" && l == "arabisk")));
+    assert!(sheet.warnings.iter().any(|w| matches!(w,
+        SheetWarning::DoNotContact { person, reason: Some(r) } if person == "Ali Åberg" && r == "Tilhold")));
+    assert!(sheet.warnings.iter().any(|w| matches!(w, SheetWarning::ProtectedAddress { .. })));
+    assert_eq!(sheet.agreements.len(), 1);
+    assert!(sheet.consent.is_some());
+    assert_eq!(sheet.latest_notes.len(), 1);
+    assert_eq!(sheet.child_words.len(), usize::from(!s.note.child_words.is_empty()));
+    assert_eq!(sheet.invited_staff[0].name, s.staff.name);
+    // An appointment that does not exist is "not found", not a panic or an empty sheet.
+    assert_eq!(
+        store.visit_sheet(AppointmentId::new()).unwrap_err().code(),
+        "not_found"
+    );
+}

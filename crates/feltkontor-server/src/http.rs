@@ -446,6 +446,49 @@ async fn case_overview(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/cases/{case_id}/history", tag = "cases", security(("bearer" = [])),
+    params(
+        ("case_id" = Uuid, Path, description = "The case"),
+        ("before" = Option<i64>, Query, description = "Only changes older than this `seq` (the previous page's `next_before`)"),
+    ),
+    responses(
+        (status = 200, description = "A page of the case's change history, newest first: who changed which fields of which record, when, from which device (records the worker may not see are left out)", body = feltkontor_wire::api::CaseHistory),
+        (status = 400, description = "Malformed case id or `before`", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "Not signed in, token expired, or device revoked", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not a participant of the case, or account disabled", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case, or not visible to the worker", body = Problem, content_type = PROBLEM),
+        (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
+        (status = 503, description = "Unavailable", body = Problem, content_type = PROBLEM),
+    ))]
+async fn case_history(
+    State(s): State<Shared>,
+    Path(case_id): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    Bearer(token): Bearer,
+) -> ApiResult<feltkontor_wire::api::CaseHistory> {
+    let case_id: Uuid = case_id.parse().map_err(|_| {
+        ApiError(ServiceError::invalid(
+            "case_id",
+            "The case id is not a UUID.",
+        ))
+    })?;
+    let mut before = None;
+    for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "before" {
+            before = Some(value.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
+                ApiError(ServiceError::invalid(
+                    "before",
+                    "`before` is the positive `next_before` of the previous page.",
+                ))
+            })?);
+        }
+    }
+    Ok(axum::Json(
+        blocking(move || s.central.case_history(&token, case_id, before)).await?,
+    ))
+}
+
 struct BearerScheme;
 
 impl utoipa::Modify for BearerScheme {
@@ -467,7 +510,7 @@ impl utoipa::Modify for BearerScheme {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Feltkontor central service", version = "1", description = "The municipality's sync server for Feltkontor. Errors are RFC 9457 problem details with a stable `code`. Request bodies may be sent gzipped (`Content-Encoding: gzip`; size limits apply to the unpacked body); answers are gzipped for clients that send `Accept-Encoding: gzip`."),
-    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, push, pull, pull_stream, verify, access, wait, quarantined, resolve_quarantined),
+    paths(health, ready, enroll, token, lease, retire, whoami, my_cases, case_overview, case_history, push, pull, pull_stream, verify, access, wait, quarantined, resolve_quarantined),
     modifiers(&BearerScheme),
     tags(
         (name = "operations", description = "Health and readiness"),
@@ -809,6 +852,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/whoami", get(whoami))
         .route("/v1/cases", get(my_cases))
         .route("/v1/cases/{case_id}", get(case_overview))
+        .route("/v1/cases/{case_id}/history", get(case_history))
         .route(
             "/v1/sync/push",
             post(push).layer(axum::Extension(BodyLimit(SYNC_BODY_LIMIT))),

@@ -1672,3 +1672,76 @@ fn an_appointment_invites_only_its_own_cases_people(kind: Kind) {
     }
 }
 backends!(an_appointment_invites_only_its_own_cases_people);
+
+/// A case's change history is read by its participants only, and through the visibility
+/// decision: another discipline's note and a colleague's draft are not listed, no value is
+/// sent, and a malformed page mark is a clear 400.
+fn the_change_history_shows_only_what_the_reader_may_see(kind: Kind) {
+    let (db, w, server) = setup(kind);
+    let mut coord = Insider::enroll(&server, &db, "coord");
+    let mut psy = Insider::enroll(&server, &db, "psy");
+    // The coordinator moves the father and writes a draft; the psychologist writes a note for
+    // their own discipline only.
+    let moved = "Flyttevej 99 ECHO-sentinel, 8000 Aarhus C";
+    let r = coord.push_one(EntityKind::Person, w.father, json!({ "address": moved }));
+    assert!(rejected_codes(&r).is_empty(), "{r:?}");
+    let draft = devices::draft_note(w.case1, StaffId(w.staff["coord"]), "Min kladde FOXTROT-sentinel");
+    let r = coord.push_one(EntityKind::Note, draft.id.0, fields_of(&draft));
+    assert!(rejected_codes(&r).is_empty(), "{r:?}");
+    let mut own = devices::draft_note(w.case1, StaffId(w.staff["psy"]), "PPR GOLF-sentinel");
+    own.audience = Audience::OwnDiscipline;
+    let r = psy.push_one(EntityKind::Note, own.id.0, fields_of(&own));
+    assert!(rejected_codes(&r).is_empty(), "{r:?}");
+
+    let path = format!("/v1/cases/{}/history", w.case1);
+    let h = coord.get(&path);
+    assert_eq!(h.status, 200, "{:?}", h.body);
+    let text = h.body.to_string();
+    for secret in ["ECHO-sentinel", "FOXTROT-sentinel", "GOLF-sentinel", PROTECTED_ADDRESS] {
+        assert!(!text.contains(secret), "a value in the history: {secret}");
+    }
+    let ids = |v: &Value| -> Vec<String> {
+        v["entries"].as_array().unwrap().iter().map(|e| e["entity_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let seen = ids(&h.body);
+    assert!(seen.contains(&w.father.to_string()), "the coordinator's own change is listed");
+    assert!(seen.contains(&draft.id.0.to_string()), "their own draft is listed");
+    assert!(!seen.contains(&own.id.0.to_string()), "another discipline's note is not listed");
+    let father = h.body["entries"].as_array().unwrap().iter()
+        .find(|e| e["entity_id"] == w.father.to_string()).unwrap();
+    assert_eq!(father["fields"], json!(["address"]));
+    assert_eq!(father["staff_name"], "Karen Koordinator");
+    assert_eq!(father["device_name"], "Testmaskine");
+    assert_eq!(father["device_id"], coord.device.to_string());
+
+    let p = psy.get(&path);
+    assert_eq!(p.status, 200, "{:?}", p.body);
+    let seen = ids(&p.body);
+    assert!(!seen.contains(&draft.id.0.to_string()), "a colleague's draft is not listed");
+    assert!(seen.contains(&own.id.0.to_string()), "their own discipline's note is listed");
+
+    // A team member who is not a participant, a participant without a consent covering their
+    // sector, and a worker outside the case: no history.
+    let teamcw = Insider::enroll(&server, &db, "teamcw");
+    assert_eq!(teamcw.get(&path).status, 403);
+    let edu = Insider::enroll(&server, &db, "edu");
+    assert_eq!(edu.get(&path).status, 403);
+    let outsider = Insider::enroll(&server, &db, "outsider");
+    assert_eq!(outsider.get(&path).status, 404);
+    assert_eq!(outsider.get(&format!("/v1/cases/{}/history", Uuid::now_v7())).status, 404);
+    // Malformed page marks and ids: clear problems, never a 5xx.
+    for bad in ["?before=abc", "?before=-1", "?before=0", "?before=99999999999999999999"] {
+        let r = coord.get(&format!("{path}{bad}"));
+        assert_eq!(r.status, 400, "{bad}: {:?}", r.body);
+        assert_eq!(r.body["code"], "invalid_input", "{bad}");
+    }
+    assert_eq!(coord.get("/v1/cases/not-a-uuid/history").status, 400);
+    // Paging: older than the newest entry excludes it.
+    let newest = h.body["entries"][0]["seq"].as_i64().unwrap();
+    let older = coord.get(&format!("{path}?before={newest}"));
+    assert_eq!(older.status, 200);
+    assert!(older.body["entries"].as_array().unwrap().iter().all(|e| e["seq"].as_i64().unwrap() < newest));
+    // Reading the history is a use of the case, in the audit log.
+    assert!(audit_count(&db, "action = 'read_case' AND detail = 'case history' AND case_id = $1", &w.case1.to_string()) >= 2);
+}
+backends!(the_change_history_shows_only_what_the_reader_may_see);

@@ -1871,3 +1871,154 @@ fn a_colleagues_change_is_new_since_last_open(kind: Kind) {
     assert!(!new_in(&coord), "opening the case clears it");
 }
 backends!(a_colleagues_change_is_new_since_last_open);
+
+/// The device flows the desktop shell runs, headless against the real service: connect
+/// (a weak passphrase is refused before the one-time code is spent; a second store is
+/// refused), renew a lapsed lease (the password goes only to the address sealed in the key
+/// file, never to one planted in the unencrypted lease file; a wrong passphrase sends nothing),
+/// and retire (unsent changes stop it unless forced; a retired device is refused).
+fn the_device_flows_run_headless(kind: Kind) {
+    use feltkontor_core::{Error, ManualClock, StoreLocation};
+    use feltkontor_sync::device::{self, Enrollment, Retire};
+    use feltkontor_sync::Remote;
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &["--lease-hours", "48"]);
+    // A multi-threaded runtime, as the app's (store work is handed to blocking threads).
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let loc = StoreLocation::new(dir.path().join("profile"));
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let code = db
+        .admin(&["enrollment-code", "--username", "coord"], None)
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    let enrollment = |passphrase: &str| Enrollment {
+        server_url: device::service_url(&format!("{}/", server.base)).unwrap(),
+        code: code.clone(),
+        username: " coord ".into(),
+        password: common::PASSWORD.into(),
+        passphrase: passphrase.into(),
+        device_name: "laptop-17 (coord)".into(),
+    };
+    let kdf = feltkontor_core::store::KdfParams::default();
+    let weak = rt
+        .block_on(device::enroll(&loc, enrollment("aaaaaaaaaaaa"), kdf, clock.clone()))
+        .err()
+        .expect("a weak passphrase is refused");
+    assert!(matches!(weak, feltkontor_sync::SyncError::Store(Error::WeakPassphrase { .. })), "{weak}");
+    assert!(!loc.exists(), "nothing is created");
+    const PASSPHRASE: &str = "en lang nok adgangssaetning";
+    // The same code still works: the weak passphrase did not spend it.
+    let enrolled = rt
+        .block_on(device::enroll(&loc, enrollment(PASSPHRASE), kdf, clock.clone()))
+        .unwrap();
+    let mut store = enrolled.store;
+    let mut remote = Remote::new(&server.base, &enrolled.access_token).unwrap();
+    rt.block_on(sync_once(&remote, &mut store)).unwrap();
+    assert!(store.get::<Case>(w.case1).unwrap().is_some(), "the new store syncs");
+    let device_id = store.device_id();
+    let named = db
+        .owner()
+        .query(
+            "SELECT name FROM devices WHERE id = $1",
+            feltkontor_central::params![device_id.0],
+        )
+        .unwrap()[0]
+        .text(0)
+        .unwrap();
+    assert_eq!(named, "laptop-17 (coord)");
+    let again = rt
+        .block_on(device::enroll(&loc, enrollment(PASSPHRASE), kdf, clock.clone()))
+        .err()
+        .expect("a second store in the same place is refused");
+    assert!(matches!(again, feltkontor_sync::SyncError::Store(Error::StoreExists(_))), "{again}");
+
+    // The lease lapses while the laptop is away.
+    store.lock();
+    clock.advance(time::Duration::hours(49));
+    assert!(matches!(
+        Store::open(&loc, PASSPHRASE, clock.clone()),
+        Err(Error::LeaseExpired)
+    ));
+    // Back at the real time (the service's lease runs from its own clock).
+    clock.set(time::OffsetDateTime::now_utc());
+    // Someone holding the laptop plants their own address in the lease file.
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let planted = format!("http://{}", trap.local_addr().unwrap());
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(loc.lease_file()).unwrap()).unwrap();
+    file["server_url"] = serde_json::Value::String(planted.clone());
+    std::fs::write(loc.lease_file(), file.to_string()).unwrap();
+    let attempts = || {
+        db.owner()
+            .query(
+                "SELECT count(*) FROM audit_log WHERE action = 'lease_recover'",
+                feltkontor_central::params![],
+            )
+            .unwrap()[0]
+            .int(0)
+            .unwrap()
+    };
+    let before = attempts();
+    // A wrong passphrase opens nothing and sends nothing.
+    let wrong = rt.block_on(device::renew_lease(
+        &loc,
+        "coord",
+        common::PASSWORD,
+        "forkert adgangssaetning her",
+        Some(planted.clone()),
+        clock.clone(),
+    ));
+    assert!(wrong.is_err());
+    assert_eq!(attempts(), before, "no password was sent");
+    rt.block_on(device::renew_lease(
+        &loc,
+        "coord",
+        common::PASSWORD,
+        PASSPHRASE,
+        Some(planted.clone()),
+        clock.clone(),
+    ))
+    .unwrap();
+    assert!(trap.accept().is_err(), "the planted address was never contacted");
+    assert_eq!(attempts(), before + 1, "the sealed address got the renewal");
+    let mut store = Store::open(&loc, PASSPHRASE, clock.clone()).unwrap();
+
+    // Retire with a change the service has not got, while the service is out of reach.
+    let p = new_person(w.case1, "Skrevet lige før afleveringen");
+    store.write(|wr| wr.put_person(&p)).unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{a}")
+    };
+    let slot = std::sync::Mutex::new(Some(store));
+    let offline = Remote::new(&closed, "x").unwrap();
+    let unsent = rt.block_on(device::retire(&offline, &slot, false)).unwrap();
+    assert!(matches!(unsent, Retire::Unsent { changes: 1, .. }), "nothing retired with a change unsent: {unsent:?}");
+    // Back on the network (a fresh token, as the app's call would get).
+    let account = slot.lock().unwrap().as_ref().unwrap().sync_account().unwrap().unwrap();
+    let tokens = rt
+        .block_on(Remote::new(&server.base, "").unwrap().refresh(&account.refresh_token))
+        .unwrap();
+    slot.lock().unwrap().as_ref().unwrap().set_refresh_token(&tokens.refresh_token).unwrap();
+    remote.set_token(&tokens.access_token);
+    assert_eq!(rt.block_on(device::retire(&remote, &slot, false)).unwrap(), Retire::Retired);
+    let refused = rt
+        .block_on(Remote::new(&server.base, "").unwrap().refresh(&tokens.refresh_token))
+        .unwrap_err();
+    assert!(refused.must_wipe(), "a retired device gets no tokens: {refused}");
+    let mut other = device(&server, &db, "coord");
+    other.sync(&rt);
+    assert!(other.store.get::<Person>(p.id.0).unwrap().is_some(), "the last change arrived");
+}
+backends!(the_device_flows_run_headless);

@@ -20,6 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
 
+pub mod device;
+
 pub use feltkontor_wire::ErrorCode;
 
 /// Most changes per push.
@@ -52,6 +54,9 @@ pub enum SyncError {
     /// The worker locked the app: the store is closed until they unlock it again.
     #[error("the local data is locked")]
     Locked,
+    /// This computer holds no connection to a central service (a local-only profile).
+    #[error("this computer is not connected to a central service")]
+    NotConnected,
 }
 
 impl SyncError {
@@ -73,7 +78,7 @@ impl SyncError {
         match self {
             SyncError::Network(_) => true,
             SyncError::Refused { status, .. } => *status == 429 || *status >= 500,
-            SyncError::Store(_) | SyncError::Locked => false,
+            SyncError::Store(_) | SyncError::Locked | SyncError::NotConnected => false,
         }
     }
 
@@ -463,16 +468,33 @@ impl Remote {
         self.post("/v1/sync/access", req).await
     }
 
-    /// The quarantined notes this worker decides on.
-    pub async fn quarantined(&self) -> Result<QuarantineList, SyncError> {
+    async fn get<R: DeserializeOwned>(&self, path_and_query: &str) -> Result<R, SyncError> {
         let r = self
             .http
-            .get(format!("{}/v1/quarantine", self.base))
+            .get(format!("{}{path_and_query}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await
             .map_err(|e| SyncError::Network(e.to_string()))?;
         answer(r).await
+    }
+
+    /// The quarantined notes this worker decides on.
+    pub async fn quarantined(&self) -> Result<QuarantineList, SyncError> {
+        self.get("/v1/quarantine").await
+    }
+
+    /// A page of a case's change history (newest first; `before` continues from the previous
+    /// page's `next_before`). For the case's participants only.
+    pub async fn case_history(
+        &self,
+        case: uuid::Uuid,
+        before: Option<i64>,
+    ) -> Result<feltkontor_wire::api::CaseHistory, SyncError> {
+        match before {
+            Some(b) => self.get(&format!("/v1/cases/{case}/history?before={b}")).await,
+            None => self.get(&format!("/v1/cases/{case}/history")).await,
+        }
     }
 
     /// Accepts a quarantined note into its case, or keeps it out.

@@ -288,3 +288,37 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wipe: Option<bool>,
 }
+
+/// One change of a case's record: who changed which fields, when, from which device. Only
+/// changes of records the reader may see are listed, and a field withheld from them is not
+/// named. The values are not part of it: the reader's own copy of the records holds them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct HistoryEntry {
+    /// The change's place in the case's history (newest is highest).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub seq: i64,
+    /// When the service applied it (milliseconds since 1970, UTC).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub at_ms: i64,
+    pub staff_id: Uuid,
+    pub staff_name: String,
+    pub device_id: Uuid,
+    /// The device's name as enrolled ("host (user)").
+    pub device_name: String,
+    pub entity: crate::EntityKind,
+    pub entity_id: Uuid,
+    pub fields: Vec<String>,
+}
+
+/// A page of a case's change history, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct CaseHistory {
+    pub entries: Vec<HistoryEntry>,
+    /// Pass as `before` for the next (older) page; `None` at the start of the history.
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub next_before: Option<i64>,
+}

@@ -41,6 +41,16 @@ export const commands = {
 	acknowledgeHandover: (handoverId: RowId) => typedError<null, IpcError>(__TAURI_INVOKE("acknowledge_handover", { handoverId })),
 	/**  Plans (or changes, or cancels) a home visit, meeting or network meeting. */
 	saveAppointment: (appointment: AppointmentInput) => typedError<Appointment, IpcError>(__TAURI_INVOKE("save_appointment", { appointment })),
+	/**  The home-visit sheet of a planned visit or meeting, from the local store (works offline). */
+	visitSheet: (appointmentId: AppointmentId) => typedError<VisitSheet, IpcError>(__TAURI_INVOKE("visit_sheet", { appointmentId })),
+	/**  A page of the case's change history, newest first. */
+	caseHistory: (caseId: CaseId, before: number | null) => typedError<HistoryPage, IpcError>(__TAURI_INVOKE("case_history", { caseId, before })),
+	/**
+	 *  Prints the home-visit sheet to a tagged PDF in the worker's documents folder
+	 *  (`Feltkontor/Besøgsark …pdf`, readable by the worker's account only) and logs the export.
+	 *  `utc_offset_minutes` is the worker's offset from UTC at the visit, for the times printed.
+	 */
+	visitSheetPdf: (appointmentId: AppointmentId, utcOffsetMinutes: number) => typedError<SavedDocument, IpcError>(__TAURI_INVOKE("visit_sheet_pdf", { appointmentId, utcOffsetMinutes })),
 	/**  The note written of a held meeting: the appointment names it from now on. */
 	linkAppointmentNote: (appointmentId: AppointmentId, noteId: NoteId) => typedError<Appointment, IpcError>(__TAURI_INVOKE("link_appointment_note", { appointmentId, noteId })),
 	search: (query: string) => typedError<SearchResults, IpcError>(__TAURI_INVOKE("search", { query })),
@@ -394,6 +404,17 @@ export type DeviceInfo = {
 /**  The basis one disclosure to a participant rests on. */
 export type Disclosure = { basis: "consent"; sector: ConsentSector; given_by: string; valid_to: string | null } | { basis: "legal_basis"; sector: ConsentSector; text: string } | { basis: "none"; sector: ConsentSector };
 
+/**
+ *  The kinds of record that the change log carries. Multi-valued data (memberships,
+ *  participants, phones, relations) are their own kinds of row, so concurrent additions on two
+ *  devices are two rows, never a conflict.
+ */
+export type EntityKind = "team" | "staff" | "team_member" | "case" | "participant" | "handover" | "person" | "phone" | "relation" | "note" | "consent" | "agreement" | 
+/**  Two devices changed one field without seeing each other's change. */
+"conflict" | 
+/**  A planned home visit, meeting or network meeting. */
+"appointment";
+
 /**  Stable error codes. Clients switch on these; never rename one. */
 export type ErrorCode = 
 /**  The request is malformed or a field is invalid (`field` names it). */
@@ -458,6 +479,40 @@ export type Handover = {
 	to_staff_id: StaffId,
 	note: SensitiveText,
 	at: string,
+};
+
+/**  One change as the app shows it. */
+export type HistoryItem = {
+	/**  RFC 3339. */
+	at: string,
+	staff_name: string,
+	device_name: string,
+	entity: EntityKind,
+	/**
+	 *  The record's name from this computer's copy (a person's name, a note's first words);
+	 *  a date (`YYYY-MM-DD`) for an appointment (`label_is_date`); `None` when this computer
+	 *  does not hold it yet.
+	 */
+	label: string | null,
+	label_is_date: boolean,
+	fields: string[],
+};
+
+export type HistoryPage = {
+	items: HistoryItem[],
+	/**  Pass back as `before` for older changes; `None` at the start of the history. */
+	next_before: number | null,
+};
+
+/**  The people of the family's network who share one address. */
+export type Household = {
+	/**
+	 *  `None` when the address is protected (the people are listed; where they live is not)
+	 *  or not recorded.
+	 */
+	address: string | null,
+	protected: boolean,
+	persons: SheetPerson[],
 };
 
 export type IpcError = {
@@ -771,6 +826,11 @@ export type RetireOutcome =
 /**  Generic id of a set row (participant, phone, relation, membership, handover, access-log entry). */
 export type RowId = string;
 
+/**  Where a printed sheet was saved. */
+export type SavedDocument = {
+	path: string,
+};
+
 export type SearchResults = {
 	/**
 	 *  Cases by the child's name, or (a query that is a CPR number) by the child's CPR number,
@@ -795,6 +855,37 @@ export type SectorConsent = {
  *  never prints its content in `Debug`, so it cannot reach a diagnostic log by accident.
  */
 export type SensitiveText = string;
+
+export type SheetAgreement = {
+	what: string,
+	responsible: string,
+	due_on: string | null,
+	overdue: boolean,
+};
+
+export type SheetConsent = {
+	given_by: string,
+	sectors: ConsentSector[],
+	state: ConsentState,
+	valid_to: string | null,
+};
+
+export type SheetPerson = {
+	id: PersonId,
+	name: string,
+	relation: RelationToChild,
+	custody: boolean,
+	phones: string[],
+	invited: boolean,
+};
+
+export type SheetWarning = 
+/**  The family asked that this person not be contacted. */
+{ kind: "do_not_contact"; person: string; reason: string | null } | 
+/**  Bring an interpreter. */
+{ kind: "interpreter"; person: string; language: string | null } | 
+/**  Where this person lives is protected (navne- og adressebeskyttelse). */
+{ kind: "protected_address"; person: string };
 
 /**  A piece of a snippet; `hit` pieces matched the query. */
 export type SnippetPart = {
@@ -922,6 +1013,25 @@ export type UnsyncedChange = {
 	child_name: string,
 	/**  RFC 3339. */
 	at: string | null,
+};
+
+export type VisitSheet = {
+	appointment: Appointment,
+	case_id: CaseId,
+	child_name: string,
+	child_birth_date: string,
+	child_institution: string | null,
+	coordinator: StaffRef | null,
+	invited_staff: StaffRef[],
+	households: Household[],
+	warnings: SheetWarning[],
+	agreements: SheetAgreement[],
+	/**  The best state of the case's consents today; `None` when none is recorded. */
+	consent: ConsentState | null,
+	consents: SheetConsent[],
+	latest_notes: NoteSummary[],
+	child_words: ChildWords[],
+	prepared_at: string,
 };
 
 export type WeekAgreement = {

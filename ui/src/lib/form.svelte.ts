@@ -40,6 +40,16 @@ export class FormStatus {
     }
   }
 
+  /** A check the form makes itself before calling (a required field left empty): the error
+   *  is shown next to `field`, and focus moves there. */
+  async fail(field: string, message: string): Promise<void> {
+    this.error = message;
+    this.field = field;
+    this.code = null;
+    await tick();
+    document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }
+
   /** The fields that show their own error next to them (`FieldError`). */
   slots = new Set<string>();
 

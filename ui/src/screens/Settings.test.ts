@@ -70,3 +70,34 @@ describe("Settings: handing the computer back", () => {
     await vi.waitFor(() => expect(onwiped).toHaveBeenCalled());
   });
 });
+
+describe("Settings: changing the passphrase", () => {
+  beforeEach(() => {
+    invoke.mockReset();
+    setLang("da");
+  });
+
+  it("names each missing field next to it, and a wrong current passphrase at the current field", async () => {
+    invoke.mockImplementation(async (cmd: string, args: { passphrase?: string }) => {
+      if (cmd === "device_info") throw { code: "session.locked", message: "" };
+      if (cmd === "passphrase_strength") return { score: 4, acceptable: (args.passphrase ?? "").includes(" ") };
+      if (cmd === "change_passphrase") throw { code: "unlock.wrong_passphrase", message: "" };
+      throw new Error(`unexpected ${cmd}`);
+    });
+    render(Settings, { props: { onback: vi.fn(), onchange: vi.fn() } });
+    const change = screen.getByRole("button", { name: "Skift" });
+    await fireEvent.click(change);
+    expect((await screen.findByTestId("field-error-current")).textContent).toBe("Skriv din nuværende adgangssætning.");
+    await fireEvent.input(screen.getByLabelText("Nuværende adgangssætning"), { target: { value: "gammel sætning her" } });
+    await fireEvent.click(change);
+    expect((await screen.findByTestId("field-error-new")).textContent).toMatch(/Vælg en adgangssætning/);
+    await fireEvent.input(screen.getByLabelText("Ny adgangssætning"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    await vi.waitFor(() => expect(screen.getByText(/Styrke/)).toBeTruthy());
+    await fireEvent.click(change);
+    expect((await screen.findByTestId("field-error-repeat")).textContent).toBe("De to adgangssætninger er ikke ens.");
+    await fireEvent.input(screen.getByLabelText("Gentag ny adgangssætning"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    await fireEvent.click(change);
+    await vi.waitFor(() => expect(screen.getByTestId("field-error-current")).toBeTruthy());
+    expect(invoke).toHaveBeenCalledWith("change_passphrase", expect.anything());
+  });
+});

@@ -18,6 +18,7 @@ pub mod queries;
 mod record;
 mod rules;
 pub mod search;
+pub mod sheet;
 pub mod sync;
 pub mod unsaved;
 pub mod week;

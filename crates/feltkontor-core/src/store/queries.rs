@@ -392,7 +392,6 @@ impl Store {
         entry.case_id = Some(case_id);
         access::insert(&tx, &entry)?;
         let id = case_id.to_string();
-        let worker = self.worker_id().to_string();
         let team = self.get::<Team>(case.team_id.0)?;
         let coordinator = self.get::<Staff>(case.coordinator_id.0)?;
         let participants = self.records::<Participant>("case_id = ?1 ORDER BY rowid", [&id])?;
@@ -488,21 +487,7 @@ impl Store {
                 &format!("{}T00:00:00Z", today - time::Duration::days(14)),
             ],
         )?;
-        let child_words = {
-            let mut stmt = self.conn().prepare_cached(&format!(
-                "SELECT notes.id, notes.occurred_at, notes.child_words FROM notes
-                 WHERE notes.case_id = ?1 AND notes.archived = 0 AND notes.child_words <> '' AND {NOTE_VISIBLE}
-                 ORDER BY notes.occurred_at DESC, notes.id DESC LIMIT 5"
-            ))?;
-            let rows = stmt.query_map(params![id, worker], |r| {
-                Ok(ChildWords {
-                    note_id: parse_id(r.get(0)?)?,
-                    occurred_at: parse_time(&r.get::<_, String>(1)?)?,
-                    text: SensitiveText(r.get(2)?),
-                })
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
+        let child_words = self.child_words(case_id, 5)?;
         let latest_notes = self.notes_timeline(case_id, None, 10)?.notes;
         let person_count: u32 = self
             .conn()
@@ -728,5 +713,61 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// What a record is, for people (a person's name, a note's first words, an agreement's
+    /// text; an appointment's date as `YYYY-MM-DD`), and the case it belongs to, when this
+    /// computer holds it: empty otherwise. A protected address is never part of a label.
+    pub fn record_label(&self, entity: EntityKind, id: uuid::Uuid) -> Result<(String, Option<CaseId>)> {
+        fn cut(s: &str) -> String {
+            let mut out: String = s.chars().take(60).collect();
+            if s.chars().count() > 60 {
+                out.push('…');
+            }
+            out
+        }
+        let person_name = |p: PersonId| -> Result<String> {
+            Ok(self.get::<Person>(p.0)?.map(|o| o.name).unwrap_or_default())
+        };
+        Ok(match entity {
+            EntityKind::Case => (
+                self.get::<Case>(id)?.map(|c| c.child_name).unwrap_or_default(),
+                Some(CaseId(id)),
+            ),
+            EntityKind::Person => self
+                .get::<Person>(id)?
+                .map(|p| (p.name, Some(p.case_id)))
+                .unwrap_or_default(),
+            EntityKind::Agreement => self
+                .get::<Agreement>(id)?
+                .map(|a| (cut(&a.what), Some(a.case_id)))
+                .unwrap_or_default(),
+            EntityKind::Note => self
+                .get::<CaseNote>(id)?
+                .map(|n| (cut(n.body.as_str()), Some(n.case_id)))
+                .unwrap_or_default(),
+            EntityKind::Phone => match self.get::<Phone>(id)? {
+                Some(p) => (person_name(p.person_id)?, Some(p.case_id)),
+                None => Default::default(),
+            },
+            EntityKind::Consent => match self.get::<Consent>(id)? {
+                Some(c) => (person_name(c.given_by)?, Some(c.case_id)),
+                None => Default::default(),
+            },
+            EntityKind::Participant => match self.get::<Participant>(id)? {
+                Some(p) => (
+                    self.get::<Staff>(p.staff_id.0)?.map(|s| s.name).unwrap_or_default(),
+                    Some(p.case_id),
+                ),
+                None => Default::default(),
+            },
+            EntityKind::Appointment => self
+                .get::<Appointment>(id)?
+                .map(|a| (a.starts_at.date().to_string(), Some(a.case_id)))
+                .unwrap_or_default(),
+            _ => Default::default(),
+        })
     }
 }

@@ -1,0 +1,16 @@
+-- A case's change history: who changed which fields of which record of the case, when, from
+-- which device. One row per change the service applied (pushed or accepted from quarantine),
+-- written in the same transaction. Read only through the visibility decision (a participant
+-- sees the history of the records they may see, and a withheld field's name is not shown).
+-- The values are not kept here: the records hold them, and the audit log holds the rest.
+CREATE TABLE case_history (
+    case_id   TEXT NOT NULL,
+    seq       BIGINT NOT NULL,
+    at        BIGINT NOT NULL,
+    staff_id  TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    entity    TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    fields    TEXT NOT NULL,
+    PRIMARY KEY (case_id, seq)
+);
