@@ -1607,7 +1607,11 @@ pub async fn visit_sheet_pdf(
     let offset = time::UtcOffset::from_whole_seconds(utc_offset_minutes.saturating_mul(60))
         .ok()
         .filter(|_| utc_offset_minutes.abs() <= 14 * 60)
-        .ok_or_else(|| IpcError::from(ValidationError::InvalidDate { field: "utc_offset" }))?;
+        .ok_or_else(|| {
+            IpcError::from(ValidationError::InvalidDate {
+                field: "utc_offset",
+            })
+        })?;
     let dir = app
         .path()
         .document_dir()
@@ -1618,11 +1622,12 @@ pub async fn visit_sheet_pdf(
         let sheet = with_store(s, |store| Ok(store.visit_sheet(appointment_id)?))?;
         let local = sheet.appointment.starts_at.to_offset(offset);
         let doc = feltkontor_documents::visit_sheet(&sheet, offset);
-        let pdf = feltkontor_documents::render_pdf(&doc, sheet.prepared_at.to_offset(offset).date())
-            .map_err(|e| {
-                tracing::error!(error = %e, "the home-visit sheet could not be typeset");
-                IpcError::new("document.failed", "the document could not be made")
-            })?;
+        let pdf =
+            feltkontor_documents::render_pdf(&doc, sheet.prepared_at.to_offset(offset).date())
+                .map_err(|e| {
+                    tracing::error!(error = %e, "the home-visit sheet could not be typeset");
+                    IpcError::new("document.failed", "the document could not be made")
+                })?;
         let stem = format!(
             "Besøgsark {}-{:02}-{:02} {:02}.{:02}",
             local.year(),
@@ -1631,11 +1636,12 @@ pub async fn visit_sheet_pdf(
             local.hour(),
             local.minute()
         );
+        // Logged first: a file never leaves without its entry in the access log.
+        with_store(s, |store| Ok(store.log_sheet_export(sheet.case_id)?))?;
         let path = write_new_file(&dir, &stem, "pdf", &pdf).map_err(|e| {
             tracing::warn!(error = %e, "the home-visit sheet could not be saved");
             IpcError::new("document.write_failed", "the file could not be saved")
         })?;
-        with_store(s, |store| Ok(store.log_sheet_export(sheet.case_id)?))?;
         Ok(SavedDocument {
             path: path.display().to_string(),
         })
@@ -1652,7 +1658,18 @@ fn write_new_file(
     bytes: &[u8],
 ) -> std::io::Result<std::path::PathBuf> {
     use std::io::Write;
-    std::fs::create_dir_all(dir)?;
+    // The folder is made readable by the worker's account only, and must be a real folder,
+    // not a link planted elsewhere.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    if !std::fs::symlink_metadata(dir)?.file_type().is_dir() {
+        return Err(std::io::Error::other(
+            "the documents folder is not a folder",
+        ));
+    }
     for n in 1..1000 {
         let name = if n == 1 {
             format!("{stem}.{ext}")
@@ -1666,8 +1683,12 @@ fn write_new_file(
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         match opts.open(&path) {
             Ok(mut f) => {
-                f.write_all(bytes)?;
-                f.sync_all()?;
+                // A half-written file holds case data: removed if the write fails.
+                if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
+                    drop(f);
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
                 return Ok(path);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

@@ -86,6 +86,23 @@ test("connect a new computer, sync, go offline and come back", async () => {
   assert.match(devices, new RegExp(`"name":"${hostname()} \\(${username}\\)"`), devices);
   await assertAccessible(session, "connected, case list with sync bar");
 
+  // A case's change history, read from the service: who changed what, from which computer.
+  await session.click((await session.findAll("[data-testid=open-case]"))[0]);
+  await session.waitFor("#case-heading");
+  await session.click(await session.find("[data-testid=history-toggle]"));
+  await session.waitFor("[data-testid=history-list]");
+  for (const until = Date.now() + 10000; ; ) {
+    const items = await session.findAll("[data-testid=history-list] li");
+    const errors = await session.findAll("[data-testid=history-error]");
+    assert.equal(errors.length, 0, errors.length ? await session.text(errors[0]) : "");
+    if (items.length) break;
+    assert.ok(Date.now() < until, "the history answers");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await session.screenshot(`${shots}/62-case-history.png`);
+  await assertAccessible(session, "case history");
+  await showCases(session);
+
   // The service goes away: a sync attempt fails quietly and the bar says offline.
   server.kill("SIGKILL");
   await session.click(await session.find("[data-testid=sync-now]"));

@@ -36,7 +36,10 @@ test("first run, a new case and its family network", async () => {
   const pass = await session.find("#first-passphrase");
   await session.type(pass, "kort");
   assert.match(await textOf("#passphrase-strength"), /For kort/);
-  assert.equal(await session.cmd("GET", `/element/${await session.find("[data-testid=first-run-submit]")}/enabled`), false);
+  // Pressing the button with a weak passphrase says so next to the field, in Danish.
+  await session.click(await session.find("[data-testid=first-run-submit]"));
+  await session.waitFor("[data-testid=field-error-passphrase]");
+  assert.match(await textOf("[data-testid=field-error-passphrase]"), /adgangssætning/i);
   await session.clear(pass);
   await session.type(pass, "blåbær tromle fyrtårn 42");
   await session.type(await session.find("#first-repeat"), "blåbær tromle fyrtårn 42");

@@ -34,9 +34,8 @@ pub fn record(
     let fields: Vec<&str> = change.fields.keys().map(String::as_str).collect();
     let fields = serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into());
     conn.execute(
-        "INSERT INTO case_history (case_id, seq, at, staff_id, device_id, entity, entity_id, fields)
-         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM case_history WHERE case_id = $1),
-                 $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO case_history (case_id, at, staff_id, device_id, entity, entity_id, fields)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![
             case,
             at_ms,

@@ -428,6 +428,11 @@ pub fn enroll(
     if device_name.is_empty()
         || device_name.chars().count() > 100
         || device_name.chars().any(char::is_control)
+        // Shown to every participant in a case's history: no direction overrides or
+        // invisible characters that make one name look like another.
+        || device_name
+            .chars()
+            .any(|c| c != ' ' && feltkontor_domain::text::is_invisible(c))
     {
         return Err(ServiceError::invalid(
             "device_name",

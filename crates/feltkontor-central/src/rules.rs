@@ -46,6 +46,14 @@ impl Facts for ServiceFacts<'_> {
         records::get_as(self.conn, EntityKind::Note, id.0)
     }
 
+    fn persons(&mut self, case: CaseId) -> Result<Vec<Person>> {
+        records::of_case_kind(self.conn, case.0, EntityKind::Person)?
+            .iter()
+            .filter(|s| !s.archived)
+            .map(records::decode)
+            .collect()
+    }
+
     fn consents(&mut self, case: CaseId) -> Result<Vec<Consent>> {
         records::of_case_kind(self.conn, case.0, EntityKind::Consent)?
             .iter()

@@ -397,8 +397,17 @@ impl Central {
             };
             let consents = consents_of(conn, case_id)?;
             let access = authz::access(actor, &scope, &consents, crate::sync::date_of(self.now()));
-            if !matches!(access, CaseAccess::Full { participant: true, .. }) {
-                audit_rows.push(event("denied", "case history: not a participant of the case"));
+            if !matches!(
+                access,
+                CaseAccess::Full {
+                    participant: true,
+                    ..
+                }
+            ) {
+                audit_rows.push(event(
+                    "denied",
+                    "case history: not a participant of the case",
+                ));
                 return Ok(Err(ServiceError::new(
                     ErrorCode::Forbidden,
                     "Only the case's participants read its change history.",
@@ -411,48 +420,70 @@ impl Central {
                 access: Some(access),
                 professions: &professions,
             };
-            let rows = crate::history::page(conn, case_id, before, crate::history::PAGE)?;
-            let next_before =
-                (rows.len() as i64 == crate::history::PAGE).then(|| rows.last().map(|r| r.seq)).flatten();
+            // Rows are read until a page of entries the worker may see is full (a page of
+            // hidden changes is not an empty page), bounded per request.
             let mut devices: HashMap<Uuid, String> = HashMap::new();
             let mut entries = Vec::new();
-            for r in rows {
-                let stored = records::get_any(conn, r.entity, r.entity_id)?;
-                let Some(fields) = crate::visibility::history_fields(
-                    &viewer,
-                    stored,
-                    r.fields,
-                    &mut |k, id| records::get_any(conn, k, id),
-                )?
-                else {
-                    continue;
-                };
-                let device_name = match devices.get(&r.device_id) {
-                    Some(n) => n.clone(),
-                    None => {
-                        let n = conn
-                            .query_one("SELECT name FROM devices WHERE id = $1", params![r.device_id])?
-                            .map(|row| row.text(0))
-                            .transpose()?
-                            .unwrap_or_default();
-                        devices.insert(r.device_id, n.clone());
-                        n
+            let mut mark = before;
+            let mut next_before = None;
+            for _ in 0..10 {
+                let rows = crate::history::page(conn, case_id, mark, crate::history::PAGE)?;
+                let full = rows.len() as i64 == crate::history::PAGE;
+                for r in rows {
+                    mark = Some(r.seq);
+                    let stored = records::get_any(conn, r.entity, r.entity_id)?;
+                    let Some(fields) = crate::visibility::history_fields(
+                        &viewer,
+                        stored,
+                        r.fields,
+                        &mut |k, id| records::get_any(conn, k, id),
+                    )?
+                    else {
+                        continue;
+                    };
+                    let device_name = match devices.get(&r.device_id) {
+                        Some(n) => n.clone(),
+                        None => {
+                            let n = conn
+                                .query_one(
+                                    "SELECT name FROM devices WHERE id = $1",
+                                    params![r.device_id],
+                                )?
+                                .map(|row| row.text(0))
+                                .transpose()?
+                                .unwrap_or_default();
+                            devices.insert(r.device_id, n.clone());
+                            n
+                        }
+                    };
+                    entries.push(HistoryEntry {
+                        at_ms: r.at_ms,
+                        staff_id: r.staff_id,
+                        staff_name: directory.contact(conn, r.staff_id)?.name,
+                        device_id: r.device_id,
+                        device_name,
+                        entity: r.entity,
+                        entity_id: r.entity_id,
+                        fields,
+                    });
+                    if entries.len() as i64 == crate::history::PAGE {
+                        break;
                     }
+                }
+                next_before = if full || entries.len() as i64 == crate::history::PAGE {
+                    mark
+                } else {
+                    None
                 };
-                entries.push(HistoryEntry {
-                    seq: r.seq,
-                    at_ms: r.at_ms,
-                    staff_id: r.staff_id,
-                    staff_name: directory.contact(conn, r.staff_id)?.name,
-                    device_id: r.device_id,
-                    device_name,
-                    entity: r.entity,
-                    entity_id: r.entity_id,
-                    fields,
-                });
+                if next_before.is_none() || entries.len() as i64 == crate::history::PAGE {
+                    break;
+                }
             }
             audit_rows.push(event("ok", "case history"));
-            Ok(Ok(CaseHistory { entries, next_before }))
+            Ok(Ok(CaseHistory {
+                entries,
+                next_before,
+            }))
         })
     }
 }

@@ -199,7 +199,13 @@ pub fn push(
                 conn.batch("RELEASE SAVEPOINT change")?;
                 applied += 1;
                 if let Some(case) = case_id {
-                    crate::history::record(conn, (actor.staff_id, actor.device_id), e, case, now_ms)?;
+                    crate::history::record(
+                        conn,
+                        (actor.staff_id, actor.device_id),
+                        e,
+                        case,
+                        now_ms,
+                    )?;
                 }
                 events.push(event(actor, e, case_id, "ok", describe(e)));
                 if let Some(what) = privileged {

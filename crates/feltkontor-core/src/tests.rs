@@ -1563,11 +1563,20 @@ fn the_visit_sheet_has_the_doorstep_facts_and_never_a_protected_address() {
     assert_eq!(log.len(), before + 1, "opening is logged");
     assert_eq!(log[0].case_id, Some(s.case.id));
     let json = serde_json::to_string(&sheet).unwrap();
-    assert!(!json.contains("Skjoldhøjvej"), "protected address on the sheet: {json}");
+    assert!(
+        !json.contains("Skjoldhøjvej"),
+        "protected address on the sheet: {json}"
+    );
     // One household for the two spellings of the same address, first (it is the visit's place).
-    assert_eq!(sheet.households[0].address.as_deref(), Some("Tranehaven 4, 8200 Aarhus N"));
+    assert_eq!(
+        sheet.households[0].address.as_deref(),
+        Some("Tranehaven 4, 8200 Aarhus N")
+    );
     assert_eq!(sheet.households[0].persons.len(), 2);
-    assert!(sheet.households[0].persons.iter().any(|p| p.invited && p.custody));
+    assert!(sheet.households[0]
+        .persons
+        .iter()
+        .any(|p| p.invited && p.custody));
     let protected = sheet.households.iter().find(|h| h.protected).unwrap();
     assert_eq!(protected.address, None);
     assert_eq!(protected.persons[0].name, s.person.name);
@@ -1576,12 +1585,31 @@ fn the_visit_sheet_has_the_doorstep_facts_and_never_a_protected_address() {
         SheetWarning::Interpreter { person, language: Some(l) } if person == "Kasper Åberg" && l == "arabisk")));
     assert!(sheet.warnings.iter().any(|w| matches!(w,
         SheetWarning::DoNotContact { person, reason: Some(r) } if person == "Ali Åberg" && r == "Tilhold")));
-    assert!(sheet.warnings.iter().any(|w| matches!(w, SheetWarning::ProtectedAddress { .. })));
+    assert!(sheet
+        .warnings
+        .iter()
+        .any(|w| matches!(w, SheetWarning::ProtectedAddress { .. })));
     assert_eq!(sheet.agreements.len(), 1);
     assert!(sheet.consent.is_some());
     assert_eq!(sheet.latest_notes.len(), 1);
-    assert_eq!(sheet.child_words.len(), usize::from(!s.note.child_words.is_empty()));
+    assert_eq!(
+        sheet.child_words.len(),
+        usize::from(!s.note.child_words.is_empty())
+    );
     assert_eq!(sheet.invited_staff[0].name, s.staff.name);
+    // A protected address as the place is refused when saved (everyone on the case reads it).
+    let at_mother = Appointment {
+        id: AppointmentId::new(),
+        place: "Skjoldhøjvej 12".into(),
+        ..visit.clone()
+    };
+    assert_eq!(
+        store
+            .write(|w| w.put_appointment(&at_mother))
+            .unwrap_err()
+            .code(),
+        "rule.place_is_protected_address"
+    );
     // An appointment that does not exist is "not found", not a panic or an empty sheet.
     assert_eq!(
         store.visit_sheet(AppointmentId::new()).unwrap_err().code(),

@@ -4,8 +4,9 @@
 //! Every document is a [`Doc`]: a title, lead lines and sections of paragraphs, lists and
 //! tables, worded here in Danish. One Typst template lays out every `Doc`; the data reaches it
 //! as JSON through `sys.inputs`, never as markup, so what a worker typed is printed as typed
-//! (a `#` or `]` in a note is a character, not code). The fonts are the ones Typst ships
-//! inside its crate: nothing is read from the machine or the network.
+//! (a `#` or `]` in a note is a character, not code), and the template reads no file. The
+//! fonts are Typst's own, and the machine's font files (regular files of bounded size, read
+//! lazily) for scripts Typst's lack; nothing else is read, nothing from the network.
 
 mod sheet;
 
@@ -15,11 +16,11 @@ use serde::Serialize;
 use std::sync::OnceLock;
 use typst::diag::{FileError, FileResult};
 use typst::foundations::{Bytes, Datetime, Dict, IntoValue};
-use typst_layout::PagedDocument;
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
+use typst_layout::PagedDocument;
 
 const TEMPLATE: &str = include_str!("../templates/document.typ");
 
@@ -154,14 +155,28 @@ fn scan(dir: &std::path::Path, depth: u32, out: &mut Vec<std::path::PathBuf>) {
         let path = entry.path();
         if path.is_dir() && depth < 6 {
             scan(&path, depth + 1, out);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "ttf" | "otf" | "ttc" | "otc"))
-        {
+        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            matches!(
+                e.to_ascii_lowercase().as_str(),
+                "ttf" | "otf" | "ttc" | "otc"
+            )
+        }) {
             out.push(path);
         }
     }
+}
+
+/// The largest font file read (a CJK collection is about 30 MB).
+const FONT_FILE_MAX: u64 = 64 * 1024 * 1024;
+
+/// A font file's bytes: a regular file (never a pipe or device, not through a link) of a
+/// bounded size.
+fn read_font_file(path: &std::path::Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() || meta.len() > FONT_FILE_MAX {
+        return None;
+    }
+    std::fs::read(path).ok()
 }
 
 fn fonts() -> &'static Fonts {
@@ -186,7 +201,7 @@ fn fonts() -> &'static Fonts {
         }
         files.sort();
         for path in files {
-            let Ok(data) = std::fs::read(&path) else {
+            let Some(data) = read_font_file(&path) else {
                 continue;
             };
             for (index, info) in typst::text::FontInfo::iter(&data).enumerate() {
@@ -247,7 +262,7 @@ impl World for DocWorld {
         let slot = fonts().slots.get(index)?;
         slot.font
             .get_or_init(|| {
-                let data = std::fs::read(slot.path.as_ref()?).ok()?;
+                let data = read_font_file(slot.path.as_ref()?)?;
                 Font::new(Bytes::new(data), slot.index)
             })
             .clone()
@@ -351,7 +366,10 @@ pub fn labels() -> Vec<(String, &'static str)> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        out.push((format!("consent.state.{key}"), sheet::consent_state(Some(s))));
+        out.push((
+            format!("consent.state.{key}"),
+            sheet::consent_state(Some(s)),
+        ));
     }
     out.push(("consent.state.none".into(), sheet::consent_state(None)));
     out

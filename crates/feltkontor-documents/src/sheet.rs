@@ -3,8 +3,8 @@
 
 use crate::{Doc, Section, Table};
 use feltkontor_core::domain::*;
-use feltkontor_wire::*;
 use feltkontor_core::store::sheet::{SheetWarning, VisitSheet};
+use feltkontor_wire::*;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 pub(crate) fn relation(r: RelationToChild) -> &'static str {
@@ -83,7 +83,12 @@ const WEEKDAYS: [&str; 7] = [
 
 /// "8. december 2026".
 pub(crate) fn date_da(d: Date) -> String {
-    format!("{}. {} {}", d.day(), MONTHS[d.month() as usize - 1], d.year())
+    format!(
+        "{}. {} {}",
+        d.day(),
+        MONTHS[d.month() as usize - 1],
+        d.year()
+    )
 }
 
 /// "tirsdag 8. december 2026 kl. 10.00", in the worker's local time.
@@ -111,7 +116,15 @@ pub fn visit_sheet(s: &VisitSheet, offset: UtcOffset) -> Doc {
     let a = &s.appointment;
     let mut lead = vec![
         format!("{}: {}", "Tidspunkt", when_da(a.starts_at, offset)),
-        format!("{}: {}", "Sted", or_none(&a.place)),
+        format!(
+            "{}: {}",
+            "Sted",
+            if s.place_protected {
+                "Beskyttet adresse (står ikke på arket)".to_owned()
+            } else {
+                or_none(&a.place)
+            }
+        ),
         format!(
             "{}: {}, født {}",
             "Barnet",

@@ -2,10 +2,10 @@
 //! printed exactly as typed (never run as Typst code), and no protected address.
 
 use feltkontor_core::domain::*;
-use feltkontor_wire::*;
 use feltkontor_core::store::queries::{ChildWords, NoteSummary, StaffRef};
 use feltkontor_core::store::sheet::*;
 use feltkontor_documents::{render_pdf, visit_sheet};
+use feltkontor_wire::*;
 use std::process::Command;
 use time::macros::{date, datetime, offset};
 
@@ -44,6 +44,7 @@ fn sheet(note_text: &str) -> VisitSheet {
             note_id: None,
             cancelled: false,
         },
+        place_protected: false,
         case_id,
         child_name: "Søren Åberg".into(),
         child_birth_date: date!(2015 - 03 - 01),
@@ -115,7 +116,11 @@ fn pdftotext(pdf: &[u8]) -> String {
         .arg("-")
         .output()
         .expect("pdftotext (poppler-utils) is installed by scripts/install-deps.sh");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -133,7 +138,13 @@ fn the_sheet_is_a_tagged_pdf_with_the_doorstep_facts() {
     assert!(pdf.starts_with(b"%PDF-"));
     let raw = String::from_utf8_lossy(&pdf);
     // Tagged: a structure tree, marked content, the document's language and title shown.
-    for needle in ["/StructTreeRoot", "/MarkInfo", "/Lang", "/DisplayDocTitle", "pdfuaid"] {
+    for needle in [
+        "/StructTreeRoot",
+        "/MarkInfo",
+        "/Lang",
+        "/DisplayDocTitle",
+        "pdfuaid",
+    ] {
         assert!(raw.contains(needle), "{needle} missing from the PDF");
     }
     let text = pdftotext(&pdf);
@@ -152,7 +163,10 @@ fn the_sheet_is_a_tagged_pdf_with_the_doorstep_facts() {
         "Far fortalte om ugen.",
         "Side 1 af",
     ] {
-        assert!(flat.contains(needle), "{needle:?} not in the PDF's text:\n{text}");
+        assert!(
+            flat.contains(needle),
+            "{needle:?} not in the PDF's text:\n{text}"
+        );
     }
 }
 
@@ -164,8 +178,18 @@ fn typed_text_is_printed_as_text_never_run_as_typst() {
     let pdf = render_pdf(&doc, date!(2026 - 12 - 07)).unwrap();
     let text = pdftotext(&pdf);
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for needle in [r#"#panic("x")"#, "*fed*", "$x^2$", r#"#read("/etc/passwd")"#, "<lbl>", "@ref"] {
-        assert!(flat.contains(needle), "{needle:?} not printed as typed:\n{text}");
+    for needle in [
+        r#"#panic("x")"#,
+        "*fed*",
+        "$x^2$",
+        r#"#read("/etc/passwd")"#,
+        "<lbl>",
+        "@ref",
+    ] {
+        assert!(
+            flat.contains(needle),
+            "{needle:?} not printed as typed:\n{text}"
+        );
     }
     assert!(!flat.contains("root:"), "a file was read into the PDF");
 }
@@ -178,9 +202,15 @@ fn long_text_and_any_script_lay_out() {
     s.households[0].persons[0].name = "مريم الحسيني 👨‍👩‍👧".into();
     let doc = visit_sheet(&s, offset!(+1));
     let (pdf, _ua) = feltkontor_documents::render(&doc, date!(2026 - 12 - 07)).unwrap();
-    assert!(String::from_utf8_lossy(&pdf).contains("/StructTreeRoot"), "still tagged");
+    assert!(
+        String::from_utf8_lossy(&pdf).contains("/StructTreeRoot"),
+        "still tagged"
+    );
     let text = pdftotext(&pdf);
-    assert!(text.contains("Side 2 af"), "the long note breaks onto more pages");
+    assert!(
+        text.contains("Side 2 af"),
+        "the long note breaks onto more pages"
+    );
     assert!(text.contains("Langt notat med mange ord."));
 }
 
@@ -194,6 +224,9 @@ fn labels_match_the_apps_danish_texts() {
     let da = &catalogue[..catalogue.find("const en").unwrap_or(catalogue.len())];
     for (key, label) in feltkontor_documents::labels() {
         let entry = format!("\"{key}\": \"{label}\"");
-        assert!(da.contains(&entry), "the UI's Danish catalogue has no {entry}");
+        assert!(
+            da.contains(&entry),
+            "the UI's Danish catalogue has no {entry}"
+        );
     }
 }

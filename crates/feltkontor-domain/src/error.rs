@@ -83,6 +83,10 @@ pub enum ValidationError {
     SignatureInvalid,
     #[error("a consent is given by someone with custody of the child")]
     ConsentNotByCustodian,
+    /// An appointment's place is a protected address (navne- og adressebeskyttelse): the place
+    /// reaches everyone on the case and is printed on the visit sheet.
+    #[error("an appointment's place may not be a protected address")]
+    PlaceIsProtectedAddress,
 }
 
 impl ValidationError {
@@ -129,6 +133,7 @@ impl ValidationError {
             RecordFixed { .. } => "rule.record_fixed",
             SignatureInvalid => "rule.signature_invalid",
             ConsentNotByCustodian => "rule.consent_not_by_custodian",
+            PlaceIsProtectedAddress => "rule.place_is_protected_address",
         }
     }
 
@@ -149,6 +154,7 @@ impl ValidationError {
             LegalBasisRequired => Some("legal_basis"),
             CloseReasonRequired => Some("closed_reason"),
             ConsentNotByCustodian => Some("given_by"),
+            PlaceIsProtectedAddress => Some("place"),
             _ => None,
         }
     }

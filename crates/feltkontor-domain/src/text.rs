@@ -276,3 +276,49 @@ mod cpr_like_tests {
         assert_eq!(mask_cpr_like("Alma"), "Alma");
     }
 }
+
+/// An address as compared: lower case, single spaces, no space before a comma (colleagues type
+/// the same address differently).
+pub fn address_key(a: &str) -> String {
+    a.split_whitespace()
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" ,", ",")
+}
+
+/// Whether two address keys name the same place: equal, or one the street part of the other
+/// ("tranehaven 4" and "tranehaven 4, 8200 aarhus n"); short fragments never match.
+pub fn same_address(a: &str, b: &str) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let street = |s: &str| s.split(',').next().unwrap_or("").trim().to_owned();
+    a == b
+        || (street(a).chars().count() >= 5 && (street(a) == street(b) || b.contains(a)))
+        || (street(b).chars().count() >= 5 && a.contains(b))
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[test]
+    fn addresses_match_across_spellings_and_street_parts() {
+        let full = address_key("Hemmeligvej 13 ,  8000 Aarhus C");
+        assert_eq!(full, "hemmeligvej 13, 8000 aarhus c");
+        assert!(same_address(&address_key("Hemmeligvej 13"), &full));
+        assert!(same_address(
+            &address_key("hjemme: Hemmeligvej 13, 8000 Aarhus C"),
+            &full
+        ));
+        assert!(same_address(
+            &full,
+            &address_key("HEMMELIGVEJ 13, 8000 AARHUS C")
+        ));
+        assert!(!same_address(&address_key("Hemmeligvej 15"), &full));
+        assert!(!same_address(&address_key("Hjemme"), &full));
+        assert!(!same_address(&address_key("13"), &full));
+        assert!(!same_address("", &full));
+    }
+}

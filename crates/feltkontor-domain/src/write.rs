@@ -438,6 +438,8 @@ pub trait Facts {
     /// The note, live or not.
     fn note(&mut self, id: NoteId) -> Result<Option<CaseNote>, Self::Error>;
     fn consents(&mut self, case: CaseId) -> Result<Vec<Consent>, Self::Error>;
+    /// The live persons of the case (for the addresses that are protected).
+    fn persons(&mut self, case: CaseId) -> Result<Vec<Person>, Self::Error>;
     fn is_member(&mut self, team: TeamId, staff: StaffId) -> Result<bool, Self::Error>;
     /// Whether a handover of `case` from `from` to `to` is recorded.
     fn handover(&mut self, case: CaseId, from: StaffId, to: StaffId) -> Result<bool, Self::Error>;
@@ -658,6 +660,23 @@ pub fn check<F: Facts>(c: &Change<'_>, who: &Writer, f: &mut F) -> Result<(), Re
                 Record::Appointment(a) => {
                     if c.archives {
                         return Ok(());
+                    }
+                    // The place is seen by everyone on the case and printed on the visit
+                    // sheet: it may not be (or hold) a protected address.
+                    let place = crate::text::address_key(&a.place);
+                    if !place.is_empty() {
+                        for p in facts(f.persons(case_id))? {
+                            let Some(addr) = p.address.as_ref().filter(|_| p.protected_address)
+                            else {
+                                continue;
+                            };
+                            if crate::text::same_address(
+                                &place,
+                                &crate::text::address_key(addr.as_str()),
+                            ) {
+                                return Err(ValidationError::PlaceIsProtectedAddress.into());
+                            }
+                        }
                     }
                     // Who is invited: people of this case's network, and staff that exist.
                     for p in &a.invited_persons {

@@ -473,15 +473,26 @@ async fn case_history(
         ))
     })?;
     let mut before = None;
-    for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key == "before" {
-            before = Some(value.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| {
-                ApiError(ServiceError::invalid(
-                    "before",
-                    "`before` is the positive `next_before` of the previous page.",
-                ))
-            })?);
+            before = Some(
+                value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| {
+                        ApiError(ServiceError::invalid(
+                            "before",
+                            "`before` is the positive `next_before` of the previous page.",
+                        ))
+                    })?,
+            );
         }
     }
     Ok(axum::Json(

@@ -1194,7 +1194,7 @@ fn sync_bodies_travel_gzipped(kind: Kind) {
         .build()
         .unwrap();
     let gz = |bytes: &[u8]| {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         enc.write_all(bytes).unwrap();
         enc.finish().unwrap()
     };
@@ -1909,20 +1909,39 @@ fn the_device_flows_run_headless(kind: Kind) {
     };
     let kdf = feltkontor_core::store::KdfParams::default();
     let weak = rt
-        .block_on(device::enroll(&loc, enrollment("aaaaaaaaaaaa"), kdf, clock.clone()))
+        .block_on(device::enroll(
+            &loc,
+            enrollment("aaaaaaaaaaaa"),
+            kdf,
+            clock.clone(),
+        ))
         .err()
         .expect("a weak passphrase is refused");
-    assert!(matches!(weak, feltkontor_sync::SyncError::Store(Error::WeakPassphrase { .. })), "{weak}");
+    assert!(
+        matches!(
+            weak,
+            feltkontor_sync::SyncError::Store(Error::WeakPassphrase { .. })
+        ),
+        "{weak}"
+    );
     assert!(!loc.exists(), "nothing is created");
     const PASSPHRASE: &str = "en lang nok adgangssaetning";
     // The same code still works: the weak passphrase did not spend it.
     let enrolled = rt
-        .block_on(device::enroll(&loc, enrollment(PASSPHRASE), kdf, clock.clone()))
+        .block_on(device::enroll(
+            &loc,
+            enrollment(PASSPHRASE),
+            kdf,
+            clock.clone(),
+        ))
         .unwrap();
     let mut store = enrolled.store;
     let mut remote = Remote::new(&server.base, &enrolled.access_token).unwrap();
     rt.block_on(sync_once(&remote, &mut store)).unwrap();
-    assert!(store.get::<Case>(w.case1).unwrap().is_some(), "the new store syncs");
+    assert!(
+        store.get::<Case>(w.case1).unwrap().is_some(),
+        "the new store syncs"
+    );
     let device_id = store.device_id();
     let named = db
         .owner()
@@ -1935,10 +1954,21 @@ fn the_device_flows_run_headless(kind: Kind) {
         .unwrap();
     assert_eq!(named, "laptop-17 (coord)");
     let again = rt
-        .block_on(device::enroll(&loc, enrollment(PASSPHRASE), kdf, clock.clone()))
+        .block_on(device::enroll(
+            &loc,
+            enrollment(PASSPHRASE),
+            kdf,
+            clock.clone(),
+        ))
         .err()
         .expect("a second store in the same place is refused");
-    assert!(matches!(again, feltkontor_sync::SyncError::Store(Error::StoreExists(_))), "{again}");
+    assert!(
+        matches!(
+            again,
+            feltkontor_sync::SyncError::Store(Error::StoreExists(_))
+        ),
+        "{again}"
+    );
 
     // The lease lapses while the laptop is away.
     store.lock();
@@ -1988,7 +2018,10 @@ fn the_device_flows_run_headless(kind: Kind) {
         clock.clone(),
     ))
     .unwrap();
-    assert!(trap.accept().is_err(), "the planted address was never contacted");
+    assert!(
+        trap.accept().is_err(),
+        "the planted address was never contacted"
+    );
     assert_eq!(attempts(), before + 1, "the sealed address got the renewal");
     let mut store = Store::open(&loc, PASSPHRASE, clock.clone()).unwrap();
 
@@ -2004,21 +2037,53 @@ fn the_device_flows_run_headless(kind: Kind) {
     let slot = std::sync::Mutex::new(Some(store));
     let offline = Remote::new(&closed, "x").unwrap();
     let unsent = rt.block_on(device::retire(&offline, &slot, false)).unwrap();
-    assert!(matches!(unsent, Retire::Unsent { changes: 1, .. }), "nothing retired with a change unsent: {unsent:?}");
+    assert!(
+        matches!(unsent, Retire::Unsent { changes: 1, .. }),
+        "nothing retired with a change unsent: {unsent:?}"
+    );
     // Back on the network (a fresh token, as the app's call would get).
-    let account = slot.lock().unwrap().as_ref().unwrap().sync_account().unwrap().unwrap();
-    let tokens = rt
-        .block_on(Remote::new(&server.base, "").unwrap().refresh(&account.refresh_token))
+    let account = slot
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .sync_account()
+        .unwrap()
         .unwrap();
-    slot.lock().unwrap().as_ref().unwrap().set_refresh_token(&tokens.refresh_token).unwrap();
+    let tokens = rt
+        .block_on(
+            Remote::new(&server.base, "")
+                .unwrap()
+                .refresh(&account.refresh_token),
+        )
+        .unwrap();
+    slot.lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .set_refresh_token(&tokens.refresh_token)
+        .unwrap();
     remote.set_token(&tokens.access_token);
-    assert_eq!(rt.block_on(device::retire(&remote, &slot, false)).unwrap(), Retire::Retired);
+    assert_eq!(
+        rt.block_on(device::retire(&remote, &slot, false)).unwrap(),
+        Retire::Retired
+    );
     let refused = rt
-        .block_on(Remote::new(&server.base, "").unwrap().refresh(&tokens.refresh_token))
+        .block_on(
+            Remote::new(&server.base, "")
+                .unwrap()
+                .refresh(&tokens.refresh_token),
+        )
         .unwrap_err();
-    assert!(refused.must_wipe(), "a retired device gets no tokens: {refused}");
+    assert!(
+        refused.must_wipe(),
+        "a retired device gets no tokens: {refused}"
+    );
     let mut other = device(&server, &db, "coord");
     other.sync(&rt);
-    assert!(other.store.get::<Person>(p.id.0).unwrap().is_some(), "the last change arrived");
+    assert!(
+        other.store.get::<Person>(p.id.0).unwrap().is_some(),
+        "the last change arrived"
+    );
 }
 backends!(the_device_flows_run_headless);

@@ -229,8 +229,16 @@ mod tests {
             assert!(service_url(ok).is_ok(), "{ok}");
         }
         assert_eq!(service_url("https://x.dk/").unwrap(), "https://x.dk");
-        for insecure in ["http://feltkontor.aarhus.dk", "http://10.0.0.1", "http://[::2]:80"] {
-            assert_eq!(service_url(insecure), Err(AddressError::Insecure), "{insecure}");
+        for insecure in [
+            "http://feltkontor.aarhus.dk",
+            "http://10.0.0.1",
+            "http://[::2]:80",
+        ] {
+            assert_eq!(
+                service_url(insecure),
+                Err(AddressError::Insecure),
+                "{insecure}"
+            );
         }
         for bad in [
             "",

@@ -492,7 +492,10 @@ impl Remote {
         before: Option<i64>,
     ) -> Result<feltkontor_wire::api::CaseHistory, SyncError> {
         match before {
-            Some(b) => self.get(&format!("/v1/cases/{case}/history?before={b}")).await,
+            Some(b) => {
+                self.get(&format!("/v1/cases/{case}/history?before={b}"))
+                    .await
+            }
             None => self.get(&format!("/v1/cases/{case}/history")).await,
         }
     }

@@ -296,9 +296,6 @@ pub struct Problem {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct HistoryEntry {
-    /// The change's place in the case's history (newest is highest).
-    #[cfg_attr(feature = "specta", specta(type = f64))]
-    pub seq: i64,
     /// When the service applied it (milliseconds since 1970, UTC).
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub at_ms: i64,
@@ -318,7 +315,8 @@ pub struct HistoryEntry {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CaseHistory {
     pub entries: Vec<HistoryEntry>,
-    /// Pass as `before` for the next (older) page; `None` at the start of the history.
+    /// Pass as `before` for the next (older) page (an opaque mark); `None` at the start of
+    /// the history.
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub next_before: Option<i64>,
 }

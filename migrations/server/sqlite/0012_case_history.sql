@@ -3,14 +3,15 @@
 -- written in the same transaction. Read only through the visibility decision (a participant
 -- sees the history of the records they may see, and a withheld field's name is not shown).
 -- The values are not kept here: the records hold them, and the audit log holds the rest.
+-- `seq` runs across all cases (a gap says nothing about one case).
 CREATE TABLE case_history (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
     case_id   TEXT NOT NULL,
-    seq       BIGINT NOT NULL,
     at        BIGINT NOT NULL,
     staff_id  TEXT NOT NULL,
     device_id TEXT NOT NULL,
     entity    TEXT NOT NULL,
     entity_id TEXT NOT NULL,
-    fields    TEXT NOT NULL,
-    PRIMARY KEY (case_id, seq)
+    fields    TEXT NOT NULL
 );
+CREATE INDEX case_history_by_case ON case_history (case_id, seq);

@@ -1016,7 +1016,9 @@ export type UnsyncedChange = {
 };
 
 export type VisitSheet = {
+	/**  The appointment; its place is blank when it was a protected address (`place_protected`). */
 	appointment: Appointment,
+	place_protected: boolean,
 	case_id: CaseId,
 	child_name: string,
 	child_birth_date: string,

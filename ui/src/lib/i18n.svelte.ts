@@ -624,6 +624,7 @@ const da = {
   "first.need_passphrase": "Vælg en adgangssætning til de lokale data.",
   "first.need_stronger": "Adgangssætningen er for let at gætte. Brug flere ord, som ikke hører sammen.",
   "settings.need_current": "Skriv din nuværende adgangssætning.",
+  "error.rule.place_is_protected_address": "Stedet er en beskyttet adresse, og alle på sagen kan se stedet. Skriv fx »Hjemme hos familien« i stedet.",
 } as const;
 
 export type Key = keyof typeof da;
@@ -1251,6 +1252,7 @@ const en: Record<Key, string> = {
   "first.need_passphrase": "Choose a passphrase for the local data.",
   "first.need_stronger": "The passphrase is too easy to guess. Use more words that do not belong together.",
   "settings.need_current": "Enter your current passphrase.",
+  "error.rule.place_is_protected_address": "The place is a protected address, and everyone on the case can see the place. Write e.g. \"At the family's home\" instead.",
 };
 
 const catalogs: Record<Lang, Record<Key, string>> = { da, en };

@@ -720,7 +720,11 @@ impl Store {
     /// What a record is, for people (a person's name, a note's first words, an agreement's
     /// text; an appointment's date as `YYYY-MM-DD`), and the case it belongs to, when this
     /// computer holds it: empty otherwise. A protected address is never part of a label.
-    pub fn record_label(&self, entity: EntityKind, id: uuid::Uuid) -> Result<(String, Option<CaseId>)> {
+    pub fn record_label(
+        &self,
+        entity: EntityKind,
+        id: uuid::Uuid,
+    ) -> Result<(String, Option<CaseId>)> {
         fn cut(s: &str) -> String {
             let mut out: String = s.chars().take(60).collect();
             if s.chars().count() > 60 {
@@ -733,7 +737,9 @@ impl Store {
         };
         Ok(match entity {
             EntityKind::Case => (
-                self.get::<Case>(id)?.map(|c| c.child_name).unwrap_or_default(),
+                self.get::<Case>(id)?
+                    .map(|c| c.child_name)
+                    .unwrap_or_default(),
                 Some(CaseId(id)),
             ),
             EntityKind::Person => self
@@ -758,7 +764,9 @@ impl Store {
             },
             EntityKind::Participant => match self.get::<Participant>(id)? {
                 Some(p) => (
-                    self.get::<Staff>(p.staff_id.0)?.map(|s| s.name).unwrap_or_default(),
+                    self.get::<Staff>(p.staff_id.0)?
+                        .map(|s| s.name)
+                        .unwrap_or_default(),
                     Some(p.case_id),
                 ),
                 None => Default::default(),

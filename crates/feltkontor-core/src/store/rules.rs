@@ -33,6 +33,16 @@ impl Facts for LocalFacts<'_, '_> {
         self.w.get(id.0)
     }
 
+    fn persons(&mut self, case: CaseId) -> Result<Vec<Person>> {
+        let sql = format!(
+            "{} WHERE case_id = ?1 AND archived = 0",
+            select_sql::<Person>()
+        );
+        let mut stmt = self.w.tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map([case.to_string()], super::record::from_row::<Person>)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn consents(&mut self, case: CaseId) -> Result<Vec<Consent>> {
         let sql = format!(
             "{} WHERE case_id = ?1 AND archived = 0",

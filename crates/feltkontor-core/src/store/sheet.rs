@@ -82,7 +82,9 @@ pub struct SheetConsent {
 #[derive(Clone, Debug, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct VisitSheet {
+    /// The appointment; its place is blank when it was a protected address (`place_protected`).
     pub appointment: Appointment,
+    pub place_protected: bool,
     pub case_id: CaseId,
     pub child_name: String,
     #[cfg_attr(feature = "specta", specta(type = String))]
@@ -103,14 +105,7 @@ pub struct VisitSheet {
     pub prepared_at: OffsetDateTime,
 }
 
-/// Addresses typed by different colleagues differ in case and spacing only.
-fn address_key(a: &str) -> String {
-    a.split_whitespace()
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace(" ,", ",")
-}
+use crate::domain::text::{address_key, same_address};
 
 impl Store {
     fn staff_ref(&self, id: StaffId) -> Result<Option<StaffRef>> {
@@ -156,7 +151,25 @@ impl Store {
         let cid = case.id.to_string();
         let today = self.clock().today();
 
-        let persons = self.records::<Person>("case_id = ?1 ORDER BY name COLLATE NOCASE", [&cid])?;
+        let persons =
+            self.records::<Person>("case_id = ?1 ORDER BY name COLLATE NOCASE", [&cid])?;
+        // Where protected people live: never on the sheet, neither as the visit's place (an
+        // appointment saved before the rule refused it) nor as a co-resident's address.
+        let protected_keys: Vec<String> = persons
+            .iter()
+            .filter(|p| p.protected_address)
+            .filter_map(|p| p.address.as_ref().map(|a| address_key(a.as_str())))
+            .filter(|k| !k.is_empty())
+            .collect();
+        let is_protected = |a: &str| {
+            let k = address_key(a);
+            protected_keys.iter().any(|p| same_address(&k, p))
+        };
+        let mut appointment = appointment;
+        let place_protected = is_protected(&appointment.place);
+        if place_protected {
+            appointment.place = String::new();
+        }
         let phones = self.records::<Phone>("case_id = ?1 ORDER BY rowid", [&cid])?;
         let mut households: Vec<Household> = Vec::new();
         let mut by_address: BTreeMap<String, usize> = BTreeMap::new();
@@ -206,7 +219,17 @@ impl Store {
                 protected.persons.push(sp);
                 continue;
             }
-            match p.address.as_ref().map(|a| a.as_str().trim()).filter(|a| !a.is_empty()) {
+            if p.address.as_ref().is_some_and(|a| is_protected(a.as_str())) {
+                // Lives with someone whose address is protected: so is theirs, here.
+                protected.persons.push(sp);
+                continue;
+            }
+            match p
+                .address
+                .as_ref()
+                .map(|a| a.as_str().trim())
+                .filter(|a| !a.is_empty())
+            {
                 None => no_address.persons.push(sp),
                 Some(a) => {
                     let key = address_key(a);
@@ -309,6 +332,7 @@ impl Store {
             child_words,
             prepared_at: crate::domain::normalize_timestamp(self.clock().now()),
             appointment,
+            place_protected,
         })
     }
 
@@ -319,19 +343,5 @@ impl Store {
         entry.criterion = Some("besøgsark (PDF)".into());
         access::insert(self.conn(), &entry)?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::address_key;
-
-    #[test]
-    fn addresses_differing_in_case_and_spacing_are_one_household() {
-        assert_eq!(
-            address_key("Tranehaven 12 ,  8200 Aarhus N"),
-            address_key("tranehaven 12, 8200 aarhus n")
-        );
-        assert_ne!(address_key("Tranehaven 12"), address_key("Tranehaven 14"));
     }
 }
