@@ -200,6 +200,28 @@ pub fn case_head(access: CaseAccess, case: &Stored) -> Option<CaseHead> {
     }
 }
 
+/// Which fields of a change in a case's history the viewer may see named: `None` when the
+/// record itself is not theirs to see (a colleague's draft, another discipline's note, a
+/// record the service no longer holds), else the fields less those withheld from them.
+pub fn history_fields(
+    viewer: &Viewer<'_>,
+    stored: Option<Stored>,
+    fields: Vec<String>,
+    target: &mut dyn FnMut(EntityKind, Uuid) -> Result<Option<Stored>>,
+) -> Result<Option<Vec<String>>> {
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let Some(seen) = decide(viewer, stored, BTreeMap::new(), target)? else {
+        return Ok(None);
+    };
+    let fields: Vec<String> = fields
+        .into_iter()
+        .filter(|f| !seen.redacted.contains(f))
+        .collect();
+    Ok((!fields.is_empty()).then_some(fields))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,26 +274,4 @@ mod tests {
         assert_eq!(rule(EntityKind::Person), Rule::Person);
         assert_eq!(rule(EntityKind::Conflict), Rule::Conflict);
     }
-}
-
-/// Which fields of a change in a case's history the viewer may see named: `None` when the
-/// record itself is not theirs to see (a colleague's draft, another discipline's note, a
-/// record the service no longer holds), else the fields less those withheld from them.
-pub fn history_fields(
-    viewer: &Viewer<'_>,
-    stored: Option<Stored>,
-    fields: Vec<String>,
-    target: &mut dyn FnMut(EntityKind, Uuid) -> Result<Option<Stored>>,
-) -> Result<Option<Vec<String>>> {
-    let Some(stored) = stored else {
-        return Ok(None);
-    };
-    let Some(seen) = decide(viewer, stored, BTreeMap::new(), target)? else {
-        return Ok(None);
-    };
-    let fields: Vec<String> = fields
-        .into_iter()
-        .filter(|f| !seen.redacted.contains(f))
-        .collect();
-    Ok((!fields.is_empty()).then_some(fields))
 }
