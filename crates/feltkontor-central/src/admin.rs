@@ -228,6 +228,16 @@ pub fn purge_tombstones(conn: &mut dyn Conn, days: i64, now_ms: i64) -> Result<u
                 "DELETE FROM records WHERE entity = $1 AND id = $2",
                 params![r.text(0)?, r.uuid(1)?],
             )?;
+            // Who changed the purged record, when and from where goes with it (a purged
+            // case's whole history with the case).
+            if r.text(0)? == "case" {
+                conn.execute("DELETE FROM case_history WHERE case_id = $1", params![case])?;
+            } else {
+                conn.execute(
+                    "DELETE FROM case_history WHERE case_id = $1 AND entity_id = $2",
+                    params![case, r.uuid(1)?],
+                )?;
+            }
             let h = horizons.entry(case).or_insert(0);
             *h = (*h).max(seq);
             purged += 1;

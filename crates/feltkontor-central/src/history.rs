@@ -23,16 +23,16 @@ pub struct Row {
     pub fields: Vec<String>,
 }
 
-/// Records that `staff` on `device` applied `change` to a record of `case`.
+/// Records that `staff` on `device` applied `change` to a record of `case`, changing `fields`.
 pub fn record(
     conn: &mut dyn Conn,
     (staff, device): (Uuid, Uuid),
     change: &ChangeEntry,
+    fields: &[String],
     case: Uuid,
     at_ms: i64,
 ) -> Result<()> {
-    let fields: Vec<&str> = change.fields.keys().map(String::as_str).collect();
-    let fields = serde_json::to_string(&fields).unwrap_or_else(|_| "[]".into());
+    let fields = serde_json::to_string(fields).unwrap_or_else(|_| "[]".into());
     conn.execute(
         "INSERT INTO case_history (case_id, at, staff_id, device_id, entity, entity_id, fields)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

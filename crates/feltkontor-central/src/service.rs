@@ -436,6 +436,7 @@ impl Central {
                         &viewer,
                         stored,
                         r.fields,
+                        r.at_ms,
                         &mut |k, id| records::get_any(conn, k, id),
                     )?
                     else {

@@ -193,16 +193,18 @@ pub fn push(
         match apply_one(conn, actor, e, now_ms) {
             Ok(Applied {
                 case_id,
+                changed,
                 conflicts,
                 privileged,
             }) => {
                 conn.batch("RELEASE SAVEPOINT change")?;
                 applied += 1;
-                if let Some(case) = case_id {
+                if let Some(case) = case_id.filter(|_| !changed.is_empty()) {
                     crate::history::record(
                         conn,
                         (actor.staff_id, actor.device_id),
                         e,
+                        &changed,
                         case,
                         now_ms,
                     )?;
@@ -786,12 +788,22 @@ pub fn resolve_quarantined(
             match crate::rules::check_merge(conn, &m, e, &who, now, true)? {
                 crate::rules::Checked::Apply => {
                     let concurrent = m.concurrent.clone();
+                    let changed = changed_fields(&m, e);
                     let merged = records::store(conn, m)?;
                     seal_signed(conn, &merged, now_ms)?;
                     for c in concurrent {
                         record_conflict(conn, e, case_id, c, now_ms)?;
                     }
-                    crate::history::record(conn, (w.staff_id, w.device_id), e, case_id, now_ms)?;
+                    if !changed.is_empty() {
+                        crate::history::record(
+                            conn,
+                            (w.staff_id, w.device_id),
+                            e,
+                            &changed,
+                            case_id,
+                            now_ms,
+                        )?;
+                    }
                 }
                 crate::rules::Checked::KeepAsItWas => keep_as_it_was(conn, m, e, case_id, now_ms)?,
             }
@@ -950,6 +962,9 @@ fn target_case(conn: &mut dyn Conn, e: &ChangeEntry) -> Result<(Option<Stored>, 
 /// What applying one change did.
 struct Applied {
     case_id: Option<Uuid>,
+    /// The fields whose value the change did change (a write that lost every field to a
+    /// newer one, or was kept as a conflict, changed none).
+    changed: Vec<String>,
     /// Fields that became conflicts.
     conflicts: Vec<String>,
     /// A privileged change (coordinator, participants, protected address, deleting a case),
@@ -1023,6 +1038,7 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
             keep_as_it_was(conn, m, e, case_id, now_ms)?;
             return Ok(Applied {
                 case_id: Some(case_id),
+                changed: Vec::new(),
                 conflicts: e.fields.keys().cloned().collect(),
                 privileged: None,
             });
@@ -1034,6 +1050,7 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
         None
     };
     let concurrent = m.concurrent.clone();
+    let changed = changed_fields(&m, e);
     let merged = records::store(conn, m)?;
     if e.entity == EntityKind::Note {
         seal_signed(conn, &merged, now_ms)?;
@@ -1045,9 +1062,26 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
     }
     Ok(Applied {
         case_id: Some(case_id),
+        changed,
         conflicts: fields,
         privileged,
     })
+}
+
+/// The fields of `e` whose value the merge changes (for the case's history).
+fn changed_fields(m: &records::Merge, e: &ChangeEntry) -> Vec<String> {
+    let before = m.before.as_ref();
+    e.fields
+        .keys()
+        .filter(|f| {
+            if f.as_str() == "archived" {
+                before.map(|b| b.archived) != Some(m.archived)
+            } else {
+                before.and_then(|b| b.data.get(f.as_str())) != m.data.get(f.as_str())
+            }
+        })
+        .cloned()
+        .collect()
 }
 
 /// The stated policy for a merge that would break a rule over the whole record: the fields of

@@ -200,18 +200,35 @@ pub fn case_head(access: CaseAccess, case: &Stored) -> Option<CaseHead> {
     }
 }
 
-/// Which fields of a change in a case's history the viewer may see named: `None` when the
-/// record itself is not theirs to see (a colleague's draft, another discipline's note, a
-/// record the service no longer holds), else the fields less those withheld from them.
+/// Which fields of a change in a case's history (applied at `at_ms`) the viewer may see
+/// named: `None` when the record itself is not theirs to see (a colleague's draft, another
+/// discipline's note, a record the service no longer holds) or the change was a colleague's
+/// work on a note while it was still their draft; else the fields less those withheld.
 pub fn history_fields(
     viewer: &Viewer<'_>,
     stored: Option<Stored>,
     fields: Vec<String>,
+    at_ms: i64,
     target: &mut dyn FnMut(EntityKind, Uuid) -> Result<Option<Stored>>,
 ) -> Result<Option<Vec<String>>> {
     let Some(stored) = stored else {
         return Ok(None);
     };
+    if stored.entity == EntityKind::Note
+        && field::<StaffId>(&stored, "author_id").map(|a| a.0) != Some(viewer.actor.staff_id)
+    {
+        // A draft is its author's alone, and so is how it was drafted: a colleague sees the
+        // changes that reached the service once it was signed.
+        let signed_ms = field::<String>(&stored, "signed_at")
+            .and_then(|s| {
+                time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
+        match signed_ms {
+            Some(signed) if at_ms >= signed => {}
+            _ => return Ok(None),
+        }
+    }
     let Some(seen) = decide(viewer, stored, BTreeMap::new(), target)? else {
         return Ok(None);
     };

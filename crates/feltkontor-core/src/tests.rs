@@ -1546,10 +1546,25 @@ fn the_visit_sheet_has_the_doorstep_facts_and_never_a_protected_address() {
         note_id: None,
         cancelled: false,
     };
+    // Lives with the mother, whose address is protected; their own record is not marked.
+    let lodger = Person {
+        id: PersonId::new(),
+        name: "Bo Logerende".into(),
+        relation: RelationToChild::OtherFamily,
+        custody: false,
+        address: Some("skjoldhøjvej 12,8210 Aarhus V".replace(',', ", ").into()),
+        protected_address: false,
+        language: None,
+        interpreter_needed: false,
+        do_not_contact: false,
+        do_not_contact_reason: None,
+        ..s.person.clone()
+    };
     store
         .write(|w| {
             w.put_person(&father)?;
             w.put_person(&uncle)?;
+            w.put_person(&lodger)?;
             w.save_note(&s.note)?;
             w.put_agreement(&s.agreement)?;
             w.record_consent(&s.consent)?;
@@ -1577,9 +1592,20 @@ fn the_visit_sheet_has_the_doorstep_facts_and_never_a_protected_address() {
         .persons
         .iter()
         .any(|p| p.invited && p.custody));
-    let protected = sheet.households.iter().find(|h| h.protected).unwrap();
-    assert_eq!(protected.address, None);
-    assert_eq!(protected.persons[0].name, s.person.name);
+    let protected: Vec<_> = sheet.households.iter().filter(|h| h.protected).collect();
+    assert!(
+        protected
+            .iter()
+            .all(|h| h.address.is_none() && h.persons.len() == 1),
+        "one row each"
+    );
+    assert!(protected.iter().any(|h| h.persons[0].name == s.person.name));
+    assert!(
+        protected
+            .iter()
+            .any(|h| h.persons[0].name == "Bo Logerende"),
+        "a co-resident's address is the protected one"
+    );
     use crate::store::sheet::SheetWarning;
     assert!(sheet.warnings.iter().any(|w| matches!(w,
         SheetWarning::Interpreter { person, language: Some(l) } if person == "Kasper Åberg" && l == "arabisk")));
@@ -1598,18 +1624,32 @@ fn the_visit_sheet_has_the_doorstep_facts_and_never_a_protected_address() {
     );
     assert_eq!(sheet.invited_staff[0].name, s.staff.name);
     // A protected address as the place is refused when saved (everyone on the case reads it).
-    let at_mother = Appointment {
+    for place in [
+        "Skjoldhøjvej 12",
+        "Hjemme hos familien, Skjoldhøjvej 12 st. th.",
+        "SKJOLDHØJVEJ 12 8210",
+    ] {
+        let at_mother = Appointment {
+            id: AppointmentId::new(),
+            place: place.into(),
+            ..visit.clone()
+        };
+        assert_eq!(
+            store
+                .write(|w| w.put_appointment(&at_mother))
+                .unwrap_err()
+                .code(),
+            "rule.place_is_protected_address",
+            "{place}"
+        );
+    }
+    // Another house on the same street is not refused (nor told apart from the protected one).
+    let next_door = Appointment {
         id: AppointmentId::new(),
-        place: "Skjoldhøjvej 12".into(),
+        place: "Skjoldhøjvej 1".into(),
         ..visit.clone()
     };
-    assert_eq!(
-        store
-            .write(|w| w.put_appointment(&at_mother))
-            .unwrap_err()
-            .code(),
-        "rule.place_is_protected_address"
-    );
+    store.write(|w| w.put_appointment(&next_door)).unwrap();
     // An appointment that does not exist is "not found", not a panic or an empty sheet.
     assert_eq!(
         store.visit_sheet(AppointmentId::new()).unwrap_err().code(),

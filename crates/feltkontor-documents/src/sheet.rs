@@ -155,7 +155,7 @@ pub fn visit_sheet(s: &VisitSheet, offset: UtcOffset) -> Doc {
                 None => format!("Tolk: {person} har brug for tolk."),
             }),
             SheetWarning::ProtectedAddress { person } => warnings.warning(format!(
-                "Beskyttet adresse: {person}s adresse står ikke på arket og må ikke nævnes."
+                "Beskyttet adresse: adressen for {person} står ikke på arket og må ikke nævnes."
             )),
         };
     }
@@ -273,14 +273,28 @@ pub fn visit_sheet(s: &VisitSheet, offset: UtcOffset) -> Doc {
     let mut notes = Section::new("Seneste notater");
     for n in &s.latest_notes {
         let author = n.author.as_ref().map(|a| a.name.as_str()).unwrap_or("");
+        // Said in words: a draft is not the case's record yet, and a note for one discipline
+        // must not be shown around at a network meeting.
+        let mut marks = Vec::new();
+        if n.status == NoteStatus::Draft {
+            marks.push("kladde, ikke underskrevet");
+        }
+        if n.audience == Audience::OwnDiscipline {
+            marks.push("kun egen faggruppe");
+        }
         notes = notes.para(format!(
-            "{}, {}{}: {}",
+            "{}, {}{}{}: {}",
             date_da(n.occurred_at.to_offset(offset).date()),
             note_kind(n.kind),
             if author.is_empty() {
                 String::new()
             } else {
                 format!(", {author}")
+            },
+            if marks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", marks.join("; "))
             },
             n.preview.as_str()
         ));
@@ -296,8 +310,11 @@ pub fn visit_sheet(s: &VisitSheet, offset: UtcOffset) -> Doc {
         lang: "da".into(),
         lead,
         sections,
+        // On every page: a loose page says whose visit it belongs to.
         footer: format!(
-            "Fortroligt. Udskrevet {} fra Feltkontor. Makuleres efter besøget.",
+            "Besøgsark for {}, {}. Fortroligt. Udskrevet {} fra Feltkontor. Makuleres efter besøget.",
+            s.child_name,
+            date_da(a.starts_at.to_offset(offset).date()),
             when_da(s.prepared_at, offset)
         ),
     }

@@ -230,3 +230,30 @@ fn labels_match_the_apps_danish_texts() {
         );
     }
 }
+
+/// A draft and a note for one discipline say so on the sheet: it is carried to meetings.
+#[test]
+fn drafts_and_discipline_notes_are_marked() {
+    let mut s = sheet("Min egen vurdering.");
+    s.latest_notes[0].status = NoteStatus::Draft;
+    s.latest_notes[0].audience = Audience::OwnDiscipline;
+    let doc = visit_sheet(&s, offset!(+1));
+    let text = doc.words();
+    assert!(
+        text.contains("(kladde, ikke underskrevet; kun egen faggruppe): Min egen vurdering."),
+        "{text}"
+    );
+}
+
+/// A protected address that was typed as the place is not printed.
+#[test]
+fn a_protected_place_is_not_printed() {
+    let mut s = sheet("Note");
+    s.place_protected = true;
+    s.appointment.place = String::new();
+    let text = visit_sheet(&s, offset!(+1)).words();
+    assert!(
+        text.contains("Sted: Beskyttet adresse (står ikke på arket)"),
+        "{text}"
+    );
+}

@@ -277,26 +277,43 @@ mod cpr_like_tests {
     }
 }
 
-/// An address as compared: lower case, single spaces, no space before a comma (colleagues type
-/// the same address differently).
+/// An address as compared: lower case, its words without punctuation (colleagues type the
+/// same address with and without commas, full stops and extra spaces).
 pub fn address_key(a: &str) -> String {
-    a.split_whitespace()
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace(" ,", ",")
+    address_words(a).join(" ")
 }
 
-/// Whether two address keys name the same place: equal, or one the street part of the other
-/// ("tranehaven 4" and "tranehaven 4, 8200 aarhus n"); short fragments never match.
-pub fn same_address(a: &str, b: &str) -> bool {
-    if a.is_empty() || b.is_empty() {
+fn address_words(a: &str) -> Vec<String> {
+    a.split(|c: char| c.is_whitespace() || matches!(c, ',' | '.' | ';' | ':' | '(' | ')' | '/'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// The words that name a house: the street and its number ("skjoldhøjvej 33"), or the whole
+/// address when it has no number.
+fn house_words(a: &str) -> Vec<String> {
+    let words = address_words(a);
+    match words
+        .iter()
+        .position(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+    {
+        Some(n) if n > 0 => words[..=n].to_vec(),
+        _ => words,
+    }
+}
+
+/// Whether `place` names the house of `address`: the street and house number of the address
+/// appear in the place as whole words, in order ("Hjemme hos familien, Skjoldhøjvej 33 st. th."
+/// names Skjoldhøjvej 33, 8210 Aarhus V; "Skjoldhøjvej 3" does not). An address of a single
+/// word never matches (too little to tell).
+pub fn same_address(place: &str, address: &str) -> bool {
+    let place = address_words(place);
+    let house = house_words(address);
+    if house.len() < 2 || place.len() < house.len() {
         return false;
     }
-    let street = |s: &str| s.split(',').next().unwrap_or("").trim().to_owned();
-    a == b
-        || (street(a).chars().count() >= 5 && (street(a) == street(b) || b.contains(a)))
-        || (street(b).chars().count() >= 5 && a.contains(b))
+    place.windows(house.len()).any(|w| w == house.as_slice())
 }
 
 #[cfg(test)]
@@ -304,21 +321,32 @@ mod address_tests {
     use super::*;
 
     #[test]
-    fn addresses_match_across_spellings_and_street_parts() {
-        let full = address_key("Hemmeligvej 13 ,  8000 Aarhus C");
-        assert_eq!(full, "hemmeligvej 13, 8000 aarhus c");
-        assert!(same_address(&address_key("Hemmeligvej 13"), &full));
-        assert!(same_address(
-            &address_key("hjemme: Hemmeligvej 13, 8000 Aarhus C"),
-            &full
-        ));
-        assert!(same_address(
-            &full,
-            &address_key("HEMMELIGVEJ 13, 8000 AARHUS C")
-        ));
-        assert!(!same_address(&address_key("Hemmeligvej 15"), &full));
-        assert!(!same_address(&address_key("Hjemme"), &full));
-        assert!(!same_address(&address_key("13"), &full));
-        assert!(!same_address("", &full));
+    fn a_place_names_a_house_by_its_street_and_number_as_whole_words() {
+        let protected = "Skjoldhøjvej 33, 8210 Aarhus V";
+        for same in [
+            "Skjoldhøjvej 33, 8210 Aarhus V",
+            "SKJOLDHØJVEJ 33",
+            "Skjoldhøjvej 33 8210 Aarhus V",
+            "Hjemme hos familien, Skjoldhøjvej 33",
+            "Skjoldhøjvej 33 st. th.",
+            "skjoldhøjvej  33,",
+        ] {
+            assert!(same_address(same, protected), "{same}");
+        }
+        for other in [
+            "Skjoldhøjvej 3",
+            "Skjoldhøjvej 333",
+            "Skjoldhøjvej",
+            "Hjemme hos familien",
+            "33",
+            "",
+            "Nyvej 33",
+        ] {
+            assert!(!same_address(other, protected), "{other}");
+        }
+        assert_eq!(
+            address_key("Tranehaven 12 ,  8200 Aarhus N."),
+            "tranehaven 12 8200 aarhus n"
+        );
     }
 }

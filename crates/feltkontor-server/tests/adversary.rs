@@ -1677,6 +1677,11 @@ fn an_appointment_invites_only_its_own_cases_people(kind: Kind) {
             place: "hemmeligvej 13".into(),
             ..base.clone()
         },
+        Appointment {
+            id: AppointmentId::new(),
+            place: "Hjemme hos familien, Hemmeligvej 13 st. th.".into(),
+            ..base.clone()
+        },
     ] {
         let r = coord.push_one(EntityKind::Appointment, bad.id.0, fields_of(&bad));
         assert_eq!(rejected_codes(&r), ["invalid_input"], "{r:?}");
@@ -1764,6 +1769,47 @@ fn the_change_history_shows_only_what_the_reader_may_see(kind: Kind) {
         "their own discipline's note is listed"
     );
 
+    // Once signed, a colleague sees the signing, not how the draft was written.
+    let r = coord.push_one(
+        EntityKind::Note,
+        draft.id.0,
+        json!({ "body": "Min kladde, rettet" }),
+    );
+    assert!(rejected_codes(&r).is_empty(), "{r:?}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut signed = draft.clone();
+    signed.body = "Min kladde, rettet".into();
+    signed.status = NoteStatus::Signed;
+    signed.signed_at = Some(normalize_timestamp(time::OffsetDateTime::now_utc()));
+    signed.content_hash = Some(rules::content_hash(&signed));
+    let g = fields_of(&signed);
+    let r = coord.push_one(
+        EntityKind::Note,
+        draft.id.0,
+        json!({"status": g["status"], "signed_at": g["signed_at"], "content_hash": g["content_hash"]}),
+    );
+    assert!(rejected_codes(&r).is_empty(), "{r:?}");
+    let of_note = |v: &Value| -> Vec<Value> {
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["entity_id"] == draft.id.0.to_string())
+            .cloned()
+            .collect()
+    };
+    let seen_by_psy = of_note(&psy.get(&path).body);
+    assert_eq!(seen_by_psy.len(), 1, "only the signing: {seen_by_psy:?}");
+    assert!(seen_by_psy[0]["fields"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("status")));
+    assert_eq!(
+        of_note(&coord.get(&path).body).len(),
+        3,
+        "the author sees their own drafting"
+    );
+
     // A team member who is not a participant, a participant without a consent covering their
     // sector, and a worker outside the case: no history.
     let teamcw = Insider::enroll(&server, &db, "teamcw");
@@ -1799,7 +1845,7 @@ fn the_change_history_shows_only_what_the_reader_may_see(kind: Kind) {
     assert!(h.body["next_before"].is_null(), "one page holds it all");
     let paged = coord.get(&format!("{path}?before=9223372036854775807"));
     assert_eq!(paged.status, 200);
-    assert_eq!(paged.body["entries"], h.body["entries"]);
+    assert_eq!(paged.body["entries"], coord.get(&path).body["entries"]);
     // Reading the history is a use of the case, in the audit log.
     assert!(
         audit_count(

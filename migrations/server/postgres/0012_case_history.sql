@@ -23,4 +23,4 @@ ALTER TABLE case_history FORCE ROW LEVEL SECURITY;
 CREATE POLICY case_history_scope ON case_history
     USING (feltkontor_worker() IS NOT NULL AND feltkontor_case_visible(case_id))
     WITH CHECK (feltkontor_worker() IS NOT NULL);
-GRANT SELECT, INSERT ON case_history TO feltkontor_app;
+GRANT SELECT, INSERT, DELETE ON case_history TO feltkontor_app;

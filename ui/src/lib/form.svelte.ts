@@ -27,11 +27,11 @@ export class FormStatus {
         this.error = errorText(r.error.code, { n: r.error.retry_after_secs ?? 0 });
         this.field = r.error.field ?? null;
         this.code = r.error.code;
-        // Focus moves to the field the error names, so the worker sees where to act.
-        if (this.field) {
-          await tick();
-          document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
-        }
+        // Focus moves to the field the error names, so the worker sees where to act; an
+        // error of the whole form is brought into view (it may sit below the fold).
+        await tick();
+        if (this.field) document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+        else document.querySelector<HTMLElement>('[role="alert"]')?.scrollIntoView?.({ block: "nearest" });
       }
     } catch {
       this.error = t("error.unknown");
@@ -48,6 +48,15 @@ export class FormStatus {
     this.code = null;
     await tick();
     document.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }
+
+  /** The worker changed `field`: its error is out of date. */
+  edited(field: string): void {
+    if (this.field === field) {
+      this.error = "";
+      this.field = null;
+      this.code = null;
+    }
   }
 
   /** The fields that show their own error next to them (`FieldError`). */

@@ -573,7 +573,7 @@ const da = {
   "sheet.warnings": "Vær opmærksom på",
   "sheet.warn.do_not_contact": "Advarsel: {name} må ikke kontaktes",
   "sheet.warn.interpreter": "Tolk: {name} har brug for tolk",
-  "sheet.warn.protected": "Beskyttet adresse: {name}s adresse står ikke på arket og må ikke nævnes",
+  "sheet.warn.protected": "Beskyttet adresse: adressen for {name} står ikke på arket og må ikke nævnes",
   "sheet.no_warnings": "Ingen advarsler er registreret.",
   "sheet.who": "Hvem bor hvor",
   "sheet.address": "Adresse",
@@ -625,6 +625,8 @@ const da = {
   "first.need_stronger": "Adgangssætningen er for let at gætte. Brug flere ord, som ikke hører sammen.",
   "settings.need_current": "Skriv din nuværende adgangssætning.",
   "error.rule.place_is_protected_address": "Stedet er en beskyttet adresse, og alle på sagen kan se stedet. Skriv fx »Hjemme hos familien« i stedet.",
+  "sheet.own_discipline": "kun egen faggruppe",
+  "appointment.need_when": "Skriv hvornår besøget eller mødet er (dato og klokkeslæt).",
 } as const;
 
 export type Key = keyof typeof da;
@@ -1201,7 +1203,7 @@ const en: Record<Key, string> = {
   "sheet.warnings": "Be aware",
   "sheet.warn.do_not_contact": "Warning: {name} must not be contacted",
   "sheet.warn.interpreter": "Interpreter: {name} needs an interpreter",
-  "sheet.warn.protected": "Protected address: {name}'s address is not on the sheet and must not be mentioned",
+  "sheet.warn.protected": "Protected address: the address of {name} is not on the sheet and must not be mentioned",
   "sheet.no_warnings": "No warnings are recorded.",
   "sheet.who": "Who lives where",
   "sheet.address": "Address",
@@ -1253,6 +1255,8 @@ const en: Record<Key, string> = {
   "first.need_stronger": "The passphrase is too easy to guess. Use more words that do not belong together.",
   "settings.need_current": "Enter your current passphrase.",
   "error.rule.place_is_protected_address": "The place is a protected address, and everyone on the case can see the place. Write e.g. \"At the family's home\" instead.",
+  "sheet.own_discipline": "own discipline only",
+  "appointment.need_when": "Enter when the visit or meeting is (date and time).",
 };
 
 const catalogs: Record<Lang, Record<Key, string>> = { da, en };

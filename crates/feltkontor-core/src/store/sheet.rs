@@ -173,11 +173,9 @@ impl Store {
         let phones = self.records::<Phone>("case_id = ?1 ORDER BY rowid", [&cid])?;
         let mut households: Vec<Household> = Vec::new();
         let mut by_address: BTreeMap<String, usize> = BTreeMap::new();
-        let mut protected = Household {
-            address: None,
-            protected: true,
-            persons: Vec::new(),
-        };
+        // Each person whose address is protected on a row of their own: two of them are not
+        // shown as living together.
+        let mut protected: Vec<Household> = Vec::new();
         let mut no_address = Household {
             address: None,
             protected: false,
@@ -216,12 +214,20 @@ impl Store {
                 warnings.push(SheetWarning::ProtectedAddress {
                     person: p.name.clone(),
                 });
-                protected.persons.push(sp);
+                protected.push(Household {
+                    address: None,
+                    protected: true,
+                    persons: vec![sp],
+                });
                 continue;
             }
             if p.address.as_ref().is_some_and(|a| is_protected(a.as_str())) {
                 // Lives with someone whose address is protected: so is theirs, here.
-                protected.persons.push(sp);
+                protected.push(Household {
+                    address: None,
+                    protected: true,
+                    persons: vec![sp],
+                });
                 continue;
             }
             match p
@@ -265,10 +271,9 @@ impl Store {
                 std::cmp::Reverse(h.persons.len()),
             )
         });
-        for extra in [protected, no_address] {
-            if !extra.persons.is_empty() {
-                households.push(extra);
-            }
+        households.extend(protected);
+        if !no_address.persons.is_empty() {
+            households.push(no_address);
         }
 
         let names: BTreeMap<PersonId, String> =
