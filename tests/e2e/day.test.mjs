@@ -170,6 +170,16 @@ test("a caseworker's day, start to end", async () => {
   }
   assert.ok(flagged, "the expired consent is flagged when a participant from another sector is added");
   await screen("85-day-participant-flagged", "participant form, consent expired");
+  // Each disclosure is dated, and a family member's own record lists whom their information
+  // is shared with.
+  const disclosed = await session.findAll("[data-testid=disclosure-row]");
+  if (disclosed.length) {
+    assert.match(await session.text(disclosed[0]), /^Siden \d/, "a disclosure says since when");
+    await session.click((await session.findAll("[data-testid=edit-person]"))[0]);
+    const [shared] = await session.waitFor("[data-testid=person-disclosures]");
+    assert.match(await session.text(shared), /deles med[\s\S]*Siden \d/);
+    await screen("85b-day-person-disclosures", "a person's disclosures");
+  }
 
   // Handing a case over, with the checklist; then closing the new case.
   await showCases(session);

@@ -1656,3 +1656,19 @@ fn the_visit_sheet_has_the_doorstep_facts_and_never_a_protected_address() {
         "not_found"
     );
 }
+
+/// Each disclosure is dated: a participant shows since when the family's information is
+/// shared with them (when they were added, by the adding device's clock).
+#[test]
+fn a_participant_shows_since_when_information_is_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (store, clock) = s.sample_store(tmp.path());
+    let o = store.case_overview(s.case.id).unwrap();
+    let p = o
+        .participants
+        .iter()
+        .find(|p| p.participant.id == s.participant.id)
+        .unwrap();
+    assert_eq!(p.since, Some(crate::clock::Clock::now(clock.as_ref())));
+}

@@ -658,6 +658,11 @@ export type ParticipantView = {
 	 *  own staff, who need neither.
 	 */
 	disclosure: Disclosure | null,
+	/**
+	 *  Since when the participant takes part (the family's information is shared with them
+	 *  from then): when they were added, by the clock of the device that added them.
+	 */
+	since: string | null,
 };
 
 /**

@@ -627,6 +627,8 @@ const da = {
   "error.rule.place_is_protected_address": "Stedet er en beskyttet adresse, og alle på sagen kan se stedet. Skriv fx »Hjemme hos familien« i stedet.",
   "sheet.own_discipline": "kun egen faggruppe",
   "appointment.need_when": "Skriv hvornår besøget eller mødet er (dato og klokkeslæt).",
+  "disclosure.since": "Siden {date}",
+  "disclosure.person_heading": "Oplysninger om {name} deles med",
 } as const;
 
 export type Key = keyof typeof da;
@@ -1257,6 +1259,8 @@ const en: Record<Key, string> = {
   "error.rule.place_is_protected_address": "The place is a protected address, and everyone on the case can see the place. Write e.g. \"At the family's home\" instead.",
   "sheet.own_discipline": "own discipline only",
   "appointment.need_when": "Enter when the visit or meeting is (date and time).",
+  "disclosure.since": "Since {date}",
+  "disclosure.person_heading": "Information about {name} is shared with",
 };
 
 const catalogs: Record<Lang, Record<Key, string>> = { da, en };

@@ -102,6 +102,11 @@ pub struct ParticipantView {
     /// (who gave it, until when) or the recorded legal basis; `None` for the social services'
     /// own staff, who need neither.
     pub disclosure: Option<Disclosure>,
+    /// Since when the participant takes part (the family's information is shared with them
+    /// from then): when they were added, by the clock of the device that added them.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "specta", specta(type = Option<String>))]
+    pub since: Option<OffsetDateTime>,
 }
 
 /// The basis one disclosure to a participant rests on.
@@ -437,6 +442,7 @@ impl Store {
                     }),
                 };
                 Ok(ParticipantView {
+                    since: self.added_at::<Participant>(p.id.0, "staff_id")?,
                     staff,
                     participant: p,
                     uncovered,
@@ -777,5 +783,34 @@ impl Store {
                 .unwrap_or_default(),
             _ => Default::default(),
         })
+    }
+}
+
+impl Store {
+    /// When `field` of a record was last written, by the clock of the device that wrote it
+    /// (its hybrid logical clock's wall time); `None` when the record keeps no clock for it.
+    pub(crate) fn added_at<T: Record>(
+        &self,
+        id: uuid::Uuid,
+        field: &str,
+    ) -> Result<Option<OffsetDateTime>> {
+        let text: Option<String> = self
+            .conn()
+            .prepare_cached(&format!("SELECT field_hlc FROM {} WHERE id = ?1", T::TABLE))?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()?;
+        let Some(text) = text else {
+            return Ok(None);
+        };
+        let clocks: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&text).unwrap_or_default();
+        Ok(clocks
+            .get(field)
+            .or_else(|| clocks.get("*"))
+            .and_then(|c| c.parse::<Hlc>().ok())
+            .and_then(|h| {
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.wall_ms) * 1_000_000).ok()
+            })
+            .map(crate::domain::normalize_timestamp))
     }
 }
