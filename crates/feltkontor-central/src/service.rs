@@ -313,15 +313,7 @@ impl Central {
 
     pub fn case_overview(&self, bearer: &str, case_id: Uuid) -> Result<CaseOverview> {
         self.as_worker(bearer, |conn, actor, audit_rows| {
-            let event = |result: &'static str, detail: &str| AuditEvent {
-                staff_id: Some(actor.staff_id),
-                device_id: Some(actor.device_id),
-                action: "read_case",
-                case_id: Some(case_id),
-                person_id: None,
-                detail: detail.into(),
-                result,
-            };
+            let event = |result, detail: &str| read_case(actor, case_id, result, detail);
             let Some(scope) = authz::scope(conn, actor, case_id)? else {
                 audit_rows.push(event("denied", "case overview: outside the worker's scope"));
                 return Ok(Err(ServiceError::not_found("case")));
@@ -382,15 +374,7 @@ impl Central {
     ) -> Result<feltkontor_wire::api::CaseHistory> {
         use feltkontor_wire::api::{CaseHistory, HistoryEntry};
         self.as_worker(bearer, |conn, actor, audit_rows| {
-            let event = |result: &'static str, detail: &str| AuditEvent {
-                staff_id: Some(actor.staff_id),
-                device_id: Some(actor.device_id),
-                action: "read_case",
-                case_id: Some(case_id),
-                person_id: None,
-                detail: detail.into(),
-                result,
-            };
+            let event = |result, detail: &str| read_case(actor, case_id, result, detail);
             let Some(scope) = authz::scope(conn, actor, case_id)? else {
                 audit_rows.push(event("denied", "case history: outside the worker's scope"));
                 return Ok(Err(ServiceError::not_found("case")));
@@ -486,6 +470,19 @@ impl Central {
                 next_before,
             }))
         })
+    }
+}
+
+/// An audit row of a reading of `case` (its overview, its history).
+fn read_case(actor: &Actor, case: Uuid, result: &'static str, detail: &str) -> AuditEvent {
+    AuditEvent {
+        staff_id: Some(actor.staff_id),
+        device_id: Some(actor.device_id),
+        action: "read_case",
+        case_id: Some(case),
+        person_id: None,
+        detail: detail.into(),
+        result,
     }
 }
 
