@@ -27,7 +27,7 @@ echo "$password" | "$bin" admin demo --cases 30 > "$work/accounts.tsv" 2> "$work
   || { cat "$work/demo.log" >&2; exit 1; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p target/server-logs
-"$bin" serve --listen "127.0.0.1:$port" --device-rate 100000 --account-rate 100000 --address-rate 100000 \
+"$bin" serve --listen "127.0.0.1:$port" --device-rate 100000 --account-rate 100000 --address-rate 100000 --credential-rate 100000 \
   2> target/server-logs/schemathesis.log &
 server_pid=$!
 base="http://127.0.0.1:$port"

@@ -13,7 +13,7 @@ use feltkontor_wire::{EntityKind, Profession, RowId, StaffId, StaffSector, TeamI
 use serde::Serialize;
 use uuid::Uuid;
 
-fn admin_event(action: &'static str, detail: String) -> AuditEvent {
+pub(crate) fn admin_event(action: &'static str, detail: String) -> AuditEvent {
     AuditEvent {
         staff_id: None,
         device_id: None,
@@ -238,6 +238,10 @@ pub fn purge_tombstones(conn: &mut dyn Conn, days: i64, now_ms: i64) -> Result<u
                     params![case, r.uuid(1)?],
                 )?;
             }
+            conn.execute(
+                "UPDATE bucket_heads SET records = records - 1 WHERE bucket = $1",
+                params![case.to_string()],
+            )?;
             let h = horizons.entry(case).or_insert(0);
             *h = (*h).max(seq);
             purged += 1;

@@ -79,6 +79,87 @@ pub fn scope(conn: &mut dyn Conn, actor: &Actor, case: Uuid) -> Result<Option<Sc
     }))
 }
 
+/// Every case in the worker's scope with their place in it, by case id: one indexed range of
+/// `scope_index` (kept by the projections' triggers), the same answer as [`scope`] per case.
+pub fn scopes(conn: &mut dyn Conn, actor: &Actor) -> Result<Vec<Scope>> {
+    let mut out = Vec::new();
+    for row in conn.query(
+        "SELECT ci.case_id, ci.coordinator_id,
+                EXISTS (SELECT 1 FROM members_index m WHERE m.team_id = ci.team_id AND m.staff_id = $1),
+                (SELECT MAX(p.legal_basis) FROM participant_index p WHERE p.case_id = ci.case_id AND p.staff_id = $1)
+         FROM scope_index s JOIN case_index ci ON ci.case_id = s.case_id
+         WHERE s.staff_id = $1",
+        params![actor.staff_id],
+    )? {
+        let coordinator = row.text(1)? == actor.staff_id.to_string();
+        let team_member = row.int(2)? != 0;
+        let participation = row.opt_int(3)?;
+        let participant = participation.is_some() || coordinator;
+        if !team_member && !participant {
+            continue;
+        }
+        out.push(Scope {
+            case_id: row.uuid(0)?,
+            team_member,
+            participant,
+            coordinator,
+            legal_basis: participation == Some(1),
+        });
+    }
+    out.sort_by_key(|s| s.case_id);
+    Ok(out)
+}
+
+/// Whether rule 3 needs the case's consents to decide the worker's access.
+pub fn needs_consents(actor: &Actor, scope: &Scope) -> bool {
+    !(scope.team_member || scope.coordinator || scope.legal_basis)
+        && consent_sector(actor.profession).is_some()
+}
+
+/// The worker's access to each case in `scopes`, reading the consents only of the cases where
+/// they decide it (a participant from another sector without a legal basis), in batches.
+pub fn accesses(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    scopes: &[Scope],
+    today: Date,
+) -> Result<Vec<CaseAccess>> {
+    let asking: Vec<Uuid> = scopes
+        .iter()
+        .filter(|s| needs_consents(actor, s))
+        .map(|s| s.case_id)
+        .collect();
+    let mut consents: std::collections::HashMap<Uuid, Vec<Consent>> = Default::default();
+    for chunk in asking.chunks(500) {
+        let marks = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let values: Vec<crate::db::Value> = chunk.iter().map(|c| (*c).into()).collect();
+        for row in conn.query(
+            &format!(
+                "SELECT entity, id, case_id, data, archived FROM records
+                 WHERE entity = 'consent' AND archived = 0 AND case_id IN ({marks})"
+            ),
+            &values,
+        )? {
+            let stored = crate::records::read_row(&row)?;
+            if let (Some(case), Ok(c)) =
+                (stored.case_id, crate::records::decode::<Consent>(&stored))
+            {
+                consents.entry(case).or_default().push(c);
+            }
+        }
+    }
+    Ok(scopes
+        .iter()
+        .map(|s| {
+            let none = Vec::new();
+            access(actor, s, consents.get(&s.case_id).unwrap_or(&none), today)
+        })
+        .collect())
+}
+
 /// Rule 3: what a worker in scope sees, given the case's consents on `today`.
 pub fn access(actor: &Actor, scope: &Scope, consents: &[Consent], today: Date) -> CaseAccess {
     let full = CaseAccess::Full {
@@ -122,20 +203,4 @@ pub fn may_see_protected_address(access: CaseAccess) -> bool {
             ..
         }
     )
-}
-
-/// The cases in the worker's scope: by team membership or participation.
-pub fn cases_in_scope(conn: &mut dyn Conn, staff: Uuid) -> Result<Vec<Uuid>> {
-    conn.query(
-        "SELECT ci.case_id FROM case_index ci
-         WHERE ci.team_id IN (SELECT m.team_id FROM members_index m WHERE m.staff_id = $1)
-         UNION
-         SELECT p.case_id FROM participant_index p WHERE p.staff_id = $1
-         UNION
-         SELECT ci.case_id FROM case_index ci WHERE ci.coordinator_id = $1",
-        params![staff],
-    )?
-    .iter()
-    .map(|r| r.uuid(0))
-    .collect()
 }

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod authz;
+pub mod bulk;
 pub mod clock;
 pub mod db;
 pub mod error;

@@ -26,7 +26,11 @@ pub struct Stored {
 }
 
 /// The case a record belongs to; `None` for reference data (teams, staff, memberships).
-fn case_of(entity: EntityKind, id: Uuid, data: &Map<String, Value>) -> Result<Option<Uuid>> {
+pub(crate) fn case_of(
+    entity: EntityKind,
+    id: Uuid,
+    data: &Map<String, Value>,
+) -> Result<Option<Uuid>> {
     match entity {
         EntityKind::Team | EntityKind::Staff | EntityKind::TeamMember => Ok(None),
         EntityKind::Case => Ok(Some(id)),
@@ -208,7 +212,19 @@ pub fn store(conn: &mut dyn Conn, m: Merge) -> Result<Stored> {
                 params![id, entity.as_str(), case_id, author],
             )?;
         }
-        let seq = next_seq(conn)?;
+        // The record's number in its bucket; a record that moved (never, ids keep their case)
+        // leaves its old bucket one record lighter.
+        let moved = before
+            .as_ref()
+            .map(|b| b.case_id)
+            .filter(|old| *old != case_id);
+        if let Some(old) = moved {
+            conn.execute(
+                "UPDATE bucket_heads SET records = records - 1 WHERE bucket = $1",
+                params![bucket_key(old)],
+            )?;
+        }
+        let seq = next_seq(conn, case_id, new || moved.is_some())?;
         conn.execute(
             "INSERT INTO records (entity, id, case_id, data, field_hlc, archived, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (entity, id) DO UPDATE SET case_id = excluded.case_id, data = excluded.data,
@@ -289,12 +305,24 @@ fn compact(clocks: &mut FieldClocks) {
     clocks.insert("*".into(), common);
 }
 
-fn next_seq(conn: &mut dyn Conn) -> Result<i64> {
+/// A bucket's key in `bucket_heads`: the case id, or '' for the team's reference data.
+pub fn bucket_key(case: Option<Uuid>) -> String {
+    case.map(|c| c.to_string()).unwrap_or_default()
+}
+
+/// The next sequence number in the record's bucket: its head raised (one row per bucket, so
+/// writers of different cases never wait for each other; writers of one case take turns, which
+/// keeps every bucket's numbers in commit order, as a device's cursor needs). `added`: the
+/// write adds a record to the bucket.
+fn next_seq(conn: &mut dyn Conn, case: Option<Uuid>, added: bool) -> Result<i64> {
     conn.query_one(
-        "UPDATE counters SET value = value + 1 WHERE name = 'records' RETURNING value",
-        params![],
+        "INSERT INTO bucket_heads (bucket, seq, records) VALUES ($1, 1, $2)
+         ON CONFLICT (bucket) DO UPDATE SET seq = bucket_heads.seq + 1,
+           records = bucket_heads.records + excluded.records
+         RETURNING seq",
+        params![bucket_key(case), i64::from(added)],
     )?
-    .ok_or_else(|| ServiceError::internal("records counter missing"))?
+    .ok_or_else(|| ServiceError::internal("bucket head missing"))?
     .int(0)
 }
 
@@ -305,7 +333,7 @@ fn text_field(data: &Map<String, Value>, f: &str) -> Result<String> {
         .ok_or_else(|| ServiceError::invalid(f, format!("{f} is required")))
 }
 
-fn project(
+pub(crate) fn project(
     conn: &mut dyn Conn,
     entity: EntityKind,
     id: Uuid,
@@ -412,7 +440,7 @@ fn write_as_service(
     id: Uuid,
     fields: Map<String, Value>,
 ) -> Result<()> {
-    let hlc = server_hlc(conn)?;
+    let hlc = server_hlc()?;
     let fields = fields
         .into_iter()
         .map(|(k, value)| {
@@ -439,20 +467,14 @@ fn write_as_service(
 }
 
 /// A clock for the service's own writes: after every clock it has stored.
-fn server_hlc(conn: &mut dyn Conn) -> Result<Hlc> {
+fn server_hlc() -> Result<Hlc> {
     let now = crate::now_ms() as u64;
-    let seq = conn
-        .query_one(
-            "SELECT value FROM counters WHERE name = 'records'",
-            params![],
-        )?
-        .map(|r| r.int(0))
-        .transpose()?
-        .unwrap_or(0);
-    // Millisecond wall clock; the counter part keeps writes in the same millisecond ordered.
+    // Millisecond wall clock; the counter part keeps this process's writes in the same
+    // millisecond ordered.
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
     Ok(Hlc {
         wall_ms: now,
-        counter: (seq as u32).wrapping_add(1),
+        counter: COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         device: SERVER_DEVICE,
     })
 }

@@ -273,15 +273,13 @@ impl Central {
             let today = crate::sync::date_of(self.now());
             let mut directory = self.directory(conn)?;
             let mut cases = Vec::new();
-            for case_id in authz::cases_in_scope(conn, actor.staff_id)? {
-                let Some(scope) = authz::scope(conn, actor, case_id)? else {
-                    continue;
-                };
+            let scopes = authz::scopes(conn, actor)?;
+            let accesses = authz::accesses(conn, actor, &scopes, today)?;
+            for (scope, access) in scopes.into_iter().zip(accesses) {
+                let case_id = scope.case_id;
                 let Some(stored) = records::get(conn, EntityKind::Case, case_id)? else {
                     continue;
                 };
-                let consents = consents_of(conn, case_id)?;
-                let access = authz::access(actor, &scope, &consents, today);
                 let Some(head) = crate::visibility::case_head(access, &stored) else {
                     continue;
                 };

@@ -1279,35 +1279,66 @@ pub(crate) fn date_of(now_ms: i64) -> time::Date {
         .unwrap_or(time::Date::MIN)
 }
 
-/// The buckets the worker may see now, with the access each case gives.
-fn visible_cases(
-    conn: &mut dyn Conn,
-    actor: &Actor,
-    now_ms: i64,
-) -> Result<Vec<(Uuid, CaseAccess)>> {
-    let today = date_of(now_ms);
-    let mut out = Vec::new();
-    for case_id in authz::cases_in_scope(conn, actor.staff_id)? {
-        let Some(scope) = authz::scope(conn, actor, case_id)? else {
-            continue;
-        };
-        let consents: Vec<Consent> =
-            typed(&records::of_case_kind(conn, case_id, EntityKind::Consent)?)?;
-        let access = authz::access(actor, &scope, &consents, today);
-        if matches!(access, CaseAccess::Full { .. }) {
-            out.push((case_id, access));
-        }
-    }
-    out.sort_by_key(|(c, _)| *c);
-    Ok(out)
+/// A bucket the worker may see now, in the order pages bring them: the team's reference
+/// data, then each visible case by id.
+#[derive(Clone)]
+struct Planned {
+    bucket: String,
+    /// The case and the worker's access to it (`None`: the team's bucket).
+    case: Option<(Uuid, CaseAccess)>,
+    /// The bucket's newest sequence number and how many records it holds.
+    head: u64,
+    records: u64,
+    /// The newest purged record's sequence number (0: none purged).
+    horizon: u64,
 }
 
-/// The buckets a worker may see, in the order pages bring them: the team's reference data,
-/// then each visible case (with the worker's access to it).
-fn bucket_plan(cases: &[(Uuid, CaseAccess)]) -> Vec<(String, Option<(Uuid, CaseAccess)>)> {
-    let mut plan = vec![(TEAM_BUCKET.to_owned(), None)];
-    plan.extend(cases.iter().map(|(c, a)| (case_bucket(*c), Some((*c, *a)))));
-    plan
+/// The buckets the worker may see now, with their heads: a few indexed queries whatever the
+/// size of the municipality, and no bucket's records read (see [`pull`]).
+fn plan(conn: &mut dyn Conn, actor: &Actor, now_ms: i64) -> Result<Vec<Planned>> {
+    let scopes = authz::scopes(conn, actor)?;
+    let accesses = authz::accesses(conn, actor, &scopes, date_of(now_ms))?;
+    let mut heads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for row in conn.query(
+        "SELECT h.bucket, h.seq, h.records FROM bucket_heads h WHERE h.bucket = ''
+         UNION ALL
+         SELECT h.bucket, h.seq, h.records FROM scope_index s JOIN bucket_heads h ON h.bucket = s.case_id
+         WHERE s.staff_id = $1",
+        params![actor.staff_id],
+    )? {
+        heads.insert(row.text(0)?, (row.int(1)? as u64, row.int(2)? as u64));
+    }
+    let mut horizons: BTreeMap<String, u64> = BTreeMap::new();
+    for row in conn.query(
+        "SELECT z.case_id, z.seq FROM scope_index s JOIN case_horizon z ON z.case_id = s.case_id
+         WHERE s.staff_id = $1",
+        params![actor.staff_id],
+    )? {
+        horizons.insert(row.text(0)?, row.int(1)? as u64);
+    }
+    let (head, records) = heads.get("").copied().unwrap_or((0, 0));
+    let mut plan = vec![Planned {
+        bucket: TEAM_BUCKET.to_owned(),
+        case: None,
+        head,
+        records,
+        horizon: 0,
+    }];
+    for (scope, access) in scopes.iter().zip(accesses) {
+        if !matches!(access, CaseAccess::Full { .. }) {
+            continue;
+        }
+        let key = scope.case_id.to_string();
+        let (head, records) = heads.get(&key).copied().unwrap_or((0, 0));
+        plan.push(Planned {
+            bucket: case_bucket(scope.case_id),
+            case: Some((scope.case_id, access)),
+            head,
+            records,
+            horizon: horizons.get(&key).copied().unwrap_or(0),
+        });
+    }
+    Ok(plan)
 }
 
 /// Answers a pull for `actor` inside the caller's read transaction.
@@ -1321,26 +1352,31 @@ pub fn pull(
         return Err(ServiceError::invalid("cursors", "Too many buckets."));
     }
     let mut budget = req.limit.clamp(1, MAX_PULL_RECORDS) as i64;
-    let cases = visible_cases(conn, actor, now_ms)?;
-    let professions = professions(conn)?;
-    let mut visible = vec![TEAM_BUCKET.to_owned()];
-    visible.extend(cases.iter().map(|(c, _)| case_bucket(*c)));
+    let plan = plan(conn, actor, now_ms)?;
+    let visible = plan.iter().map(|p| p.bucket.clone()).collect();
+    let mut professions: Option<BTreeMap<Uuid, Profession>> = None;
     let mut buckets = Vec::new();
     let mut more = false;
-    let plan = bucket_plan(&cases);
-    let horizons = horizons(conn)?;
     let mut reset = Vec::new();
     // Where the page stopped: the plan's index and the cursor reached there.
     let mut stopped: Option<(usize, u64)> = None;
-    for (i, (bucket, case)) in plan.iter().cloned().enumerate() {
+    for (i, planned) in plan.iter().enumerate() {
+        let Planned {
+            bucket,
+            case,
+            head,
+            horizon,
+            ..
+        } = planned.clone();
         let cursor = req.cursors.get(&bucket).copied().unwrap_or(0);
-        let horizon = case
-            .and_then(|(c, _)| horizons.get(&c).copied())
-            .unwrap_or(0);
         if cursor > 0 && cursor < horizon {
             // Deleted records after this cursor were purged: the device may hold some of
             // them. It deletes this bucket alone and asks for it again from the start.
             reset.push(bucket);
+            continue;
+        }
+        if head <= cursor {
+            // Nothing written in this bucket since the device's cursor: not read at all.
             continue;
         }
         if budget == 0 {
@@ -1362,6 +1398,10 @@ pub fn pull(
             ),
             _ => budget,
         };
+        if professions.is_none() {
+            professions = Some(self::professions(conn)?);
+        }
+        let professions = professions.as_ref().expect("just read");
         let rows = match case {
             None => conn.query(
                 "SELECT entity, id, case_id, data, archived, field_hlc, seq FROM records
@@ -1388,7 +1428,7 @@ pub fn pull(
             let viewer = Viewer {
                 actor,
                 access: case.map(|c| c.1),
-                professions: &professions,
+                professions,
             };
             if let Some(rec) = visibility::decide(&viewer, stored, clocks, &mut |k, id| {
                 records::get_any(conn, k, id)
@@ -1410,7 +1450,7 @@ pub fn pull(
         let checksum = if full || cursor == 0 {
             None
         } else {
-            Some(bucket_checksum(conn, actor, case, &professions)?)
+            Some(bucket_checksum(conn, actor, case, professions)?)
         };
         buckets.push(BucketPage {
             bucket,
@@ -1427,9 +1467,9 @@ pub fn pull(
         Some((at, cursor)) => Some(remaining_after(conn, &plan, &req.cursors, at, cursor)?),
         None => None,
     };
-    let views = cases
+    let views = plan
         .iter()
-        .map(|(c, a)| (case_bucket(*c), view_of(*a)))
+        .filter_map(|p| p.case.map(|(_, a)| (p.bucket.clone(), view_of(a))))
         .collect();
     // The last page tells the worker how many quarantined notes wait for them.
     let quarantined = if more {
@@ -1460,32 +1500,26 @@ pub fn verify(
     if req.cursors.len() > 100_000 {
         return Err(ServiceError::invalid("cursors", "Too many buckets."));
     }
-    let cases = visible_cases(conn, actor, now_ms)?;
-    let professions = professions(conn)?;
-    let horizons = horizons(conn)?;
+    let plan = plan(conn, actor, now_ms)?;
+    let mut professions: Option<BTreeMap<Uuid, Profession>> = None;
     let mut checksums = BTreeMap::new();
-    for (bucket, case) in bucket_plan(&cases) {
-        let cursor = req.cursors.get(&bucket).copied().unwrap_or(0);
-        let horizon = case
-            .and_then(|(c, _)| horizons.get(&c).copied())
-            .unwrap_or(0);
-        if cursor == 0 || cursor < horizon {
+    for p in plan {
+        let cursor = req.cursors.get(&p.bucket).copied().unwrap_or(0);
+        // A bucket not held, held from before its horizon, or with records after the cursor
+        // is not compared.
+        if cursor == 0 || cursor < p.horizon || p.head > cursor {
             continue;
         }
-        let newer = match case {
-            None => conn.query_one(
-                "SELECT 1 FROM records WHERE case_id IS NULL AND seq > $1 LIMIT 1",
-                params![cursor as i64],
-            )?,
-            Some((c, _)) => conn.query_one(
-                "SELECT 1 FROM records WHERE case_id = $1 AND seq > $2 LIMIT 1",
-                params![c, cursor as i64],
-            )?,
-        };
-        if newer.is_none() {
-            let sum = bucket_checksum(conn, actor, case, &professions)?;
-            checksums.insert(bucket, sum);
+        if professions.is_none() {
+            professions = Some(self::professions(conn)?);
         }
+        let sum = bucket_checksum(
+            conn,
+            actor,
+            p.case,
+            professions.as_ref().expect("just read"),
+        )?;
+        checksums.insert(p.bucket, sum);
     }
     Ok(VerifyResponse { checksums })
 }
@@ -1542,38 +1576,39 @@ fn bucket_checksum(
     Ok(checksum_of(&visible))
 }
 
-/// Each case's horizon: the newest purged record's sequence number.
-fn horizons(conn: &mut dyn Conn) -> Result<BTreeMap<Uuid, u64>> {
-    conn.query("SELECT case_id, seq FROM case_horizon", params![])?
-        .iter()
-        .map(|r| Ok((r.uuid(0)?, r.int(1)? as u64)))
-        .collect()
-}
-
 /// How many records lie after a page that stopped in `plan[at]` at `cursor`: the rest of that
-/// bucket and every bucket after it, from the device's cursors. One index range count each.
+/// bucket and every bucket after it, from the device's cursors. A bucket not yet held counts
+/// its head's number of records, a bucket held up to its head none; only a bucket partly held
+/// is counted in the index.
 fn remaining_after(
     conn: &mut dyn Conn,
-    plan: &[(String, Option<(Uuid, CaseAccess)>)],
+    plan: &[Planned],
     cursors: &BTreeMap<String, u64>,
     at: usize,
     cursor: u64,
 ) -> Result<u64> {
     let mut total = 0;
-    for (i, (bucket, case)) in plan.iter().enumerate().skip(at) {
+    for (i, p) in plan.iter().enumerate().skip(at) {
         let from = if i == at {
             cursor
         } else {
-            cursors.get(bucket).copied().unwrap_or(0)
+            cursors.get(&p.bucket).copied().unwrap_or(0)
         };
-        let row = match case {
+        if from == 0 {
+            total += p.records;
+            continue;
+        }
+        if p.head <= from {
+            continue;
+        }
+        let row = match p.case {
             None => conn.query_one(
                 "SELECT COUNT(*) FROM records WHERE case_id IS NULL AND seq > $1",
                 params![from as i64],
             )?,
             Some((c, _)) => conn.query_one(
                 "SELECT COUNT(*) FROM records WHERE case_id = $1 AND seq > $2",
-                params![*c, from as i64],
+                params![c, from as i64],
             )?,
         };
         total += row.map(|r| r.int(0)).transpose()?.unwrap_or(0) as u64;

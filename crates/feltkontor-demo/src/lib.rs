@@ -6,7 +6,7 @@
 mod text;
 
 use feltkontor_core::domain::*;
-use feltkontor_core::store::{Store, Writer};
+use feltkontor_core::store::{Record, Store, Writer};
 use feltkontor_wire::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -72,7 +72,15 @@ impl DemoStaff {
         &self.staff[0].0
     }
 
+    /// The demo municipality: one team of eight in each of the eleven districts (88 staff).
     pub fn new(seed: u64) -> DemoStaff {
+        DemoStaff::sized(seed, &Municipality::DEMO)
+    }
+
+    /// A municipality of `m.staff` staff in `m.teams` cross-disciplinary teams spread over
+    /// `m.districts` districts (clusters); each team has the same mix of professions, led by
+    /// caseworkers. The first caseworker of the first team is the signed-in worker.
+    pub fn sized(seed: u64, m: &Municipality) -> DemoStaff {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_57af);
         let mut teams = Vec::new();
         let mut staff = Vec::new();
@@ -86,13 +94,33 @@ impl DemoStaff {
             (Profession::SpecialEducator, StaffSector::SocialServices),
             (Profession::Leader, StaffSector::SchoolsDaycare),
         ];
-        for (t, district) in DISTRICTS.iter().enumerate() {
+        let team_count = m.teams.max(1);
+        let districts = m.districts.clamp(1, team_count);
+        for t in 0..team_count {
+            let d = t % districts;
+            let district = if districts <= DISTRICTS.len() {
+                DISTRICTS[d].to_owned()
+            } else {
+                format!(
+                    "{} {}",
+                    DISTRICTS[d % DISTRICTS.len()],
+                    d / DISTRICTS.len() + 1
+                )
+            };
+            // The first team of each district is named after it; more teams there are numbered.
+            let name = match t / districts {
+                0 => format!("Tværgående team {district}"),
+                n => format!("Tværgående team {district} {}", n + 1),
+            };
             teams.push(Team {
                 id: TeamId::new(),
-                name: format!("Tværgående team {district}"),
-                district: (*district).to_owned(),
+                name,
+                district,
             });
-            for (profession, sector) in line_up {
+            // Staff spread evenly; the first teams take the remainder.
+            let size = (m.staff / team_count + usize::from(t < m.staff % team_count)).max(1);
+            for i in 0..size {
+                let (profession, sector) = line_up[i % line_up.len()];
                 let (first, last) = (
                     text::adult_first(&mut rng),
                     text::pick(&mut rng, text::SURNAMES),
@@ -116,6 +144,166 @@ impl DemoStaff {
             }
         }
         DemoStaff { teams, staff }
+    }
+}
+
+/// How large a municipality's staff is.
+#[derive(Clone, Debug)]
+pub struct Municipality {
+    pub staff: usize,
+    pub teams: usize,
+    /// Districts (clusters of teams).
+    pub districts: usize,
+}
+
+impl Municipality {
+    /// The demo's: eleven teams of eight, one per district.
+    pub const DEMO: Municipality = Municipality {
+        staff: 88,
+        teams: 11,
+        districts: 11,
+    };
+    /// Aarhus's size (`make bench-scale`): 2,000 staff in 30 district teams and 6 clusters.
+    pub const AARHUS: Municipality = Municipality {
+        staff: 2_000,
+        teams: 30,
+        districts: 6,
+    };
+}
+
+/// Where generated records go: a device's store through its writer (every rule checked, the
+/// change log written), or straight out as records for a bulk load on the service.
+pub trait Sink {
+    /// The next writes are this staff member's.
+    fn act_as(&mut self, staff: StaffId);
+    /// A record as it stands (new, or a colleague's as sync delivers it).
+    fn put<T: Record>(&mut self, record: &T) -> feltkontor_core::Result<()>;
+    fn put_team(&mut self, t: &Team) -> feltkontor_core::Result<()> {
+        self.put(t)
+    }
+    fn put_staff(&mut self, s: &Staff) -> feltkontor_core::Result<()> {
+        self.put(s)
+    }
+    fn add_team_member(&mut self, team: TeamId, staff: StaffId) -> feltkontor_core::Result<()> {
+        self.put(&TeamMember {
+            id: RowId::new(),
+            team_id: team,
+            staff_id: staff,
+        })
+    }
+    fn open_case(&mut self, c: &Case) -> feltkontor_core::Result<()> {
+        self.put(c)
+    }
+    fn add_participant(&mut self, p: &Participant) -> feltkontor_core::Result<()> {
+        self.put(p)
+    }
+    fn put_person(&mut self, p: &Person) -> feltkontor_core::Result<()> {
+        self.put(p)
+    }
+    fn add_phone(&mut self, p: &Phone) -> feltkontor_core::Result<()> {
+        self.put(p)
+    }
+    fn add_relation(&mut self, r: &Relation) -> feltkontor_core::Result<()> {
+        self.put(r)
+    }
+    fn record_consent(&mut self, c: &Consent) -> feltkontor_core::Result<()> {
+        self.put(c)
+    }
+    /// `c` withdrawn now.
+    fn withdraw_consent(
+        &mut self,
+        c: &Consent,
+        now: OffsetDateTime,
+    ) -> feltkontor_core::Result<()> {
+        let mut c = c.clone();
+        c.withdrawn_at = Some(normalize_timestamp(now));
+        self.put(&c)
+    }
+    fn put_appointment(&mut self, a: &Appointment) -> feltkontor_core::Result<()> {
+        self.put(a)
+    }
+    fn put_agreement(&mut self, a: &Agreement) -> feltkontor_core::Result<()> {
+        self.put(a)
+    }
+    /// The case had a colleague's change since the worker last looked (a device's own mark).
+    fn mark_changed_by_colleague(&mut self, _case: CaseId) -> feltkontor_core::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for Writer<'_> {
+    fn act_as(&mut self, staff: StaffId) {
+        Writer::act_as(self, staff)
+    }
+    fn put<T: Record>(&mut self, record: &T) -> feltkontor_core::Result<()> {
+        Writer::put(self, record).map(|_| ())
+    }
+    fn put_team(&mut self, t: &Team) -> feltkontor_core::Result<()> {
+        Writer::put_team(self, t).map(|_| ())
+    }
+    fn put_staff(&mut self, s: &Staff) -> feltkontor_core::Result<()> {
+        Writer::put_staff(self, s).map(|_| ())
+    }
+    fn add_team_member(&mut self, team: TeamId, staff: StaffId) -> feltkontor_core::Result<()> {
+        Writer::add_team_member(self, team, staff).map(|_| ())
+    }
+    fn open_case(&mut self, c: &Case) -> feltkontor_core::Result<()> {
+        Writer::open_case(self, c)
+    }
+    fn add_participant(&mut self, p: &Participant) -> feltkontor_core::Result<()> {
+        Writer::add_participant(self, p).map(|_| ())
+    }
+    fn put_person(&mut self, p: &Person) -> feltkontor_core::Result<()> {
+        Writer::put_person(self, p).map(|_| ())
+    }
+    fn add_phone(&mut self, p: &Phone) -> feltkontor_core::Result<()> {
+        Writer::add_phone(self, p).map(|_| ())
+    }
+    fn add_relation(&mut self, r: &Relation) -> feltkontor_core::Result<()> {
+        Writer::add_relation(self, r).map(|_| ())
+    }
+    fn record_consent(&mut self, c: &Consent) -> feltkontor_core::Result<()> {
+        Writer::record_consent(self, c).map(|_| ())
+    }
+    fn withdraw_consent(
+        &mut self,
+        c: &Consent,
+        _now: OffsetDateTime,
+    ) -> feltkontor_core::Result<()> {
+        Writer::withdraw_consent(self, c.id).map(|_| ())
+    }
+    fn put_appointment(&mut self, a: &Appointment) -> feltkontor_core::Result<()> {
+        Writer::put_appointment(self, a).map(|_| ())
+    }
+    fn put_agreement(&mut self, a: &Agreement) -> feltkontor_core::Result<()> {
+        Writer::put_agreement(self, a).map(|_| ())
+    }
+    fn mark_changed_by_colleague(&mut self, case: CaseId) -> feltkontor_core::Result<()> {
+        Writer::mark_changed_by_colleague(self, case)
+    }
+}
+
+/// A [`Sink`] that hands each record on as its kind, id and fields (what a device's change
+/// log would carry for a new record), for a bulk load.
+pub struct Records<F: FnMut(EntityKind, uuid::Uuid, serde_json::Map<String, serde_json::Value>)>(
+    pub F,
+);
+
+impl<F: FnMut(EntityKind, uuid::Uuid, serde_json::Map<String, serde_json::Value>)> Sink
+    for Records<F>
+{
+    fn act_as(&mut self, _staff: StaffId) {}
+    fn put<T: Record>(&mut self, record: &T) -> feltkontor_core::Result<()> {
+        match serde_json::to_value(record) {
+            Ok(serde_json::Value::Object(map)) => {
+                (self.0)(T::KIND, record.uuid(), map);
+                Ok(())
+            }
+            Ok(_) => Err(feltkontor_core::Error::Corrupt(
+                "a record is an object".into(),
+            )),
+            Err(e) => Err(feltkontor_core::Error::Corrupt(e.to_string())),
+        }
     }
 }
 
@@ -204,12 +392,85 @@ pub fn generate(
     Ok(summary)
 }
 
+/// A municipality's records for a bulk load on the service, handed to `out` as they are made
+/// (nothing is kept in memory): the teams, staff and memberships of `people`, then
+/// `size.cases` cases spread evenly over the teams, each made as [`generate`] makes one. The
+/// worker (`people.worker()`, in the first team) also takes part in cases of the other teams
+/// until `worker_scope` cases are in their scope. The same seed gives the same data.
+pub fn generate_records(
+    people: &DemoStaff,
+    size: &DemoSize,
+    seed: u64,
+    now: OffsetDateTime,
+    worker_scope: usize,
+    out: impl FnMut(EntityKind, uuid::Uuid, serde_json::Map<String, serde_json::Value>),
+) -> feltkontor_core::Result<DemoSummary> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sink = Records(out);
+    let worker = people.worker().clone();
+    let mut summary = DemoSummary {
+        worker_name: worker.name.clone(),
+        teams: people.teams.len(),
+        staff: people.staff.len(),
+        ..Default::default()
+    };
+    for t in &people.teams {
+        sink.put_team(t)?;
+    }
+    for (s, team) in &people.staff {
+        sink.put_staff(s)?;
+        sink.add_team_member(people.teams[*team].id, s.id)?;
+    }
+    let mut by_team: Vec<Vec<&Staff>> = vec![Vec::new(); people.teams.len()];
+    for (s, t) in &people.staff {
+        by_team[*t].push(s);
+    }
+    let teams = people.teams.len();
+    let own_team_cases = size.cases / teams + usize::from(size.cases % teams > 0);
+    let mut joined = 0;
+    let today = now.date();
+    for i in 0..size.cases {
+        let team_ix = i % teams;
+        let (persons, notes, consents, agreements, child, case) = generate_case(
+            &mut sink,
+            &mut rng,
+            team_ix,
+            people,
+            &by_team[team_ix],
+            &worker,
+            size,
+            now,
+            today,
+            i,
+        )?;
+        if team_ix != 0 && own_team_cases + joined < worker_scope {
+            sink.add_participant(&Participant {
+                id: RowId::new(),
+                case_id: case,
+                staff_id: worker.id,
+                role: text::role(worker.profession).to_owned(),
+                legal_basis: None,
+            })?;
+            joined += 1;
+        }
+        summary.persons += persons;
+        summary.notes += notes;
+        summary.consents += consents;
+        summary.agreements += agreements;
+        if i == 0 && size.long_case_notes > 0 {
+            summary.long_case = Some(child);
+        }
+        summary.cases += 1;
+    }
+    Ok(summary)
+}
+
 #[expect(
     clippy::too_many_arguments,
     reason = "one call site, every argument distinct"
 )]
 fn generate_case(
-    w: &mut Writer<'_>,
+    w: &mut impl Sink,
     rng: &mut StdRng,
     team_ix: usize,
     people: &DemoStaff,
@@ -219,7 +480,7 @@ fn generate_case(
     now: OffsetDateTime,
     today: Date,
     index: usize,
-) -> feltkontor_core::Result<(usize, usize, usize, usize, String)> {
+) -> feltkontor_core::Result<(usize, usize, usize, usize, String, CaseId)> {
     let team = &people.teams[team_ix];
     let age_years = rng.gen_range(1..17);
     let birth = today - Duration::days(age_years * 365 + rng.gen_range(0..365));
@@ -434,7 +695,7 @@ fn generate_case(
             w.record_consent(&consent)?;
             consents += 1;
             if (88..=94).contains(&roll) {
-                w.withdraw_consent(consent.id)?;
+                w.withdraw_consent(&consent, now)?;
             }
         }
     }
@@ -573,5 +834,6 @@ fn generate_case(
         consents,
         agreements,
         case.child_name.clone(),
+        case.id,
     ))
 }

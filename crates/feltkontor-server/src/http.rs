@@ -81,8 +81,12 @@ async fn read_limited(req: Request, limit: usize) -> Result<Bytes, ApiError> {
 
 pub struct AppState {
     pub central: Central,
-    /// Unauthenticated endpoints (enrollment, refresh) per client address.
+    /// Unauthenticated endpoints (enrollment, refresh, lease) per client address: a flood
+    /// guard, sized for a whole municipality behind one NAT address.
     pub address_limiter: RateLimiter,
+    /// The same endpoints per credential: the account named (enrollment, lease) or the refresh
+    /// token (one device). What keeps one device or account from hammering.
+    pub credential_limiter: RateLimiter,
     pub request_timeout: Duration,
     /// Goes up whenever a push applied a change (live updates wait on it). Starts at the
     /// server's start time in milliseconds, so a restarted server never repeats a generation.
@@ -284,6 +288,29 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Limits an unauthenticated request by the credential it carries (`kind` and the value, kept
+/// only as a digest), then by its client address.
+fn limit_unauthenticated(
+    state: &AppState,
+    addr: &SocketAddr,
+    kind: &str,
+    credential: &str,
+) -> Result<(), ApiError> {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(credential.trim().to_lowercase().as_bytes());
+    let key = format!("{kind}:{}", hex::encode(&digest[..12]));
+    state.credential_limiter.check(&key).map_err(|wait| {
+        ApiError(
+            ServiceError::new(
+                ErrorCode::RateLimited,
+                "Too many requests for this account or device. Wait a moment.",
+            )
+            .with_retry_after(wait),
+        )
+    })?;
+    limit_address(state, addr)
+}
+
 fn limit_address(state: &AppState, addr: &SocketAddr) -> Result<(), ApiError> {
     state
         .address_limiter
@@ -344,7 +371,7 @@ async fn enroll(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Body(req): Body<EnrollRequest>,
 ) -> ApiResult<TokenResponse> {
-    limit_address(&s, &addr)?;
+    limit_unauthenticated(&s, &addr, "account", &req.username)?;
     let s2 = s.clone();
     Ok(axum::Json(blocking(move || s2.central.enroll(&req)).await?))
 }
@@ -363,7 +390,7 @@ async fn token(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Body(req): Body<RefreshRequest>,
 ) -> ApiResult<TokenResponse> {
-    limit_address(&s, &addr)?;
+    limit_unauthenticated(&s, &addr, "refresh", &req.refresh_token)?;
     let s2 = s.clone();
     Ok(axum::Json(
         blocking(move || s2.central.refresh(&req)).await?,
@@ -384,7 +411,7 @@ async fn lease(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Body(req): Body<LeaseRequest>,
 ) -> ApiResult<LeaseResponse> {
-    limit_address(&s, &addr)?;
+    limit_unauthenticated(&s, &addr, "account", &req.username)?;
     let s2 = s.clone();
     Ok(axum::Json(
         blocking(move || s2.central.recover_lease(&req)).await?,

@@ -97,9 +97,16 @@ struct Serve {
     /// unlocked until it comes back (renewed at every token refresh).
     #[arg(long, env = "FELTKONTOR_LEASE_HOURS", default_value_t = 72.0)]
     lease_hours: f64,
-    /// Requests per second per client address on the unauthenticated endpoints.
-    #[arg(long, env = "FELTKONTOR_ADDRESS_RATE", default_value_t = 10.0)]
+    /// Requests per second per client address on the unauthenticated endpoints (enrollment,
+    /// token refresh, lease): a flood guard. Behind NAT a whole municipality may share one
+    /// address, so it is sized for that; the per-account and per-device limit is
+    /// `--credential-rate`. Behind a load balancer, name it with `--trusted-proxy`.
+    #[arg(long, env = "FELTKONTOR_ADDRESS_RATE", default_value_t = 100.0)]
     address_rate: f64,
+    /// Requests per second per account (enrollment, lease) or per refresh token (one device)
+    /// on the unauthenticated endpoints; ten saved up.
+    #[arg(long, env = "FELTKONTOR_CREDENTIAL_RATE", default_value_t = 1.0)]
+    credential_rate: f64,
     /// A request running longer than this many seconds is stopped.
     #[arg(long, env = "FELTKONTOR_REQUEST_TIMEOUT", default_value_t = 30)]
     request_timeout: u64,
@@ -424,6 +431,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
     let state = Arc::new(http::AppState {
         central,
         address_limiter: RateLimiter::new(s.address_rate, s.address_rate * 2.0),
+        credential_limiter: RateLimiter::new(s.credential_rate, 10.0),
         request_timeout: Duration::from_secs(s.request_timeout.max(1)),
         changes: tokio::sync::watch::channel(
             std::time::SystemTime::now()

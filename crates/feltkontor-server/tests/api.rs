@@ -725,6 +725,7 @@ fn postgres_row_level_security_is_a_second_line() {
         "case_index",
         "members_index",
         "participant_index",
+        "case_history",
     ] {
         let forced: bool = app
             .query_one(
@@ -792,6 +793,48 @@ fn postgres_row_level_security_is_a_second_line() {
     );
     assert!(err.is_err(), "RLS refuses a write outside scope");
     drop(tx);
+    // The scope rows the policies look up: a worker reads their own only and writes none (the
+    // projections' triggers do, as the owner).
+    let mut tx = app.transaction().unwrap();
+    tx.execute(
+        "SELECT set_config('feltkontor.worker', $1, true)",
+        &[&w.staff["outsider"].to_string()],
+    )
+    .unwrap();
+    let scope: Vec<(String, String)> = tx
+        .query("SELECT staff_id, case_id FROM scope_index", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        scope,
+        vec![(w.staff["outsider"].to_string(), w.case2.to_string())],
+        "the outsider reads their own scope row only"
+    );
+    let err = tx.execute(
+        "INSERT INTO scope_index (staff_id, case_id) VALUES ($1, $2)",
+        &[&w.staff["outsider"].to_string(), &w.case1.to_string()],
+    );
+    assert!(err.is_err(), "no worker writes their own scope");
+    drop(tx);
+    // The policies are an index probe, not a function the planner cannot see into.
+    let policies: Vec<String> = app
+        .query(
+            "SELECT COALESCE(qual, '') || ' ' || COALESCE(with_check, '') FROM pg_policies WHERE tablename IN ('records', 'case_index', 'participant_index', 'case_history')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(policies.len(), 4);
+    for p in &policies {
+        assert!(
+            p.contains("scope_index") && !p.contains("feltkontor_case_visible"),
+            "{p}"
+        );
+    }
     let coord = case_rows(&mut app, Some(w.staff["coord"]));
     assert!(
         coord.0 > 5 && coord.1 == 1,

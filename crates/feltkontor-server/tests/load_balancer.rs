@@ -55,16 +55,25 @@ impl Drop for Balancer {
     }
 }
 
-/// A refresh with a token that is not valid, from `from`, to `port`: 401, or 429 once the
-/// address is limited.
+/// A refresh with a token that is not valid (a new one each time, so only the address limit
+/// can refuse it), from `from`, to `port`: 401, or 429 once the address is limited.
 fn refresh_from(from: &str, port: u16, forwarded_for: Option<&str>) -> u16 {
+    refresh_with(
+        &format!("not-a-token-{}", uuid::Uuid::now_v7()),
+        from,
+        port,
+        forwarded_for,
+    )
+}
+
+fn refresh_with(token: &str, from: &str, port: u16, forwarded_for: Option<&str>) -> u16 {
     let http = reqwest::blocking::Client::builder()
         .local_address(from.parse::<IpAddr>().unwrap())
         .build()
         .unwrap();
     let mut req = http
         .post(format!("http://127.0.0.1:{port}/v1/token"))
-        .json(&serde_json::json!({ "refresh_token": "not-a-token" }));
+        .json(&serde_json::json!({ "refresh_token": token }));
     if let Some(xff) = forwarded_for {
         req = req.header("x-forwarded-for", xff);
     }
@@ -121,4 +130,45 @@ fn without_a_trusted_proxy_the_header_is_ignored() {
         refresh_from("127.0.0.2", lb.port, Some("203.0.113.50")),
         429
     );
+}
+
+/// Behind NAT, or a balancer not named as trusted, a whole municipality shares one address:
+/// with the default limits, sixty devices refreshing at the same moment all get through, and
+/// the one device that hammers is stopped by its own limit, not by everyone's.
+#[test]
+fn devices_sharing_one_address_are_limited_each_by_their_own_credential() {
+    common::tls_provider();
+    let db = Db::migrated(Kind::Sqlite);
+    let server = Server::start(&db, &[]);
+    let lb = Balancer::start(&server);
+    for i in 0..60 {
+        let token = format!("device-{i}-refresh-token");
+        assert_eq!(
+            refresh_with(&token, "127.0.0.2", lb.port, None),
+            401,
+            "device {i} is refused only for its bad token"
+        );
+    }
+    let hammered: Vec<u16> = (0..15)
+        .map(|_| refresh_with("one-device-hammering", "127.0.0.2", lb.port, None))
+        .collect();
+    assert!(hammered.contains(&429), "{hammered:?}");
+    // The others behind the same address are not held back by it.
+    assert_eq!(
+        refresh_with("device-61-refresh-token", "127.0.0.2", lb.port, None),
+        401
+    );
+    // An account's enrollment attempts count per account: another account's go through.
+    let enroll = |username: &str| {
+        reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{}/v1/enroll", lb.port))
+            .json(&serde_json::json!({"code": "AAAA-BBBB", "username": username, "password": "forkert", "device_name": "x"}))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let one: Vec<u16> = (0..15).map(|_| enroll("ens")).collect();
+    assert!(one.contains(&429), "{one:?}");
+    assert_ne!(enroll("anden"), 429);
 }

@@ -2087,3 +2087,139 @@ fn the_device_flows_run_headless(kind: Kind) {
     );
 }
 backends!(the_device_flows_run_headless);
+
+/// What the pull's plan reads instead of the records agrees with them, on both engines, after
+/// pushes (new records, changes, a deletion), a membership removed and added back, a
+/// participant added and removed, and a purge: each bucket's head is at or after its newest
+/// record and counts exactly its records, and `scope_index` is exactly the scope the three
+/// projections give (a member of the case's team, a participant, or the coordinator).
+fn bucket_heads_and_scope_rows_agree_with_what_they_summarise(kind: Kind) {
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let check = |when: &str| {
+        let mut c = db.owner();
+        let rows = |c: &mut Box<dyn feltkontor_central::db::Conn>, sql: &str| -> Vec<Vec<String>> {
+            c.query(sql, feltkontor_central::params![])
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r.0.iter()
+                        .map(|v| match v {
+                            feltkontor_central::db::Value::Int(i) => i.to_string(),
+                            feltkontor_central::db::Value::Text(t) => t.clone(),
+                            _ => String::new(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let counted = rows(
+            &mut c,
+            "SELECT COALESCE(case_id, ''), MAX(seq), COUNT(*) FROM records GROUP BY COALESCE(case_id, '') ORDER BY 1",
+        );
+        let heads = rows(
+            &mut c,
+            "SELECT bucket, seq, records FROM bucket_heads WHERE records > 0 ORDER BY bucket",
+        );
+        assert_eq!(
+            counted.len(),
+            heads.len(),
+            "{when}: a head per bucket with records"
+        );
+        for (have, want) in heads.iter().zip(&counted) {
+            assert_eq!(have[0], want[0], "{when}");
+            assert_eq!(have[2], want[2], "{when}: {} counts its records", have[0]);
+            let seq = |s: &str| s.parse::<i64>().unwrap();
+            assert!(
+                seq(&have[1]) >= seq(&want[1]),
+                "{when}: {} head {} behind {}",
+                have[0],
+                have[1],
+                want[1]
+            );
+        }
+        let scope = rows(
+            &mut c,
+            "SELECT staff_id, case_id FROM scope_index ORDER BY 1, 2",
+        );
+        let want = rows(
+            &mut c,
+            "SELECT staff_id, case_id FROM (
+                SELECT m.staff_id, ci.case_id FROM case_index ci JOIN members_index m ON m.team_id = ci.team_id
+                UNION SELECT p.staff_id, p.case_id FROM participant_index p JOIN case_index ci ON ci.case_id = p.case_id
+                UNION SELECT ci.coordinator_id, ci.case_id FROM case_index ci) s ORDER BY 1, 2",
+        );
+        assert_eq!(scope, want, "{when}: scope rows");
+        assert!(!scope.is_empty());
+    };
+    check("after the world was built");
+
+    let mut coord = device(&server, &db, "coord");
+    coord.sync(&rt);
+    let me = StaffId(coord.staff);
+    let ppr = Participant {
+        id: RowId::new(),
+        case_id: CaseId(w.case1),
+        staff_id: StaffId(w.staff["outsider"]),
+        role: "Rådgiver fra Viby".into(),
+        legal_basis: None,
+    };
+    let person = new_person(w.case1, "Moster Mette");
+    coord
+        .store
+        .write(|wr| {
+            for i in 0..5 {
+                wr.save_note(&draft_note(w.case1, me, &format!("Note {i}")))?;
+            }
+            wr.put_person(&person)?;
+            wr.add_participant(&ppr)?;
+            Ok(())
+        })
+        .unwrap();
+    coord.sync(&rt);
+    check("after a push");
+    coord
+        .store
+        .write(|wr| {
+            wr.remove_participant(ppr.id)?;
+            wr.archive_person(person.id)?;
+            Ok(())
+        })
+        .unwrap();
+    coord.sync(&rt);
+    check("after a participant left and a person was deleted");
+    for args in [
+        [
+            "remove-member",
+            "--username",
+            "teamcw",
+            "--team",
+            "Team Gellerup",
+        ],
+        [
+            "add-member",
+            "--username",
+            "teamcw",
+            "--team",
+            "Team Gellerup",
+        ],
+        [
+            "remove-member",
+            "--username",
+            "psyteam",
+            "--team",
+            "Team Gellerup",
+        ],
+    ] {
+        db.admin(&args, None).success();
+        check(&format!("after {}", args.join(" ")));
+    }
+    db.admin(&["purge-tombstones", "--older-than-days", "0"], None)
+        .success();
+    check("after a purge");
+    coord.sync(&rt);
+    assert_converged(&rt, &coord, "after all of it");
+}
+backends!(bucket_heads_and_scope_rows_agree_with_what_they_summarise);

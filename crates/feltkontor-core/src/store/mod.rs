@@ -25,7 +25,7 @@ pub mod week;
 
 pub use keys::KdfParams;
 pub use migrate::{Migration, MIGRATIONS};
-pub use record::Writer;
+pub use record::{Record, Writer};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};

@@ -15,12 +15,14 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_feltkontor-server");
 pub const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const PASSWORD: &str = "korrekt-hest-batteri-haefteklamme";
 /// Rate limits out of the way, for benchmarks that measure the service, not its limits.
-pub const FAST_LIMITS: [&str; 6] = [
+pub const FAST_LIMITS: [&str; 8] = [
     "--device-rate",
     "1000000",
     "--account-rate",
     "1000000",
     "--address-rate",
+    "1000000",
+    "--credential-rate",
     "1000000",
 ];
 
