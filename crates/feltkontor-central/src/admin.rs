@@ -44,6 +44,8 @@ pub fn create_team(conn: &mut dyn Conn, name: &str, district: &str) -> Result<Uu
             ));
         }
         records::put(conn, EntityKind::Team, team.id.0, &team)?;
+        // Reference data: every waiting device hears of it (on PostgreSQL, at every instance).
+        crate::live::notify(conn, &crate::live::Touched::everyone())?;
         audit::append(
             conn,
             &admin_event("admin", format!("team created: {}", team.id)),
@@ -127,6 +129,8 @@ pub fn create_account(
             ));
         }
         records::put(conn, EntityKind::Staff, staff.id.0, staff)?;
+        // Reference data: every waiting device hears of it (on PostgreSQL, at every instance).
+        crate::live::notify(conn, &crate::live::Touched::everyone())?;
         conn.execute(
             "INSERT INTO accounts (staff_id, username, password_hash, contact, created_at) VALUES ($1, $2, $3, $4, $5)",
             params![staff.id.0, &username, hash, contact.trim(), now_ms()],
@@ -167,6 +171,8 @@ pub fn add_member(conn: &mut dyn Conn, username: &str, team: &str) -> Result<()>
             staff_id: StaffId(staff),
         };
         records::put(conn, EntityKind::TeamMember, m.id.0, &m)?;
+        // Reference data: every waiting device hears of it (on PostgreSQL, at every instance).
+        crate::live::notify(conn, &crate::live::Touched::everyone())?;
         audit::append(
             conn,
             &admin_event("admin", format!("staff {staff} added to team {team}")),
@@ -185,6 +191,8 @@ pub fn remove_member(conn: &mut dyn Conn, username: &str, team: &str) -> Result<
         )?;
         for r in rows {
             records::archive(conn, EntityKind::TeamMember, r.uuid(0)?)?;
+            // Reference data: every waiting device hears of it (on PostgreSQL, at every instance).
+            crate::live::notify(conn, &crate::live::Touched::everyone())?;
         }
         audit::append(
             conn,
@@ -263,6 +271,9 @@ pub fn purge_tombstones(conn: &mut dyn Conn, days: i64, now_ms: i64) -> Result<u
                 params![*case, *seq],
             )?;
         }
+        // Horizons moved: every instance makes its plans afresh.
+        conn.execute("UPDATE scope_versions SET n = n + 1", params![])?;
+        crate::live::notify(conn, &crate::live::Touched::everyone())?;
         audit::append(
             conn,
             &admin_event(

@@ -62,7 +62,8 @@ impl Loader {
         })
     }
 
-    /// Adds a new record (`data` its fields, `id` among them or not).
+    /// Adds a new record (`data` its fields, `id` among them or not); the same record added
+    /// again straight after replaces it.
     pub fn add(
         &mut self,
         conn: &mut dyn Conn,
@@ -71,6 +72,18 @@ impl Loader {
         mut data: Map<String, Value>,
     ) -> Result<()> {
         data.insert("id".into(), Value::String(id.to_string()));
+        // The same record again at once (a consent given and then withdrawn): the later
+        // version stands. A batch is written only when a different record follows, so the
+        // two never fall into different batches.
+        if let Some(last) = self.rows.last_mut() {
+            if last.entity == entity && last.id == id {
+                last.data = data;
+                return Ok(());
+            }
+        }
+        if self.rows.len() >= BATCH {
+            self.flush(conn)?;
+        }
         let case = records::case_of(entity, id, &data)?;
         self.rows.push(Row {
             entity,
@@ -78,9 +91,6 @@ impl Loader {
             case,
             data,
         });
-        if self.rows.len() >= BATCH {
-            self.flush(conn)?;
-        }
         Ok(())
     }
 
@@ -90,6 +100,7 @@ impl Loader {
         self.flush(conn)?;
         let loaded = self.loaded;
         transaction(conn, None, |conn| {
+            crate::live::notify(conn, &crate::live::Touched::everyone())?;
             audit::append(
                 conn,
                 &crate::admin::admin_event("bulk_load", format!("{loaded} records loaded")),

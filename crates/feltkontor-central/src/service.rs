@@ -59,6 +59,10 @@ pub struct Central {
     device_slots: crate::limits::DeviceSlots,
     lease_ms: i64,
     clock: Arc<dyn crate::clock::Clock>,
+    /// Each worker's pull plan between pulls, once the server listens for every instance's
+    /// changes ([`Central::keep_plans`]).
+    plans: crate::plans::PlanCache,
+    plans_on: std::sync::atomic::AtomicBool,
 }
 
 impl Central {
@@ -107,6 +111,8 @@ impl Central {
             device_slots: crate::limits::DeviceSlots::new(config.device_requests),
             lease_ms: config.lease_ms,
             clock: config.clock,
+            plans: crate::plans::PlanCache::default(),
+            plans_on: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -528,6 +534,24 @@ impl Central {
         self.limits(&claims)
     }
 
+    /// For a live-update wait: the worker and the cases in their scope now (one indexed
+    /// range), to tell which changes concern them.
+    pub fn live_scope(&self, bearer: &str) -> Result<(Uuid, std::collections::HashSet<Uuid>)> {
+        let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
+        self.limits(&claims)?;
+        let mut conn = self.pool.get()?;
+        let cases = crate::db::read_transaction(&mut *conn, Some(claims.sub), |conn| {
+            conn.query(
+                "SELECT case_id FROM scope_index WHERE staff_id = $1",
+                params![claims.sub],
+            )?
+            .iter()
+            .map(|r| r.uuid(0))
+            .collect::<Result<std::collections::HashSet<Uuid>>>()
+        })?;
+        Ok((claims.sub, cases))
+    }
+
     /// The worker hands the device back: after it pushed everything it retires itself (no more
     /// tokens, no lease renewal, like a revoked device) and then wipes its local data.
     pub fn retire(&self, bearer: &str) -> Result<RetireResponse> {
@@ -562,13 +586,18 @@ impl Central {
     }
 
     /// Applies a device's pushed changes in one transaction, with their audit rows.
+    /// Applies a device's changes; says what they touched (already told to every instance on
+    /// PostgreSQL, see [`crate::live`]).
     pub fn push(
         &self,
         bearer: &str,
         req: &feltkontor_wire::sync::PushRequest,
-    ) -> Result<feltkontor_wire::sync::PushResponse> {
+    ) -> Result<(feltkontor_wire::sync::PushResponse, crate::live::Touched)> {
         self.as_writer(bearer, |conn, actor| {
-            crate::sync::push(conn, actor, req, self.now())
+            let mut touched = crate::live::Touched::default();
+            let answer = crate::sync::push(conn, actor, req, self.now(), &mut touched)?;
+            crate::live::notify(conn, &touched)?;
+            Ok((answer, touched))
         })
     }
 
@@ -600,9 +629,13 @@ impl Central {
         &self,
         bearer: &str,
         decision: &feltkontor_wire::sync::QuarantineDecision,
-    ) -> Result<feltkontor_wire::sync::QuarantineResolved> {
+    ) -> Result<(feltkontor_wire::sync::QuarantineResolved, crate::live::Touched)> {
         self.as_writer(bearer, |conn, actor| {
-            crate::sync::resolve_quarantined(conn, actor, decision, self.now())
+            let mut touched = crate::live::Touched::default();
+            let answer =
+                crate::sync::resolve_quarantined(conn, actor, decision, self.now(), &mut touched)?;
+            crate::live::notify(conn, &touched)?;
+            Ok((answer, touched))
         })
     }
 
@@ -670,7 +703,7 @@ impl Central {
         req: &feltkontor_wire::sync::PullRequest,
     ) -> Result<feltkontor_wire::sync::PullResponse> {
         self.read_as(claims, |conn, actor, audit_rows| {
-            let page = crate::sync::pull(conn, actor, req, self.now())?;
+            let page = self.pull_planned(conn, actor, req)?;
             for b in page.buckets.iter().filter(|b| !b.records.is_empty()) {
                 audit_rows.push(AuditEvent {
                     staff_id: Some(actor.staff_id),
@@ -684,6 +717,62 @@ impl Central {
             }
             Ok(Ok(page))
         })
+    }
+}
+
+impl Central {
+    /// From now on each worker's pull plan is kept between pulls, brought up to date by what
+    /// [`Central::heard`] is told (see `plans.rs`). For a server that hears every change made
+    /// at every instance: PostgreSQL with a listening connection.
+    /// `false` (the listening connection was lost): plans are made afresh for every pull
+    /// until it is back. Either way the plans kept so far are dropped.
+    pub fn keep_plans(&self, on: bool) {
+        self.plans_on
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+        self.plans.heard(&crate::live::Touched::everyone());
+    }
+
+    /// A change was applied (here or at another instance).
+    pub fn heard(&self, touched: &crate::live::Touched) {
+        self.plans.heard(touched);
+    }
+
+    fn pull_planned(
+        &self,
+        conn: &mut dyn Conn,
+        actor: &Actor,
+        req: &feltkontor_wire::sync::PullRequest,
+    ) -> Result<feltkontor_wire::sync::PullResponse> {
+        use crate::plans::Taken;
+        let now = self.now();
+        if !self.plans_on.load(std::sync::atomic::Ordering::SeqCst) {
+            return crate::sync::pull(conn, actor, req, now);
+        }
+        let staff = actor.staff_id;
+        // One row: has what the worker may see changed since the plan was made?
+        let version = crate::sync::scope_version(conn, staff)?;
+        match self.plans.take(staff, crate::sync::date_of(now), version) {
+            Taken::Stale(id) => {
+                let plan = crate::sync::plan(conn, actor, now)?;
+                self.plans.store(staff, id, &plan);
+                crate::sync::pull_with(conn, actor, req, now, &plan, true)
+            }
+            Taken::Kept(id, mut plan, dirty) => {
+                if !dirty.is_empty() {
+                    let looked = if dirty.len() > 32 {
+                        crate::sync::plan(conn, actor, now).map(|p| plan = p)
+                    } else {
+                        crate::sync::replan(conn, actor, now, &mut plan, &dirty)
+                    };
+                    if let Err(e) = looked {
+                        self.plans.remark(staff, id, dirty);
+                        return Err(e);
+                    }
+                    self.plans.store(staff, id, &plan);
+                }
+                crate::sync::pull_with(conn, actor, req, now, &plan, false)
+            }
+        }
     }
 }
 

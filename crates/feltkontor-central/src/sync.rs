@@ -163,6 +163,7 @@ pub fn push(
     actor: &Actor,
     req: &PushRequest,
     now_ms: i64,
+    touched: &mut crate::live::Touched,
 ) -> Result<PushResponse> {
     let entries = check_request(actor, req, now_ms)?;
     let done = conn
@@ -196,9 +197,24 @@ pub fn push(
                 changed,
                 conflicts,
                 privileged,
+                widens,
             }) => {
                 conn.batch("RELEASE SAVEPOINT change")?;
                 applied += 1;
+                if e.entity == EntityKind::Consent && !changed.is_empty() {
+                    if let Some(case) = case_id {
+                        bump_case_scope(conn, case)?;
+                    }
+                }
+                // Every applied change, even one that changed no value (a clock moved, the
+                // record was written and its bucket's head with it): kept plans look again.
+                match case_id {
+                    Some(c) => {
+                        touched.cases.insert(c);
+                    }
+                    None => touched.everyone = true,
+                }
+                touched.staff.extend(widens);
                 if let Some(case) = case_id.filter(|_| !changed.is_empty()) {
                     crate::history::record(
                         conn,
@@ -265,6 +281,10 @@ pub fn push(
                 if e.entity == EntityKind::Note && lost_access {
                     if let Some(case) = aimed {
                         quarantined = quarantine(conn, actor, e, case, now_ms, &mut events)?;
+                        if quarantined {
+                            // The coordinator's device hears that a note waits for them.
+                            touched.cases.insert(case);
+                        }
                     }
                 }
                 let mut ev = event(
@@ -749,6 +769,7 @@ pub fn resolve_quarantined(
     actor: &Actor,
     decision: &QuarantineDecision,
     now_ms: i64,
+    touched: &mut crate::live::Touched,
 ) -> Result<QuarantineResolved> {
     let group = waiting(conn, actor, Some(decision.note_id))?;
     let Some(case_id) = group.first().map(|w| w.case_id) else {
@@ -851,6 +872,9 @@ pub fn resolve_quarantined(
         result: "ok",
     });
     crate::audit::append_all(conn, &events)?;
+    if decision.accept {
+        touched.cases.insert(case_id);
+    }
     Ok(QuarantineResolved {
         note_id: decision.note_id,
         accepted: decision.accept,
@@ -970,6 +994,9 @@ struct Applied {
     /// A privileged change (coordinator, participants, protected address, deleting a case),
     /// in words, for its own audit row.
     privileged: Option<&'static str>,
+    /// Staff whose scope the change may widen (a participant's, a case's coordinator): their
+    /// devices are woken although the case was not in their scope before.
+    widens: Vec<Uuid>,
 }
 
 /// Which privileged change a merge makes, if any.
@@ -1041,6 +1068,7 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
                 changed: Vec::new(),
                 conflicts: e.fields.keys().cloned().collect(),
                 privileged: None,
+                widens: Vec::new(),
             });
         }
     };
@@ -1060,11 +1088,21 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
         fields.push(c.field.clone());
         record_conflict(conn, e, case_id, c, now_ms)?;
     }
+    let widens = match e.entity {
+        EntityKind::Participant => merged.data.get("staff_id"),
+        EntityKind::Case => merged.data.get("coordinator_id"),
+        _ => None,
+    }
+    .and_then(Value::as_str)
+    .and_then(|s| s.parse().ok())
+    .into_iter()
+    .collect();
     Ok(Applied {
         case_id: Some(case_id),
         changed,
         conflicts: fields,
         privileged,
+        widens,
     })
 }
 
@@ -1281,11 +1319,11 @@ pub(crate) fn date_of(now_ms: i64) -> time::Date {
 
 /// A bucket the worker may see now, in the order pages bring them: the team's reference
 /// data, then each visible case by id.
-#[derive(Clone)]
-struct Planned {
+#[derive(Clone, Debug)]
+pub(crate) struct Planned {
     bucket: String,
     /// The case and the worker's access to it (`None`: the team's bucket).
-    case: Option<(Uuid, CaseAccess)>,
+    pub(crate) case: Option<(Uuid, CaseAccess)>,
     /// The bucket's newest sequence number and how many records it holds.
     head: u64,
     records: u64,
@@ -1295,7 +1333,7 @@ struct Planned {
 
 /// The buckets the worker may see now, with their heads: a few indexed queries whatever the
 /// size of the municipality, and no bucket's records read (see [`pull`]).
-fn plan(conn: &mut dyn Conn, actor: &Actor, now_ms: i64) -> Result<Vec<Planned>> {
+pub(crate) fn plan(conn: &mut dyn Conn, actor: &Actor, now_ms: i64) -> Result<Vec<Planned>> {
     let scopes = authz::scopes(conn, actor)?;
     let accesses = authz::accesses(conn, actor, &scopes, date_of(now_ms))?;
     let mut heads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -1341,6 +1379,95 @@ fn plan(conn: &mut dyn Conn, actor: &Actor, now_ms: i64) -> Result<Vec<Planned>>
     Ok(plan)
 }
 
+/// Moves the scope version (`scope_versions`) of everyone with `case` in scope: a consent of
+/// the case decides what some of them may see.
+fn bump_case_scope(conn: &mut dyn Conn, case: Uuid) -> Result<()> {
+    match conn.engine() {
+        crate::db::Engine::Postgres => {
+            conn.execute("SELECT feltkontor_bump_case_scope($1)", params![case])?;
+        }
+        crate::db::Engine::Sqlite => {
+            conn.execute(
+                "UPDATE scope_versions SET n = n + 1
+                 WHERE staff_id IN (SELECT s.staff_id FROM scope_index s WHERE s.case_id = $1)",
+                params![case],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The worker's scope version: what a kept plan was made with must still be it.
+pub(crate) fn scope_version(conn: &mut dyn Conn, staff: Uuid) -> Result<i64> {
+    Ok(conn
+        .query_one(
+            "SELECT n FROM scope_versions WHERE staff_id = $1",
+            params![staff],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Brings a plan up to date for `cases` (changed since it was made): each one's place in the
+/// worker's scope, access, head and horizon read again; a case no longer visible leaves the
+/// plan, one now visible joins it in its place. The cost is the changed cases, not the scope.
+pub(crate) fn replan(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    now_ms: i64,
+    plan: &mut Vec<Planned>,
+    cases: &std::collections::BTreeSet<Uuid>,
+) -> Result<()> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    plan.retain(|p| p.case.is_none_or(|(c, _)| !cases.contains(&c)));
+    let mut scopes = Vec::new();
+    for c in cases {
+        if let Some(s) = authz::scope(conn, actor, *c)? {
+            scopes.push(s);
+        }
+    }
+    let accesses = authz::accesses(conn, actor, &scopes, date_of(now_ms))?;
+    for (scope, access) in scopes.iter().zip(accesses) {
+        if !matches!(access, CaseAccess::Full { .. }) {
+            continue;
+        }
+        let key = scope.case_id.to_string();
+        let (head, records) = conn
+            .query_one(
+                "SELECT seq, records FROM bucket_heads WHERE bucket = $1",
+                params![key.as_str()],
+            )?
+            .map(|r| Ok::<_, ServiceError>((r.int(0)? as u64, r.int(1)? as u64)))
+            .transpose()?
+            .unwrap_or((0, 0));
+        let horizon = conn
+            .query_one(
+                "SELECT seq FROM case_horizon WHERE case_id = $1",
+                params![key.as_str()],
+            )?
+            .map(|r| r.int(0))
+            .transpose()?
+            .unwrap_or(0) as u64;
+        let planned = Planned {
+            bucket: case_bucket(scope.case_id),
+            case: Some((scope.case_id, access)),
+            head,
+            records,
+            horizon,
+        };
+        // The team's bucket first, then the cases by id.
+        let at = plan
+            .iter()
+            .position(|p| p.case.is_some_and(|(c, _)| c > scope.case_id))
+            .unwrap_or(plan.len());
+        plan.insert(at, planned);
+    }
+    Ok(())
+}
+
 /// Answers a pull for `actor` inside the caller's read transaction.
 pub fn pull(
     conn: &mut dyn Conn,
@@ -1351,8 +1478,69 @@ pub fn pull(
     if req.cursors.len() > 100_000 {
         return Err(ServiceError::invalid("cursors", "Too many buckets."));
     }
-    let mut budget = req.limit.clamp(1, MAX_PULL_RECORDS) as i64;
     let plan = plan(conn, actor, now_ms)?;
+    pull_with(conn, actor, req, now_ms, &plan, true)
+}
+
+/// A cached plan with more moved buckets than this is made again whole (one indexed range)
+/// rather than case by case.
+const REPLAN_MOST: usize = 32;
+
+/// A cached plan made fit to send records by: every bucket with something after the device's
+/// cursor decided again from the database in the caller's transaction (access, head,
+/// horizon), or, when many moved, the plan made again whole.
+fn checked(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    req: &PullRequest,
+    now_ms: i64,
+    plan: &[Planned],
+) -> Result<Vec<Planned>> {
+    let moved: std::collections::BTreeSet<Uuid> = plan
+        .iter()
+        .filter_map(|p| {
+            let cursor = req.cursors.get(&p.bucket).copied().unwrap_or(0);
+            p.case
+                .map(|(c, _)| c)
+                .filter(|_| p.head > cursor || (cursor > 0 && cursor < p.horizon))
+        })
+        .collect();
+    if moved.len() > REPLAN_MOST {
+        return self::plan(conn, actor, now_ms);
+    }
+    let mut plan = plan.to_vec();
+    replan(conn, actor, now_ms, &mut plan, &moved)?;
+    if let Some(team) = plan.first_mut().filter(|p| p.case.is_none()) {
+        if let Some(r) = conn.query_one(
+            "SELECT seq, records FROM bucket_heads WHERE bucket = ''",
+            params![],
+        )? {
+            team.head = r.int(0)? as u64;
+            team.records = r.int(1)? as u64;
+        }
+    }
+    Ok(plan)
+}
+
+/// [`pull`] with the worker's plan already made (see `plans.rs`: a cached plan is only ever
+/// trusted to say that nothing changed; every bucket it would send records of is decided
+/// again here, from the database, first).
+pub(crate) fn pull_with(
+    conn: &mut dyn Conn,
+    actor: &Actor,
+    req: &PullRequest,
+    now_ms: i64,
+    plan: &[Planned],
+    fresh: bool,
+) -> Result<PullResponse> {
+    if req.cursors.len() > 100_000 {
+        return Err(ServiceError::invalid("cursors", "Too many buckets."));
+    }
+    if !fresh {
+        let plan = checked(conn, actor, req, now_ms, plan)?;
+        return pull_with(conn, actor, req, now_ms, &plan, true);
+    }
+    let mut budget = req.limit.clamp(1, MAX_PULL_RECORDS) as i64;
     let visible = plan.iter().map(|p| p.bucket.clone()).collect();
     let mut professions: Option<BTreeMap<Uuid, Profession>> = None;
     let mut buckets = Vec::new();

@@ -227,6 +227,10 @@ struct Figures {
 fn run(kind: Kind, factor: usize) -> Figures {
     let rt = rt();
     let db = Db::migrated(kind);
+    if std::env::var("FELTKONTOR_SCALE_KEEP").is_ok() {
+        // For a look at the plans afterwards: the database stays (dropped by hand).
+        eprintln!("keeping {}", db.owner_url);
+    }
     let seeded = seed(&db, factor);
     let server = Server::start(&db, &FAST_LIMITS);
     let cpu = Cpu {
@@ -299,11 +303,14 @@ fn run(kind: Kind, factor: usize) -> Figures {
             .write(|w| {
                 for i in 0..10 {
                     let case = seeded.team_cases[(round * 10 + i) % seeded.team_cases.len()];
-                    w.save_note(&draft_note(
+                    // Signed: a colleague's draft is not sent to anyone else.
+                    let note = draft_note(
                         case.0,
                         me,
                         &format!("Opfølgning {round}-{i}: mor ringede om skolestart."),
-                    ))?;
+                    );
+                    w.save_note(&note)?;
+                    w.sign_note(note.id)?;
                 }
                 Ok(())
             })
@@ -323,10 +330,14 @@ fn run(kind: Kind, factor: usize) -> Figures {
         sc += s1 - s0;
         dc += d1 - d0;
         incr_records = page.buckets.iter().map(|b| b.records.len()).sum();
+        assert_eq!(incr_records, 10, "the worker receives the colleague's ten notes");
         // The device takes them as the app does, so the next round starts from there.
         worker.sync(&rt);
     }
     walls.sort_by(f64::total_cmp);
+    if std::env::var("FELTKONTOR_SCALE_KEEP").is_ok() {
+        std::mem::forget(db);
+    }
     Figures {
         label: format!(
             "{} ×{factor} ({} staff, {} cases)",

@@ -88,9 +88,8 @@ pub struct AppState {
     /// token (one device). What keeps one device or account from hammering.
     pub credential_limiter: RateLimiter,
     pub request_timeout: Duration,
-    /// Goes up whenever a push applied a change (live updates wait on it). Starts at the
-    /// server's start time in milliseconds, so a restarted server never repeats a generation.
-    pub changes: tokio::sync::watch::Sender<u64>,
+    /// What applied changes touched, as this instance heard them (live updates wait on it).
+    pub live: Arc<crate::live::LiveFeed>,
     /// The pull streams open now, bounded per device and in total.
     pub streams: Arc<StreamGate>,
     /// How long a streamed page may wait for the client to take it before the stream ends.
@@ -175,9 +174,15 @@ impl Drop for StreamPlace {
 }
 
 impl AppState {
-    /// Wakes every device waiting for live updates (a change was applied, or shutting down).
-    pub fn bump(&self) {
-        self.changes.send_modify(|g| *g = g.wrapping_add(1));
+    /// A change was applied here: on SQLite this instance is the only one and tells its own
+    /// waiting devices; on PostgreSQL the write's `NOTIFY` reaches every instance, this one
+    /// included, by its listening connection.
+    pub fn applied(&self, touched: feltkontor_central::live::Touched) {
+        // This instance's plans at once (the pushing device pulls next, here).
+        self.central.heard(&touched);
+        if self.central.engine() == feltkontor_central::db::Engine::Sqlite {
+            self.live.publish(touched);
+        }
     }
 }
 
@@ -578,10 +583,8 @@ async fn push(
     Body(req): Body<feltkontor_wire::sync::PushRequest>,
 ) -> ApiResult<feltkontor_wire::sync::PushResponse> {
     let state = s.clone();
-    let answer = blocking(move || s.central.push(&token, &req)).await?;
-    if answer.applied > 0 {
-        state.bump();
-    }
+    let (answer, touched) = blocking(move || s.central.push(&token, &req)).await?;
+    state.applied(touched);
     Ok(axum::Json(answer))
 }
 
@@ -641,10 +644,8 @@ async fn resolve_quarantined(
     Body(req): Body<feltkontor_wire::sync::QuarantineDecision>,
 ) -> ApiResult<feltkontor_wire::sync::QuarantineResolved> {
     let state = s.clone();
-    let answer = blocking(move || s.central.resolve_quarantined(&token, &req)).await?;
-    if answer.accepted {
-        state.bump();
-    }
+    let (answer, touched) = blocking(move || s.central.resolve_quarantined(&token, &req)).await?;
+    state.applied(touched);
     Ok(axum::Json(answer))
 }
 
@@ -790,7 +791,7 @@ async fn retire(State(s): State<Shared>, Bearer(token): Bearer) -> ApiResult<Ret
 #[utoipa::path(post, path = "/v1/sync/wait", tag = "sync", security(("bearer" = [])),
     request_body(content = feltkontor_wire::sync::WaitRequest, description = "WaitRequest: the generation the device last heard (0: answer at once)"),
     responses(
-        (status = 200, description = "WaitResponse: the current generation; different from `since` when a change was applied (then pull), the same when the hold time ended", body = feltkontor_wire::sync::WaitResponse),
+        (status = 200, description = "WaitResponse: a generation different from `since` when a change that concerns the worker was applied at any instance (a case in their scope, their scope itself, or the reference data), or when this instance cannot tell what the device missed: then pull; `since` itself when the hold time ended", body = feltkontor_wire::sync::WaitResponse),
         (status = 400, description = "Malformed request", body = Problem, content_type = PROBLEM),
         (status = 401, description = "Not signed in or token expired", body = Problem, content_type = PROBLEM),
         (status = 429, description = "Rate limited", body = Problem, content_type = PROBLEM),
@@ -800,16 +801,19 @@ async fn wait(
     Bearer(token): Bearer,
     Body(req): Body<feltkontor_wire::sync::WaitRequest>,
 ) -> ApiResult<feltkontor_wire::sync::WaitResponse> {
-    s.central.check_token(&token)?;
-    let mut rx = s.changes.subscribe();
+    let s2 = s.clone();
+    let (staff, scope) = blocking(move || s2.central.live_scope(&token)).await?;
     // Held a little shorter than the request timeout, so the answer is a normal one.
     let hold = s
         .request_timeout
         .saturating_sub(Duration::from_secs(5))
         .clamp(Duration::from_secs(1), WAIT_HOLD);
     let since = req.since;
-    let _ = tokio::time::timeout(hold, rx.wait_for(|g| *g != since)).await;
-    let generation = *rx.borrow();
+    // Only a change in the worker's scope (or to it, or to the reference data) answers early.
+    let generation = match s.live.wait(since, staff, &scope, hold).await {
+        Some(crate::live::Heard::Concerns(g) | crate::live::Heard::Unknown(g)) => g,
+        None => since,
+    };
     Ok(axum::Json(feltkontor_wire::sync::WaitResponse {
         generation,
     }))

@@ -6,6 +6,7 @@
 mod demo;
 mod http;
 mod listen;
+mod live;
 mod proxy;
 
 /// A sync stream allocates and frees many small values on several threads at once, where
@@ -415,6 +416,10 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
             s.listen
         );
     }
+    let listen_url = match &url {
+        DatabaseUrl::Postgres(u) => Some(u.clone()),
+        DatabaseUrl::Sqlite(_) => None,
+    };
     let mut config = Config::new(url);
     config.clock = clock;
     config.pool_size = s.pool_size;
@@ -433,13 +438,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
         address_limiter: RateLimiter::new(s.address_rate, s.address_rate * 2.0),
         credential_limiter: RateLimiter::new(s.credential_rate, 10.0),
         request_timeout: Duration::from_secs(s.request_timeout.max(1)),
-        changes: tokio::sync::watch::channel(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(1),
-        )
-        .0,
+        live: Arc::new(live::LiveFeed::new()),
         streams: Arc::new(http::StreamGate::new(
             s.max_streams_per_device,
             s.max_streams,
@@ -447,6 +446,32 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
         stream_send_timeout: Duration::from_secs(s.stream_send_timeout.max(1)),
         max_in_flight: BLOCKING_THREADS - 16,
     });
+    if let Some(url) = listen_url {
+        // Changes applied at any instance, heard on one connection of this one's own.
+        let st = state.clone();
+        std::thread::Builder::new()
+            .name("live-updates".into())
+            .spawn(move || loop {
+                let result = feltkontor_central::live::listen(
+                    &url,
+                    || {
+                        // Listening (again): plans are kept from now on, and what was sent
+                        // while nobody listened is unknown, so every waiting device pulls.
+                        st.central.keep_plans(true);
+                        st.live.publish(feltkontor_central::live::Touched::everyone());
+                    },
+                    |touched| {
+                        st.central.heard(&touched);
+                        st.live.publish(touched);
+                    },
+                );
+                st.central.keep_plans(false);
+                if let Err(e) = result {
+                    tracing::warn!("live updates: {e}; listening again in a second");
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            })?;
+    }
     // The last reference stays out here: PostgreSQL connections own a runtime of their own and
     // must not be dropped inside this one.
     let app = http::router(state.clone());
@@ -472,7 +497,7 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
         let shutdown = async move {
             shutdown_signal().await;
             // Live-update requests answer now instead of holding the shutdown.
-            st.bump();
+            st.live.close();
         };
         listen::serve(
             listener,

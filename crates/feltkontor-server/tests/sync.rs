@@ -2088,6 +2088,65 @@ fn the_device_flows_run_headless(kind: Kind) {
 }
 backends!(the_device_flows_run_headless);
 
+/// Each bucket's head is at or after its newest record and counts exactly its records, and
+/// `scope_index` is exactly the scope the three projections give.
+fn assert_summaries_agree(db: &Db, when: &str) {
+    let mut c = db.owner();
+    let rows = |c: &mut Box<dyn feltkontor_central::db::Conn>, sql: &str| -> Vec<Vec<String>> {
+        c.query(sql, feltkontor_central::params![])
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.0.iter()
+                    .map(|v| match v {
+                        feltkontor_central::db::Value::Int(i) => i.to_string(),
+                        feltkontor_central::db::Value::Text(t) => t.clone(),
+                        _ => String::new(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let counted = rows(
+        &mut c,
+        "SELECT COALESCE(case_id, ''), MAX(seq), COUNT(*) FROM records GROUP BY COALESCE(case_id, '') ORDER BY 1",
+    );
+    let heads = rows(
+        &mut c,
+        "SELECT bucket, seq, records FROM bucket_heads WHERE records > 0 ORDER BY bucket",
+    );
+    assert_eq!(
+        counted.len(),
+        heads.len(),
+        "{when}: a head per bucket with records"
+    );
+    for (have, want) in heads.iter().zip(&counted) {
+        assert_eq!(have[0], want[0], "{when}");
+        assert_eq!(have[2], want[2], "{when}: {} counts its records", have[0]);
+        let seq = |s: &str| s.parse::<i64>().unwrap();
+        assert!(
+            seq(&have[1]) >= seq(&want[1]),
+            "{when}: {} head {} behind {}",
+            have[0],
+            have[1],
+            want[1]
+        );
+    }
+    let scope = rows(
+        &mut c,
+        "SELECT staff_id, case_id FROM scope_index ORDER BY 1, 2",
+    );
+    let want = rows(
+        &mut c,
+        "SELECT staff_id, case_id FROM (
+            SELECT m.staff_id, ci.case_id FROM case_index ci JOIN members_index m ON m.team_id = ci.team_id
+            UNION SELECT p.staff_id, p.case_id FROM participant_index p JOIN case_index ci ON ci.case_id = p.case_id
+            UNION SELECT ci.coordinator_id, ci.case_id FROM case_index ci) s ORDER BY 1, 2",
+    );
+    assert_eq!(scope, want, "{when}: scope rows");
+    assert!(!scope.is_empty());
+}
+
 /// What the pull's plan reads instead of the records agrees with them, on both engines, after
 /// pushes (new records, changes, a deletion), a membership removed and added back, a
 /// participant added and removed, and a purge: each bucket's head is at or after its newest
@@ -2098,63 +2157,7 @@ fn bucket_heads_and_scope_rows_agree_with_what_they_summarise(kind: Kind) {
     let w = world::build(&db);
     let server = Server::start(&db, &[]);
     let rt = rt();
-    let check = |when: &str| {
-        let mut c = db.owner();
-        let rows = |c: &mut Box<dyn feltkontor_central::db::Conn>, sql: &str| -> Vec<Vec<String>> {
-            c.query(sql, feltkontor_central::params![])
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    r.0.iter()
-                        .map(|v| match v {
-                            feltkontor_central::db::Value::Int(i) => i.to_string(),
-                            feltkontor_central::db::Value::Text(t) => t.clone(),
-                            _ => String::new(),
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        };
-        let counted = rows(
-            &mut c,
-            "SELECT COALESCE(case_id, ''), MAX(seq), COUNT(*) FROM records GROUP BY COALESCE(case_id, '') ORDER BY 1",
-        );
-        let heads = rows(
-            &mut c,
-            "SELECT bucket, seq, records FROM bucket_heads WHERE records > 0 ORDER BY bucket",
-        );
-        assert_eq!(
-            counted.len(),
-            heads.len(),
-            "{when}: a head per bucket with records"
-        );
-        for (have, want) in heads.iter().zip(&counted) {
-            assert_eq!(have[0], want[0], "{when}");
-            assert_eq!(have[2], want[2], "{when}: {} counts its records", have[0]);
-            let seq = |s: &str| s.parse::<i64>().unwrap();
-            assert!(
-                seq(&have[1]) >= seq(&want[1]),
-                "{when}: {} head {} behind {}",
-                have[0],
-                have[1],
-                want[1]
-            );
-        }
-        let scope = rows(
-            &mut c,
-            "SELECT staff_id, case_id FROM scope_index ORDER BY 1, 2",
-        );
-        let want = rows(
-            &mut c,
-            "SELECT staff_id, case_id FROM (
-                SELECT m.staff_id, ci.case_id FROM case_index ci JOIN members_index m ON m.team_id = ci.team_id
-                UNION SELECT p.staff_id, p.case_id FROM participant_index p JOIN case_index ci ON ci.case_id = p.case_id
-                UNION SELECT ci.coordinator_id, ci.case_id FROM case_index ci) s ORDER BY 1, 2",
-        );
-        assert_eq!(scope, want, "{when}: scope rows");
-        assert!(!scope.is_empty());
-    };
-    check("after the world was built");
+    assert_summaries_agree(&db, "after the world was built");
 
     let mut coord = device(&server, &db, "coord");
     coord.sync(&rt);
@@ -2179,7 +2182,7 @@ fn bucket_heads_and_scope_rows_agree_with_what_they_summarise(kind: Kind) {
         })
         .unwrap();
     coord.sync(&rt);
-    check("after a push");
+    assert_summaries_agree(&db, "after a push");
     coord
         .store
         .write(|wr| {
@@ -2189,7 +2192,7 @@ fn bucket_heads_and_scope_rows_agree_with_what_they_summarise(kind: Kind) {
         })
         .unwrap();
     coord.sync(&rt);
-    check("after a participant left and a person was deleted");
+    assert_summaries_agree(&db, "after a participant left and a person was deleted");
     for args in [
         [
             "remove-member",
@@ -2214,12 +2217,158 @@ fn bucket_heads_and_scope_rows_agree_with_what_they_summarise(kind: Kind) {
         ],
     ] {
         db.admin(&args, None).success();
-        check(&format!("after {}", args.join(" ")));
+        assert_summaries_agree(&db, &format!("after {}", args.join(" ")));
     }
     db.admin(&["purge-tombstones", "--older-than-days", "0"], None)
         .success();
-    check("after a purge");
+    assert_summaries_agree(&db, "after a purge");
     coord.sync(&rt);
     assert_converged(&rt, &coord, "after all of it");
 }
 backends!(bucket_heads_and_scope_rows_agree_with_what_they_summarise);
+
+/// A municipality loaded in bulk (`feltkontor_central::bulk`, the scale benchmark's seed)
+/// syncs like one pushed record by record: the worker's new device receives exactly what the
+/// service says they may see, signed notes verify, and the summaries agree.
+fn a_bulk_loaded_municipality_syncs_like_a_pushed_one(kind: Kind) {
+    use feltkontor_demo::{generate_records, DemoSize, DemoStaff, Municipality};
+    let db = Db::migrated(kind);
+    let people = DemoStaff::sized(
+        3,
+        &Municipality {
+            staff: 24,
+            teams: 3,
+            districts: 2,
+        },
+    );
+    let size = DemoSize {
+        cases: 30,
+        notes_per_case: 6,
+        persons_per_case: 4,
+        long_case_notes: 0,
+    };
+    let mut conn = db.owner();
+    let mut loader =
+        feltkontor_central::bulk::Loader::new(conn.as_mut(), feltkontor_central::now_ms()).unwrap();
+    let mut failed = None;
+    let summary = generate_records(
+        &people,
+        &size,
+        3,
+        time::OffsetDateTime::now_utc(),
+        14,
+        |kind, id, data| {
+            if let Err(e) = loader.add(conn.as_mut(), kind, id, data) {
+                failed.get_or_insert(e);
+            }
+        },
+    )
+    .unwrap();
+    assert!(failed.is_none(), "{failed:?}");
+    let loaded = loader.finish(conn.as_mut()).unwrap();
+    assert!(loaded > 30 * 6, "{loaded}");
+    assert_eq!(summary.cases, 30);
+    feltkontor_central::admin::create_account(
+        conn.as_mut(),
+        people.worker(),
+        "worker",
+        common::PASSWORD,
+        "w@demo.aarhus.dk",
+    )
+    .unwrap();
+    drop(conn);
+    assert_summaries_agree(&db, "after the bulk load");
+    let server = Server::start(&db, &[]);
+    let rt = rt();
+    let mut worker = device(&server, &db, "worker");
+    let report = worker.sync(&rt);
+    assert!(report.pulled_records > 100, "{report:?}");
+    // Ten cases of the worker's team and four more they take part in.
+    assert_eq!(count(&worker.store, "SELECT COUNT(*) FROM cases"), 14);
+    assert_converged(&rt, &worker, "after a first sync of bulk-loaded data");
+    let audit = db.admin(&["audit-verify"], None).success();
+    assert!(!audit.stdout.is_empty());
+}
+backends!(a_bulk_loaded_municipality_syncs_like_a_pushed_one);
+
+/// Live updates reach every instance and only those concerned, on both engines (on
+/// PostgreSQL across two instances by `NOTIFY`; on SQLite the one instance): a teammate waiting
+/// at instance B hears within a second the push a colleague made at instance A; a worker of
+/// another team keeps waiting until the hold time ends and gets their own generation back;
+/// added to the case as a participant, that worker is woken too (their scope widened).
+fn live_updates_reach_every_instance_and_only_those_concerned(kind: Kind) {
+    use std::time::{Duration, Instant};
+    let db = Db::migrated(kind);
+    let w = world::build(&db);
+    // A request timeout of 8 s holds a wait for 3 s.
+    let a = Server::start(&db, &["--request-timeout", "8"]);
+    // One SQLite file has one instance: there both ends talk to A.
+    let b = (kind == Kind::Postgres).then(|| Server::start(&db, &["--request-timeout", "8"]));
+    let at_b = b.as_ref().unwrap_or(&a);
+    let rt = rt();
+    let mut coord = device(at_b, &db, "coord");
+    let mut outsider = device(at_b, &db, "outsider");
+    let mut colleague = device(&a, &db, "teamcw");
+    coord.sync(&rt);
+    outsider.sync(&rt);
+    colleague.sync(&rt);
+    let g_coord = rt.block_on(coord.remote.wait(0)).unwrap();
+    let g_out = rt.block_on(outsider.remote.wait(0)).unwrap();
+
+    let p = new_person(w.case1, "Ny kontakt");
+    colleague.store.write(|wr| wr.put_person(&p)).unwrap();
+    let started = Instant::now();
+    let (heard, not_heard, _) = rt.block_on(async {
+        tokio::join!(
+            async {
+                let g = coord.remote.wait(g_coord).await;
+                (g, started.elapsed())
+            },
+            async {
+                let g = outsider.remote.wait(g_out).await;
+                (g, started.elapsed())
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                sync_once(&colleague.remote, &mut colleague.store).await.unwrap()
+            }
+        )
+    });
+    let (g, took) = heard;
+    assert_ne!(g.unwrap(), g_coord, "the teammate is told to pull");
+    assert!(took < Duration::from_millis(1_500), "heard after {took:?}");
+    let (g, took) = not_heard;
+    assert_eq!(g.unwrap(), g_out, "the other team's worker is not woken");
+    assert!(took >= Duration::from_secs(2), "answered after {took:?}");
+    coord.sync(&rt);
+    assert!(coord.store.get::<Person>(p.id.0).unwrap().is_some());
+
+    // The coordinator adds the outsider to the case: their scope widens, they are woken.
+    let joined = Participant {
+        id: RowId::new(),
+        case_id: CaseId(w.case1),
+        staff_id: StaffId(outsider.staff),
+        role: "Rådgiver".into(),
+        legal_basis: None,
+    };
+    coord.store.write(|wr| wr.add_participant(&joined)).unwrap();
+    let started = Instant::now();
+    let (heard, _) = rt.block_on(async {
+        tokio::join!(
+            async {
+                let g = outsider.remote.wait(g_out).await;
+                (g, started.elapsed())
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                sync_once(&coord.remote, &mut coord.store).await.unwrap()
+            }
+        )
+    });
+    let (g, took) = heard;
+    assert_ne!(g.unwrap(), g_out, "the new participant is told to pull");
+    assert!(took < Duration::from_millis(1_500), "heard after {took:?}");
+    outsider.sync(&rt);
+    assert!(outsider.store.get::<Case>(w.case1).unwrap().is_some());
+}
+backends!(live_updates_reach_every_instance_and_only_those_concerned);

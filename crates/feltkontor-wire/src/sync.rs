@@ -171,7 +171,8 @@ pub struct WaitRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WaitResponse {
-    /// Changes when the service applies a change, and differs after a restart.
+    /// Differs from the request's `since` when a change that concerns the worker was applied
+    /// (then pull); the same when nothing did while the request was held.
     pub generation: u64,
 }
 

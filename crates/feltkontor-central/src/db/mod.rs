@@ -5,7 +5,7 @@
 //! both. The library is synchronous; the HTTP layer runs it on blocking threads.
 
 pub mod pool;
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;
 
 pub use pool::{Pool, Pooled};

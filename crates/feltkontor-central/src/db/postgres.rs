@@ -128,6 +128,38 @@ impl PgConn {
         })
     }
 
+    /// `LISTEN channel`, then hands each notification's payload to `heard` as it arrives,
+    /// until the connection fails. A keep-alive query every 30 s finds a connection a proxy or
+    /// the server dropped silently.
+    pub fn listen(
+        &mut self,
+        channel: &str,
+        listening: impl FnOnce(),
+        heard: &mut dyn FnMut(&str),
+    ) -> std::result::Result<(), String> {
+        use postgres::fallible_iterator::FallibleIterator;
+        self.client
+            .batch_execute(&format!("LISTEN {channel}"))
+            .map_err(|e| with_causes(&e))?;
+        listening();
+        loop {
+            let mut notes = self.client.notifications();
+            let mut iter = notes.timeout_iter(std::time::Duration::from_secs(30));
+            loop {
+                match iter.next() {
+                    Ok(Some(n)) => heard(n.payload()),
+                    Ok(None) => break,
+                    Err(e) => return Err(with_causes(&e)),
+                }
+            }
+            drop(iter);
+            drop(notes);
+            self.client
+                .batch_execute("SELECT 1")
+                .map_err(|e| with_causes(&e))?;
+        }
+    }
+
     fn prepare(&mut self, sql: &str) -> Result<postgres::Statement> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());

@@ -1,0 +1,125 @@
+//! Each worker's pull plan (the buckets they may see, with heads and horizons), kept between
+//! pulls on PostgreSQL so that a pull where nothing changed reads no bucket and no scope row.
+//!
+//! Kept up to date by what every instance hears of every change ([`crate::live`]): a change
+//! in a case marks that case for a fresh look in the plans that hold it; a change to a
+//! worker's scope (a participant, a coordinator), to the reference data, a purge or a lost
+//! listening connection drops the plans concerned (all of them for the last three). The
+//! plan is trusted for one thing only: that nothing moved in a bucket. Every bucket it would
+//! send records of is decided again from the database before anything is sent (`sync::pull_with`),
+//! so a plan that is behind (a change at another instance not heard yet, for the few
+//! milliseconds a notification takes) delays a change, never shows what the worker may no
+//! longer see. Not used on SQLite: there the admin commands write from another process that
+//! tells nobody, and a pull there reads the scope in-process anyway.
+
+use crate::live::Touched;
+use crate::sync::Planned;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use time::Date;
+use uuid::Uuid;
+
+/// Most plans kept (one per worker syncing from this instance); beyond it the cache starts
+/// again empty.
+const MOST: usize = 20_000;
+
+struct Entry {
+    /// Which filling this is: a plan is stored back only into the entry it was made for.
+    id: u64,
+    date: Date,
+    /// The worker's scope version the plan was made with.
+    version: i64,
+    /// `None` while being made.
+    plan: Option<Vec<Planned>>,
+    cases: BTreeSet<Uuid>,
+    /// Cases changed since the plan was made (while being made: every case heard of).
+    dirty: BTreeSet<Uuid>,
+}
+
+#[derive(Default)]
+pub struct PlanCache {
+    entries: Mutex<(u64, HashMap<Uuid, Entry>)>,
+}
+
+/// What [`PlanCache::take`] hands out.
+pub enum Taken {
+    /// The plan as kept, and the cases to look at again.
+    Kept(u64, Vec<Planned>, BTreeSet<Uuid>),
+    /// None kept (or kept for another scope version): make one and store it under this id.
+    Stale(u64),
+}
+
+impl PlanCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<Uuid, Entry>)> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A change was heard.
+    pub fn heard(&self, t: &Touched) {
+        let mut guard = self.lock();
+        let map = &mut guard.1;
+        if t.everyone {
+            map.clear();
+            return;
+        }
+        for s in &t.staff {
+            map.remove(s);
+        }
+        for e in map.values_mut() {
+            for c in &t.cases {
+                if e.plan.is_none() || e.cases.contains(c) {
+                    e.dirty.insert(*c);
+                }
+            }
+        }
+    }
+
+    /// The worker's plan for `date` and scope `version`, or the id to make one under.
+    pub fn take(&self, staff: Uuid, date: Date, version: i64) -> Taken {
+        let mut guard = self.lock();
+        guard.0 += 1;
+        let next = guard.0;
+        let map = &mut guard.1;
+        if let Some(e) = map.get_mut(&staff) {
+            if e.date == date && e.version == version {
+                if let Some(plan) = &e.plan {
+                    let dirty = std::mem::take(&mut e.dirty);
+                    return Taken::Kept(e.id, plan.clone(), dirty);
+                }
+            }
+        }
+        if map.len() >= MOST {
+            map.clear();
+        }
+        map.insert(
+            staff,
+            Entry {
+                id: next,
+                date,
+                version,
+                plan: None,
+                cases: BTreeSet::new(),
+                dirty: BTreeSet::new(),
+            },
+        );
+        Taken::Stale(next)
+    }
+
+    /// Stores a plan made (or brought up to date) under `id`, unless the entry was dropped
+    /// or replaced meanwhile. Cases heard of meanwhile stay marked.
+    pub fn store(&self, staff: Uuid, id: u64, plan: &[Planned]) {
+        let mut guard = self.lock();
+        if let Some(e) = guard.1.get_mut(&staff).filter(|e| e.id == id) {
+            e.cases = plan.iter().filter_map(|p| p.case.map(|(c, _)| c)).collect();
+            e.plan = Some(plan.to_vec());
+        }
+    }
+
+    /// Marks `cases` again (a look that failed).
+    pub fn remark(&self, staff: Uuid, id: u64, cases: BTreeSet<Uuid>) {
+        let mut guard = self.lock();
+        if let Some(e) = guard.1.get_mut(&staff).filter(|e| e.id == id) {
+            e.dirty.extend(cases);
+        }
+    }
+}
