@@ -80,7 +80,10 @@ pub fn notify(conn: &mut dyn Conn, touched: &Touched) -> Result<()> {
     if touched.is_empty() || conn.engine() != Engine::Postgres {
         return Ok(());
     }
-    conn.execute("SELECT pg_notify($1, $2)", params![CHANNEL, touched.payload()])?;
+    conn.execute(
+        "SELECT pg_notify($1, $2)",
+        params![CHANNEL, touched.payload()],
+    )?;
     Ok(())
 }
 
@@ -90,6 +93,8 @@ pub fn notify(conn: &mut dyn Conn, touched: &Touched) -> Result<()> {
 /// `listening` is called once the connection listens (from then on nothing is missed).
 pub fn listen(url: &str, listening: impl FnOnce(), mut heard: impl FnMut(Touched)) -> Result<()> {
     let mut conn = crate::db::postgres::PgConn::open(url)?;
-    conn.listen(CHANNEL, listening, &mut |payload| heard(Touched::from_payload(payload)))
-        .map_err(|e| ServiceError::unavailable_because(format!("listening for changes: {e}")))
+    conn.listen(CHANNEL, listening, &mut |payload| {
+        heard(Touched::from_payload(payload))
+    })
+    .map_err(|e| ServiceError::unavailable_because(format!("listening for changes: {e}")))
 }

@@ -629,7 +629,10 @@ impl Central {
         &self,
         bearer: &str,
         decision: &feltkontor_wire::sync::QuarantineDecision,
-    ) -> Result<(feltkontor_wire::sync::QuarantineResolved, crate::live::Touched)> {
+    ) -> Result<(
+        feltkontor_wire::sync::QuarantineResolved,
+        crate::live::Touched,
+    )> {
         self.as_writer(bearer, |conn, actor| {
             let mut touched = crate::live::Touched::default();
             let answer =
@@ -727,8 +730,7 @@ impl Central {
     /// `false` (the listening connection was lost): plans are made afresh for every pull
     /// until it is back. Either way the plans kept so far are dropped.
     pub fn keep_plans(&self, on: bool) {
-        self.plans_on
-            .store(on, std::sync::atomic::Ordering::SeqCst);
+        self.plans_on.store(on, std::sync::atomic::Ordering::SeqCst);
         self.plans.heard(&crate::live::Touched::everyone());
     }
 

@@ -1652,7 +1652,7 @@ pub(crate) fn pull_with(
         }
     }
     let remaining = match stopped {
-        Some((at, cursor)) => Some(remaining_after(conn, &plan, &req.cursors, at, cursor)?),
+        Some((at, cursor)) => Some(remaining_after(conn, plan, &req.cursors, at, cursor)?),
         None => None,
     };
     let views = plan

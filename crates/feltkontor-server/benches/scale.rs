@@ -330,7 +330,10 @@ fn run(kind: Kind, factor: usize) -> Figures {
         sc += s1 - s0;
         dc += d1 - d0;
         incr_records = page.buckets.iter().map(|b| b.records.len()).sum();
-        assert_eq!(incr_records, 10, "the worker receives the colleague's ten notes");
+        assert_eq!(
+            incr_records, 10,
+            "the worker receives the colleague's ten notes"
+        );
         // The device takes them as the app does, so the next round starts from there.
         worker.sync(&rt);
     }

@@ -179,7 +179,11 @@ mod tests {
         let since = feed.current();
         // Another worker's case: not heard.
         feed.publish(touched(&[other]));
-        assert_eq!(feed.wait(since, me, &scope, Duration::from_millis(50)).await, None);
+        assert_eq!(
+            feed.wait(since, me, &scope, Duration::from_millis(50))
+                .await,
+            None
+        );
         // Heard while waiting.
         let f = feed.clone();
         let publisher = tokio::spawn(async move {
@@ -204,14 +208,29 @@ mod tests {
             staff: [me].into(),
             ..Default::default()
         });
-        assert!(feed.wait(now, me, &scope, Duration::from_millis(50)).await.is_some());
+        assert!(feed
+            .wait(now, me, &scope, Duration::from_millis(50))
+            .await
+            .is_some());
         let now = feed.current();
         feed.publish(Touched::everyone());
-        assert!(feed.wait(now, me, &scope, Duration::from_millis(50)).await.is_some());
+        assert!(feed
+            .wait(now, me, &scope, Duration::from_millis(50))
+            .await
+            .is_some());
         // A generation from nowhere (0, or a clock far ahead) is answered at once.
-        assert!(matches!(feed.wait(0, me, &scope, Duration::from_secs(5)).await, Some(Heard::Unknown(_))));
         assert!(matches!(
-            feed.wait(feed.current() + 3_600_000, me, &scope, Duration::from_secs(5)).await,
+            feed.wait(0, me, &scope, Duration::from_secs(5)).await,
+            Some(Heard::Unknown(_))
+        ));
+        assert!(matches!(
+            feed.wait(
+                feed.current() + 3_600_000,
+                me,
+                &scope,
+                Duration::from_secs(5)
+            )
+            .await,
             Some(Heard::Unknown(_))
         ));
         // Shutting down answers the wait with nothing new.
@@ -220,6 +239,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(30)).await;
             f.close();
         });
-        assert_eq!(feed.wait(feed.current(), me, &scope, Duration::from_secs(5)).await, None);
+        assert_eq!(
+            feed.wait(feed.current(), me, &scope, Duration::from_secs(5))
+                .await,
+            None
+        );
     }
 }

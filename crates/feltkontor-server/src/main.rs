@@ -458,7 +458,8 @@ fn serve(url: DatabaseUrl, s: Serve, clock: Arc<dyn Clock>) -> anyhow::Result<()
                         // Listening (again): plans are kept from now on, and what was sent
                         // while nobody listened is unknown, so every waiting device pulls.
                         st.central.keep_plans(true);
-                        st.live.publish(feltkontor_central::live::Touched::everyone());
+                        st.live
+                            .publish(feltkontor_central::live::Touched::everyone());
                     },
                     |touched| {
                         st.central.heard(&touched);

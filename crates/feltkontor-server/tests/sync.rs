@@ -2330,7 +2330,9 @@ fn live_updates_reach_every_instance_and_only_those_concerned(kind: Kind) {
             },
             async {
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                sync_once(&colleague.remote, &mut colleague.store).await.unwrap()
+                sync_once(&colleague.remote, &mut colleague.store)
+                    .await
+                    .unwrap()
             }
         )
     });
