@@ -535,12 +535,14 @@ impl Central {
     }
 
     /// For a live-update wait: the worker and the cases in their scope now (one indexed
-    /// range), to tell which changes concern them.
+    /// range), to tell which changes concern them; the device is checked as for any request.
     pub fn live_scope(&self, bearer: &str) -> Result<(Uuid, std::collections::HashSet<Uuid>)> {
         let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         let mut conn = self.pool.get()?;
         let cases = crate::db::read_transaction(&mut *conn, Some(claims.sub), |conn| {
+            // A revoked or disabled device hears nothing, not even that something changed.
+            identity::check_device(conn, &claims)?;
             conn.query(
                 "SELECT case_id FROM scope_index WHERE staff_id = $1",
                 params![claims.sub],

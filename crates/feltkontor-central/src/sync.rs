@@ -1331,6 +1331,26 @@ pub(crate) struct Planned {
     horizon: u64,
 }
 
+#[cfg(test)]
+impl Planned {
+    /// A case's bucket with full access, for the plan cache's tests.
+    pub(crate) fn for_case(case: Uuid, head: u64) -> Planned {
+        Planned {
+            bucket: case_bucket(case),
+            case: Some((
+                case,
+                CaseAccess::Full {
+                    participant: true,
+                    team_member: true,
+                },
+            )),
+            head,
+            records: head,
+            horizon: 0,
+        }
+    }
+}
+
 /// The buckets the worker may see now, with their heads: a few indexed queries whatever the
 /// size of the municipality, and no bucket's records read (see [`pull`]).
 pub(crate) fn plan(conn: &mut dyn Conn, actor: &Actor, now_ms: i64) -> Result<Vec<Planned>> {
@@ -1542,7 +1562,7 @@ pub(crate) fn pull_with(
     }
     let mut budget = req.limit.clamp(1, MAX_PULL_RECORDS) as i64;
     let visible = plan.iter().map(|p| p.bucket.clone()).collect();
-    let mut professions: Option<BTreeMap<Uuid, Profession>> = None;
+    let mut professions: BTreeMap<Uuid, Profession> = BTreeMap::new();
     let mut buckets = Vec::new();
     let mut more = false;
     let mut reset = Vec::new();
@@ -1586,10 +1606,6 @@ pub(crate) fn pull_with(
             ),
             _ => budget,
         };
-        if professions.is_none() {
-            professions = Some(self::professions(conn)?);
-        }
-        let professions = professions.as_ref().expect("just read");
         let rows = match case {
             None => conn.query(
                 "SELECT entity, id, case_id, data, archived, field_hlc, seq FROM records
@@ -1608,15 +1624,19 @@ pub(crate) fn pull_with(
         let full = rows.len() as i64 > take;
         let mut records = Vec::new();
         let mut last = cursor;
+        let mut page = Vec::with_capacity(rows.len());
         for row in rows.iter().take(take as usize) {
-            let stored = records::read_row(row)?;
+            page.push((records::read_row(row)?, row));
+        }
+        authors_professions(conn, page.iter().map(|(s, _)| s), &mut professions)?;
+        for (stored, row) in page {
             last = row.int(6)? as u64;
             let clocks: BTreeMap<String, Hlc> = serde_json::from_str(&row.text(5)?)
                 .map_err(|e| ServiceError::internal(format!("field_hlc: {e}")))?;
             let viewer = Viewer {
                 actor,
                 access: case.map(|c| c.1),
-                professions,
+                professions: &professions,
             };
             if let Some(rec) = visibility::decide(&viewer, stored, clocks, &mut |k, id| {
                 records::get_any(conn, k, id)
@@ -1638,7 +1658,7 @@ pub(crate) fn pull_with(
         let checksum = if full || cursor == 0 {
             None
         } else {
-            Some(bucket_checksum(conn, actor, case, professions)?)
+            Some(bucket_checksum(conn, actor, case, &mut professions)?)
         };
         buckets.push(BucketPage {
             bucket,
@@ -1689,7 +1709,7 @@ pub fn verify(
         return Err(ServiceError::invalid("cursors", "Too many buckets."));
     }
     let plan = plan(conn, actor, now_ms)?;
-    let mut professions: Option<BTreeMap<Uuid, Profession>> = None;
+    let mut professions: BTreeMap<Uuid, Profession> = BTreeMap::new();
     let mut checksums = BTreeMap::new();
     for p in plan {
         let cursor = req.cursors.get(&p.bucket).copied().unwrap_or(0);
@@ -1698,15 +1718,7 @@ pub fn verify(
         if cursor == 0 || cursor < p.horizon || p.head > cursor {
             continue;
         }
-        if professions.is_none() {
-            professions = Some(self::professions(conn)?);
-        }
-        let sum = bucket_checksum(
-            conn,
-            actor,
-            p.case,
-            professions.as_ref().expect("just read"),
-        )?;
+        let sum = bucket_checksum(conn, actor, p.case, &mut professions)?;
         checksums.insert(p.bucket, sum);
     }
     Ok(VerifyResponse { checksums })
@@ -1732,7 +1744,7 @@ fn bucket_checksum(
     conn: &mut dyn Conn,
     actor: &Actor,
     case: Option<(Uuid, CaseAccess)>,
-    professions: &BTreeMap<Uuid, Profession>,
+    professions: &mut BTreeMap<Uuid, Profession>,
 ) -> Result<u64> {
     let rows = match case {
         None => conn.query(
@@ -1747,8 +1759,12 @@ fn bucket_checksum(
         )?,
     };
     let mut visible = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let stored = records::read_row(row)?;
+    let stored = rows
+        .iter()
+        .map(records::read_row)
+        .collect::<Result<Vec<_>>>()?;
+    authors_professions(conn, stored.iter(), professions)?;
+    for stored in stored {
         // The clocks do not count towards the checksum.
         let viewer = Viewer {
             actor,
@@ -1814,6 +1830,44 @@ fn view_of(access: CaseAccess) -> String {
         } => format!("full;participant={participant};team={team_member}"),
         CaseAccess::Limited => "limited".to_owned(),
     }
+}
+
+/// Adds to `known` the profession of every author of a note among `records` not known yet,
+/// in batches (a note's audience is read by its author's profession). Never the whole staff
+/// directory: a page costs its authors.
+fn authors_professions<'a>(
+    conn: &mut dyn Conn,
+    records: impl Iterator<Item = &'a Stored>,
+    known: &mut BTreeMap<Uuid, Profession>,
+) -> Result<()> {
+    let mut wanted: Vec<Uuid> = records
+        .filter(|s| s.entity == EntityKind::Note)
+        .filter_map(|s| s.data.get("author_id").and_then(Value::as_str))
+        .filter_map(|a| a.parse().ok())
+        .filter(|a| !known.contains_key(a))
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    for chunk in wanted.chunks(500) {
+        let marks = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let values: Vec<crate::db::Value> = chunk.iter().map(|c| (*c).into()).collect();
+        for row in conn.query(
+            &format!(
+                "SELECT entity, id, case_id, data, archived FROM records
+                 WHERE entity = 'staff' AND id IN ({marks})"
+            ),
+            &values,
+        )? {
+            let stored = records::read_row(&row)?;
+            if let Ok(staff) = records::decode::<Staff>(&stored) {
+                known.insert(staff.id.0, staff.profession);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn professions(conn: &mut dyn Conn) -> Result<BTreeMap<Uuid, Profession>> {
