@@ -6,7 +6,8 @@
 //! is one transaction of multi-row statements; each bucket's head is counted as its records go
 //! in, the projections (cases, memberships, participants) are written as a push writes them,
 //! and signed notes are sealed as a push seals them, so the service cannot tell a loaded
-//! record from a pushed one. The audit log notes the load once.
+//! record from a pushed one. The audit log notes the load once. Not while the service
+//! serves: the loader counts each bucket's head itself from where it started.
 
 use crate::audit;
 use crate::db::{transaction, Conn, Value as Sql};

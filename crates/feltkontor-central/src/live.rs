@@ -57,6 +57,34 @@ impl Touched {
         self.everyone || self.staff.contains(&staff) || self.cases.iter().any(|c| scope.contains(c))
     }
 
+    /// `self` in parts of at most 100 ids each.
+    pub fn parts(&self) -> Vec<Touched> {
+        if self.everyone {
+            return vec![Touched::everyone()];
+        }
+        let ids: Vec<(bool, Uuid)> = self
+            .cases
+            .iter()
+            .map(|c| (true, *c))
+            .chain(self.staff.iter().map(|s| (false, *s)))
+            .collect();
+        ids.chunks(100)
+            .map(|chunk| Touched {
+                cases: chunk
+                    .iter()
+                    .filter(|(c, _)| *c)
+                    .map(|(_, id)| *id)
+                    .collect(),
+                staff: chunk
+                    .iter()
+                    .filter(|(c, _)| !*c)
+                    .map(|(_, id)| *id)
+                    .collect(),
+                everyone: false,
+            })
+            .collect()
+    }
+
     /// The payload of a notification: JSON, or "everyone" when too long to send.
     pub fn payload(&self) -> String {
         let text = serde_json::to_string(self).unwrap_or_default();
@@ -80,10 +108,11 @@ pub fn notify(conn: &mut dyn Conn, touched: &Touched) -> Result<()> {
     if touched.is_empty() || conn.engine() != Engine::Postgres {
         return Ok(());
     }
-    conn.execute(
-        "SELECT pg_notify($1, $2)",
-        params![CHANNEL, touched.payload()],
-    )?;
+    // In parts that fit a notification: a push that touched many cases wakes the devices of
+    // those cases, not every device.
+    for part in touched.parts() {
+        conn.execute("SELECT pg_notify($1, $2)", params![CHANNEL, part.payload()])?;
+    }
     Ok(())
 }
 
@@ -92,9 +121,34 @@ pub fn notify(conn: &mut dyn Conn, touched: &Touched) -> Result<()> {
 /// device, since notifications sent meanwhile are lost).
 /// `listening` is called once the connection listens (from then on nothing is missed).
 pub fn listen(url: &str, listening: impl FnOnce(), mut heard: impl FnMut(Touched)) -> Result<()> {
-    let mut conn = crate::db::postgres::PgConn::open(url)?;
+    let mut conn = crate::db::postgres::PgConn::open_listening(url)?;
     conn.listen(CHANNEL, listening, &mut |payload| {
         heard(Touched::from_payload(payload))
     })
     .map_err(|e| ServiceError::unavailable_because(format!("listening for changes: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_change_is_told_in_parts_never_as_everyone() {
+        let t = Touched {
+            cases: (0..250).map(|_| Uuid::now_v7()).collect(),
+            staff: (0..3).map(|_| Uuid::now_v7()).collect(),
+            everyone: false,
+        };
+        let parts = t.parts();
+        assert_eq!(parts.len(), 3);
+        let mut back = Touched::default();
+        for p in &parts {
+            assert!(p.payload().len() < MAX_PAYLOAD);
+            let read = Touched::from_payload(&p.payload());
+            assert!(!read.everyone);
+            back.add(&read);
+        }
+        assert_eq!(back, t);
+        assert_eq!(Touched::from_payload("not json"), Touched::everyone());
+    }
 }

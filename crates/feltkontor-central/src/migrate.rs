@@ -38,18 +38,24 @@ const CHECKSUMS_FROM: i64 = 9;
 /// Applies every migration not yet applied, each in its own transaction. On PostgreSQL an
 /// advisory lock keeps two instances started at once from migrating together.
 pub fn run(conn: &mut dyn Conn) -> Result<u32> {
+    run_to(conn, LATEST)
+}
+
+/// [`run`] up to schema version `last` only (the tests of a migration arrange data in the
+/// schema before it).
+pub fn run_to(conn: &mut dyn Conn, last: i64) -> Result<u32> {
     let engine = conn.engine();
     if engine == Engine::Postgres {
         conn.batch("SELECT pg_advisory_lock(72707271)")?;
     }
-    let result = apply(conn, engine);
+    let result = apply(conn, engine, last);
     if engine == Engine::Postgres {
         let _ = conn.batch("SELECT pg_advisory_unlock(72707271)");
     }
     result
 }
 
-fn apply(conn: &mut dyn Conn, engine: Engine) -> Result<u32> {
+fn apply(conn: &mut dyn Conn, engine: Engine, last: i64) -> Result<u32> {
     conn.batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")?;
     let current = current_version(conn)?;
     if current > LATEST {
@@ -59,7 +65,10 @@ fn apply(conn: &mut dyn Conn, engine: Engine) -> Result<u32> {
     }
     verify(conn)?;
     let mut applied = 0;
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current && m.version <= last)
+    {
         conn.begin()?;
         let r = conn.batch(m.sql(engine)).and_then(|()| {
             if m.version >= CHECKSUMS_FROM {

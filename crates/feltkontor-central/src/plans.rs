@@ -24,30 +24,30 @@ use uuid::Uuid;
 const MOST_BUCKETS: usize = 1_000_000;
 
 struct Entry {
-    /// Which filling this is: a plan is stored back only into the entry it was made for.
-    id: u64,
-    date: Date,
-    /// The worker's scope version the plan was made with.
-    version: i64,
-    /// `None` while being made.
-    plan: Option<Vec<Planned>>,
+    /// The plan and the scope version it was made with (`None` until one is stored).
+    plan: Option<(Vec<Planned>, i64, Date)>,
     cases: BTreeSet<Uuid>,
-    /// Cases changed since the plan was made (while being made: every case heard of).
-    dirty: BTreeSet<Uuid>,
+    /// Cases changed since the plan was made, each with the number of the mark (while no plan
+    /// is stored: every case heard of).
+    dirty: std::collections::BTreeMap<Uuid, u64>,
+    /// The newest mark a stored plan covers: an older look never overwrites a newer one.
+    stored: u64,
 }
 
 #[derive(Default)]
 pub struct PlanCache {
-    /// The last filling's id, the plans, and how many buckets they hold.
+    /// The last mark's number, the plans, and how many buckets they hold.
     entries: Mutex<(u64, HashMap<Uuid, Entry>, usize)>,
 }
 
-/// What [`PlanCache::take`] hands out.
-pub enum Taken {
-    /// The plan as kept, and the cases to look at again.
-    Kept(u64, Vec<Planned>, BTreeSet<Uuid>),
-    /// None kept (or kept for another scope version): make one and store it under this id.
-    Stale(u64),
+/// What [`PlanCache::begin`] hands out, before the pull's snapshot is taken: whatever is heard
+/// from then on stays marked for the next pull.
+pub struct Ticket {
+    /// Marks up to this number are covered by the look that took the ticket.
+    pub mark: u64,
+    /// The plan kept, with its scope version and day, and the cases to look at again.
+    pub kept: Option<(Vec<Planned>, i64, Date)>,
+    pub dirty: BTreeSet<Uuid>,
 }
 
 impl PlanCache {
@@ -63,73 +63,71 @@ impl PlanCache {
             guard.2 = 0;
             return;
         }
+        guard.0 += 1;
+        let mark = guard.0;
         let mut dropped = 0;
         for s in &t.staff {
             if let Some(e) = guard.1.remove(s) {
-                dropped += e.plan.map_or(0, |p| p.len());
+                dropped += e.plan.map_or(0, |p| p.0.len());
             }
         }
         guard.2 = guard.2.saturating_sub(dropped);
-        let map = &mut guard.1;
-        for e in map.values_mut() {
+        for e in guard.1.values_mut() {
             for c in &t.cases {
                 if e.plan.is_none() || e.cases.contains(c) {
-                    e.dirty.insert(*c);
+                    e.dirty.insert(*c, mark);
                 }
             }
         }
     }
 
-    /// The worker's plan for `date` and scope `version`, or the id to make one under.
-    pub fn take(&self, staff: Uuid, date: Date, version: i64) -> Taken {
+    /// Called before the pull's read snapshot is taken: the worker's kept plan and marks (left
+    /// in place until a plan covering them is stored), or an entry that collects marks while
+    /// a plan is made.
+    pub fn begin(&self, staff: Uuid) -> Ticket {
         let mut guard = self.lock();
         guard.0 += 1;
-        let next = guard.0;
-        if let Some(e) = guard.1.get_mut(&staff) {
-            if e.date == date && e.version == version {
-                if let Some(plan) = &e.plan {
-                    let dirty = std::mem::take(&mut e.dirty);
-                    return Taken::Kept(e.id, plan.clone(), dirty);
-                }
-            }
-        }
+        let mark = guard.0;
         if guard.2 >= MOST_BUCKETS {
             guard.1.clear();
             guard.2 = 0;
         }
-        guard.1.insert(
-            staff,
-            Entry {
-                id: next,
-                date,
-                version,
-                plan: None,
-                cases: BTreeSet::new(),
-                dirty: BTreeSet::new(),
-            },
-        );
-        Taken::Stale(next)
+        // A new entry takes no plan from a look that began before it (made, perhaps, before
+        // the change that dropped the old one).
+        let e = guard.1.entry(staff).or_insert_with(|| Entry {
+            plan: None,
+            cases: BTreeSet::new(),
+            dirty: Default::default(),
+            stored: mark,
+        });
+        Ticket {
+            mark,
+            kept: e.plan.clone(),
+            dirty: e.dirty.keys().copied().collect(),
+        }
     }
 
-    /// Stores a plan made (or brought up to date) under `id`, unless the entry was dropped
-    /// or replaced meanwhile. Cases heard of meanwhile stay marked.
-    pub fn store(&self, staff: Uuid, id: u64, plan: &[Planned]) {
+    /// Stores a plan made (or brought up to date) in a snapshot taken after `ticket` was
+    /// handed out, with the scope version read there. The marks it covers go; marks heard
+    /// since stay. Nothing is stored when the entry was dropped meanwhile or a later look
+    /// stored already.
+    pub fn store(&self, staff: Uuid, ticket: &Ticket, plan: &[Planned], version: i64, date: Date) {
         let mut guard = self.lock();
-        let mut before = None;
-        if let Some(e) = guard.1.get_mut(&staff).filter(|e| e.id == id) {
-            e.cases = plan.iter().filter_map(|p| p.case.map(|(c, _)| c)).collect();
-            before = Some(e.plan.replace(plan.to_vec()).map_or(0, |p| p.len()));
+        let mut delta = None;
+        if let Some(e) = guard.1.get_mut(&staff) {
+            if e.stored <= ticket.mark {
+                e.stored = ticket.mark;
+                e.cases = plan.iter().filter_map(|p| p.case.map(|(c, _)| c)).collect();
+                e.dirty.retain(|_, m| *m > ticket.mark);
+                let before = e
+                    .plan
+                    .replace((plan.to_vec(), version, date))
+                    .map_or(0, |p| p.0.len());
+                delta = Some(before);
+            }
         }
-        if let Some(before) = before {
+        if let Some(before) = delta {
             guard.2 = guard.2.saturating_sub(before) + plan.len();
-        }
-    }
-
-    /// Marks `cases` again (a look that failed).
-    pub fn remark(&self, staff: Uuid, id: u64, cases: BTreeSet<Uuid>) {
-        let mut guard = self.lock();
-        if let Some(e) = guard.1.get_mut(&staff).filter(|e| e.id == id) {
-            e.dirty.extend(cases);
         }
     }
 }
@@ -138,34 +136,31 @@ impl PlanCache {
 mod tests {
     use super::*;
 
-    fn kept(t: Taken) -> (u64, Vec<Planned>, BTreeSet<Uuid>) {
-        match t {
-            Taken::Kept(id, plan, dirty) => (id, plan, dirty),
-            Taken::Stale(_) => panic!("no plan kept"),
-        }
+    fn day() -> Date {
+        time::macros::date!(2026 - 12 - 07)
     }
 
     #[test]
     fn a_kept_plan_is_marked_dropped_and_replaced_as_changes_are_heard() {
         let cache = PlanCache::default();
         let (me, mine, other) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let day = time::macros::date!(2026 - 12 - 07);
-        let Taken::Stale(id) = cache.take(me, day, 1) else {
-            panic!("nothing kept yet")
-        };
-        // Heard while the plan was being made: marked although the plan's cases are unknown.
+        let t = cache.begin(me);
+        assert!(t.kept.is_none());
+        // Heard while the plan is being made: marked although the plan's cases are unknown.
         cache.heard(&Touched {
             cases: [other].into(),
             ..Default::default()
         });
-        cache.store(me, id, &[Planned::for_case(mine, 5)]);
-        let (id, plan, dirty) = kept(cache.take(me, day, 1));
-        assert_eq!(plan.len(), 1);
+        cache.store(me, &t, &[Planned::for_case(mine, 5)], 1, day());
+        let t = cache.begin(me);
+        let (plan, version, _) = t.kept.clone().expect("kept");
+        assert_eq!((plan.len(), version), (1, 1));
         assert_eq!(
-            dirty,
+            t.dirty,
             [other].into(),
             "what was heard while making it stays marked"
         );
+        cache.store(me, &t, &plan, 1, day());
         // A change in one of its cases marks it; another worker's case does not.
         cache.heard(&Touched {
             cases: [mine].into(),
@@ -175,30 +170,38 @@ mod tests {
             cases: [other].into(),
             ..Default::default()
         });
-        let (_, _, dirty) = kept(cache.take(me, day, 1));
-        assert_eq!(dirty, [mine].into());
-        // Taken marks are gone; a failed look puts them back.
-        cache.remark(me, id, [mine].into());
-        let (_, _, dirty) = kept(cache.take(me, day, 1));
-        assert_eq!(dirty, [mine].into());
-        // Another scope version or another day: made again.
-        assert!(matches!(cache.take(me, day, 2), Taken::Stale(_)));
-        let Taken::Stale(id) = cache.take(me, day.next_day().unwrap(), 2) else {
-            panic!()
-        };
-        cache.store(me, id, &[Planned::for_case(mine, 6)]);
-        let _ = kept(cache.take(me, day.next_day().unwrap(), 2));
+        let first = cache.begin(me);
+        assert_eq!(first.dirty, [mine].into());
+        // Two pulls at once: the marks stay until a plan covering them is stored; a mark heard
+        // after a look began survives that look's store; an older look never overwrites.
+        let second = cache.begin(me);
+        assert_eq!(
+            second.dirty,
+            [mine].into(),
+            "not taken away by the first look"
+        );
+        cache.heard(&Touched {
+            cases: [mine].into(),
+            ..Default::default()
+        });
+        cache.store(me, &second, &[Planned::for_case(mine, 9)], 1, day());
+        cache.store(me, &first, &[Planned::for_case(mine, 6)], 1, day());
+        let t = cache.begin(me);
+        assert_eq!(t.dirty, [mine].into(), "heard after both looks began");
+        assert_eq!(
+            format!("{:?}", t.kept.unwrap().0),
+            format!("{:?}", vec![Planned::for_case(mine, 9)])
+        );
         // The worker's own scope touched, or everyone: dropped; a plan made for a dropped
         // entry is not stored.
         cache.heard(&Touched {
             staff: [me].into(),
             ..Default::default()
         });
-        let Taken::Stale(id) = cache.take(me, day, 2) else {
-            panic!("dropped")
-        };
+        let t = cache.begin(me);
+        assert!(t.kept.is_none(), "dropped");
         cache.heard(&Touched::everyone());
-        cache.store(me, id, &[Planned::for_case(mine, 7)]);
-        assert!(matches!(cache.take(me, day, 2), Taken::Stale(_)));
+        cache.store(me, &t, &[Planned::for_case(mine, 7)], 2, day());
+        assert!(cache.begin(me).kept.is_none());
     }
 }

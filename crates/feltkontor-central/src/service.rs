@@ -707,8 +707,13 @@ impl Central {
         claims: &identity::Claims,
         req: &feltkontor_wire::sync::PullRequest,
     ) -> Result<feltkontor_wire::sync::PullResponse> {
+        // Before the read snapshot: whatever is heard from here on stays marked.
+        let ticket = self
+            .plans_on
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| self.plans.begin(claims.sub));
         self.read_as(claims, |conn, actor, audit_rows| {
-            let page = self.pull_planned(conn, actor, req)?;
+            let page = self.pull_planned(conn, actor, req, ticket.as_ref())?;
             for b in page.buckets.iter().filter(|b| !b.records.is_empty()) {
                 audit_rows.push(AuditEvent {
                     staff_id: Some(actor.staff_id),
@@ -746,35 +751,33 @@ impl Central {
         conn: &mut dyn Conn,
         actor: &Actor,
         req: &feltkontor_wire::sync::PullRequest,
+        ticket: Option<&crate::plans::Ticket>,
     ) -> Result<feltkontor_wire::sync::PullResponse> {
-        use crate::plans::Taken;
         let now = self.now();
-        if !self.plans_on.load(std::sync::atomic::Ordering::SeqCst) {
+        let Some(ticket) = ticket else {
             return crate::sync::pull(conn, actor, req, now);
-        }
+        };
         let staff = actor.staff_id;
+        let today = crate::sync::date_of(now);
         // One row: has what the worker may see changed since the plan was made?
         let version = crate::sync::scope_version(conn, staff)?;
-        match self.plans.take(staff, crate::sync::date_of(now), version) {
-            Taken::Stale(id) => {
-                let plan = crate::sync::plan(conn, actor, now)?;
-                self.plans.store(staff, id, &plan);
-                crate::sync::pull_with(conn, actor, req, now, &plan, true)
-            }
-            Taken::Kept(id, mut plan, dirty) => {
-                if !dirty.is_empty() {
-                    let looked = if dirty.len() > 32 {
-                        crate::sync::plan(conn, actor, now).map(|p| plan = p)
+        match &ticket.kept {
+            Some((plan, v, day)) if *v == version && *day == today => {
+                let mut plan = plan.clone();
+                if !ticket.dirty.is_empty() {
+                    if ticket.dirty.len() > 32 {
+                        plan = crate::sync::plan(conn, actor, now)?;
                     } else {
-                        crate::sync::replan(conn, actor, now, &mut plan, &dirty)
-                    };
-                    if let Err(e) = looked {
-                        self.plans.remark(staff, id, dirty);
-                        return Err(e);
+                        crate::sync::replan(conn, actor, now, &mut plan, &ticket.dirty)?;
                     }
-                    self.plans.store(staff, id, &plan);
+                    self.plans.store(staff, ticket, &plan, version, today);
                 }
                 crate::sync::pull_with(conn, actor, req, now, &plan, false)
+            }
+            _ => {
+                let plan = crate::sync::plan(conn, actor, now)?;
+                self.plans.store(staff, ticket, &plan, version, today);
+                crate::sync::pull_with(conn, actor, req, now, &plan, true)
             }
         }
     }

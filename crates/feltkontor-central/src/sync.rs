@@ -198,6 +198,7 @@ pub fn push(
                 conflicts,
                 privileged,
                 widens,
+                wrote,
             }) => {
                 conn.batch("RELEASE SAVEPOINT change")?;
                 applied += 1;
@@ -206,15 +207,17 @@ pub fn push(
                         bump_case_scope(conn, case)?;
                     }
                 }
-                // Every applied change, even one that changed no value (a clock moved, the
+                // Every change that wrote something, even no new value (a clock moved, the
                 // record was written and its bucket's head with it): kept plans look again.
-                match case_id {
-                    Some(c) => {
-                        touched.cases.insert(c);
+                if wrote {
+                    match case_id {
+                        Some(c) => {
+                            touched.cases.insert(c);
+                        }
+                        None => touched.everyone = true,
                     }
-                    None => touched.everyone = true,
+                    touched.staff.extend(widens);
                 }
-                touched.staff.extend(widens);
                 if let Some(case) = case_id.filter(|_| !changed.is_empty()) {
                     crate::history::record(
                         conn,
@@ -997,6 +1000,8 @@ struct Applied {
     /// Staff whose scope the change may widen (a participant's, a case's coordinator): their
     /// devices are woken although the case was not in their scope before.
     widens: Vec<Uuid>,
+    /// Whether anything was written (the record, or a conflict): its bucket's head moved.
+    wrote: bool,
 }
 
 /// Which privileged change a merge makes, if any.
@@ -1069,6 +1074,7 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
                 conflicts: e.fields.keys().cloned().collect(),
                 privileged: None,
                 widens: Vec::new(),
+                wrote: true,
             });
         }
     };
@@ -1079,6 +1085,7 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
     };
     let concurrent = m.concurrent.clone();
     let changed = changed_fields(&m, e);
+    let wrote = m.changed || !concurrent.is_empty();
     let merged = records::store(conn, m)?;
     if e.entity == EntityKind::Note {
         seal_signed(conn, &merged, now_ms)?;
@@ -1103,6 +1110,7 @@ fn apply_one(conn: &mut dyn Conn, actor: &Actor, e: &ChangeEntry, now_ms: i64) -
         conflicts: fields,
         privileged,
         widens,
+        wrote,
     })
 }
 

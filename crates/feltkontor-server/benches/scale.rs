@@ -175,36 +175,6 @@ fn seed(db: &Db, factor: usize) -> Seeded {
     }
 }
 
-/// Raw bulk insert of `rows` into a new encrypted SQLite file in one transaction.
-fn bulk_insert(rows: &[(String, String, String)]) -> Duration {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join("bulk.db")).unwrap();
-    conn.pragma_update(
-        None,
-        "key",
-        "x'2DD29CA851E7B56E4697B0E1F08507293D761A05CE4D1B628663F411A8086D99'",
-    )
-    .unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         CREATE TABLE records (entity TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
-                               PRIMARY KEY (entity, id));",
-    )
-    .unwrap();
-    let start = Instant::now();
-    let tx = conn.unchecked_transaction().unwrap();
-    {
-        let mut stmt = tx
-            .prepare("INSERT INTO records (entity, id, data) VALUES (?1, ?2, ?3)")
-            .unwrap();
-        for (e, id, data) in rows {
-            stmt.execute((e, id, data)).unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    start.elapsed()
-}
-
 struct Figures {
     label: String,
     seeded: u64,
@@ -263,7 +233,7 @@ fn run(kind: Kind, factor: usize) -> Figures {
             )
         })
         .collect();
-    let bulk = bulk_insert(&rows);
+    let bulk = common::baseline::bulk_insert(&rows);
 
     // Empty pulls.
     let cursors = worker.store.sync_cursors().unwrap();

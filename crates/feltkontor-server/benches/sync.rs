@@ -102,37 +102,6 @@ fn write_caseload(d: &mut Device, team: uuid::Uuid) {
     }
 }
 
-/// Raw bulk insert of `rows` into a new encrypted SQLite file, in one transaction: the
-/// baseline for the first sync.
-fn bulk_insert(rows: &[(String, String, String)]) -> Duration {
-    let dir = tempfile::tempdir().unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join("bulk.db")).unwrap();
-    conn.pragma_update(
-        None,
-        "key",
-        "x'2DD29CA851E7B56E4697B0E1F08507293D761A05CE4D1B628663F411A8086D99'",
-    )
-    .unwrap();
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-         CREATE TABLE records (entity TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL,
-                               PRIMARY KEY (entity, id));",
-    )
-    .unwrap();
-    let start = Instant::now();
-    let tx = conn.unchecked_transaction().unwrap();
-    {
-        let mut stmt = tx
-            .prepare("INSERT INTO records (entity, id, data) VALUES (?1, ?2, ?3)")
-            .unwrap();
-        for (e, id, data) in rows {
-            stmt.execute((e, id, data)).unwrap();
-        }
-    }
-    tx.commit().unwrap();
-    start.elapsed()
-}
-
 struct Single {
     records: usize,
     seed_changes: u64,
@@ -236,7 +205,7 @@ fn single_device(rt: &tokio::runtime::Runtime) -> Single {
         rt.block_on(feltkontor_sync::catch_up_search(&cell))
             .unwrap();
         searches.push(t.elapsed());
-        bulks.push(bulk_insert(&rows));
+        bulks.push(common::baseline::bulk_insert(&rows));
     }
     eprintln!("first syncs {first_syncs:?}; search catch-up {searches:?}; bulk {bulks:?}");
     let first_sync = median(&mut first_syncs);

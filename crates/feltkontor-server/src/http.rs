@@ -293,8 +293,10 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Limits an unauthenticated request by the credential it carries (`kind` and the value, kept
-/// only as a digest), then by its client address.
+/// Limits an unauthenticated request by its client address (the flood guard), then by the
+/// credential it carries from that address (`kind` and the value, kept only as a digest): one
+/// device or account hammering is stopped, and nobody elsewhere can use up a colleague's
+/// allowance by sending their user name.
 fn limit_unauthenticated(
     state: &AppState,
     addr: &SocketAddr,
@@ -302,8 +304,13 @@ fn limit_unauthenticated(
     credential: &str,
 ) -> Result<(), ApiError> {
     use sha2::Digest;
+    limit_address(state, addr)?;
     let digest = sha2::Sha256::digest(credential.trim().to_lowercase().as_bytes());
-    let key = format!("{kind}:{}", hex::encode(&digest[..12]));
+    let key = format!(
+        "{kind}:{}:{}",
+        hex::encode(&digest[..12]),
+        crate::proxy::address_group(addr.ip())
+    );
     state.credential_limiter.check(&key).map_err(|wait| {
         ApiError(
             ServiceError::new(
@@ -312,8 +319,7 @@ fn limit_unauthenticated(
             )
             .with_retry_after(wait),
         )
-    })?;
-    limit_address(state, addr)
+    })
 }
 
 fn limit_address(state: &AppState, addr: &SocketAddr) -> Result<(), ApiError> {

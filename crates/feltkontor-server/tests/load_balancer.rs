@@ -171,4 +171,16 @@ fn devices_sharing_one_address_are_limited_each_by_their_own_credential() {
     let one: Vec<u16> = (0..15).map(|_| enroll("ens")).collect();
     assert!(one.contains(&429), "{one:?}");
     assert_ne!(enroll("anden"), 429);
+    // Someone elsewhere hammering a colleague's credential does not lock the colleague out:
+    // the limit counts per credential and address.
+    let port = server.addr().port();
+    let attacker: Vec<u16> = (0..15)
+        .map(|_| refresh_with("a-colleagues-token", "127.0.0.5", port, None))
+        .collect();
+    assert!(attacker.contains(&429), "{attacker:?}");
+    assert_eq!(
+        refresh_with("a-colleagues-token", "127.0.0.6", port, None),
+        401,
+        "the colleague at their own desk gets through"
+    );
 }

@@ -2374,3 +2374,53 @@ fn live_updates_reach_every_instance_and_only_those_concerned(kind: Kind) {
     assert!(outsider.store.get::<Case>(w.case1).unwrap().is_some());
 }
 backends!(live_updates_reach_every_instance_and_only_those_concerned);
+
+/// Migration 0013 on a database with history: every bucket's head continues from the old
+/// service-wide counter, at or above every number ever given — a purged record's included, on
+/// which a device's cursor may stand — and a bucket whose records were all purged gets a head
+/// too; so the next write in a case always lands after every device's cursor. The scope
+/// versions of 0014 start for everyone who has a scope.
+fn bucket_heads_continue_past_every_number_ever_given(kind: Kind) {
+    use feltkontor_central::migrate;
+    let db = Db::new(kind);
+    let mut c = db.owner();
+    migrate::run_to(c.as_mut(), 12).unwrap();
+    let (c1, c2) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
+    let staff = Uuid::now_v7().to_string();
+    c.batch(&format!(
+        "INSERT INTO records (entity, id, case_id, data, field_hlc, archived, seq)
+           VALUES ('note', 'n1', '{c1}', '{{}}', '{{}}', 0, 500);
+         INSERT INTO records (entity, id, case_id, data, field_hlc, archived, seq)
+           VALUES ('staff', '{staff}', NULL, '{{}}', '{{}}', 0, 3);
+         UPDATE counters SET value = 900 WHERE name = 'records';
+         INSERT INTO case_horizon (case_id, seq) VALUES ('{c1}', 900), ('{c2}', 700);
+         INSERT INTO case_index (case_id, team_id, coordinator_id, status) VALUES ('{c1}', 't', '{staff}', 'open');"
+    ))
+    .unwrap();
+    migrate::run(c.as_mut()).unwrap();
+    let heads: Vec<(String, i64, i64)> = c
+        .query(
+            "SELECT bucket, seq, records FROM bucket_heads ORDER BY bucket",
+            feltkontor_central::params![],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.text(0).unwrap(), r.int(1).unwrap(), r.int(2).unwrap()))
+        .collect();
+    let mut want = vec![
+        (String::new(), 900, 1),
+        (c1.clone(), 900, 1),
+        (c2.clone(), 900, 0),
+    ];
+    want.sort();
+    assert_eq!(heads, want);
+    let version = c
+        .query_one(
+            "SELECT n FROM scope_versions WHERE staff_id = $1",
+            feltkontor_central::params![staff.as_str()],
+        )
+        .unwrap()
+        .map(|r| r.int(0).unwrap());
+    assert_eq!(version, Some(1), "the coordinator's scope has a version");
+}
+backends!(bucket_heads_continue_past_every_number_ever_given);

@@ -12,8 +12,15 @@ CREATE TABLE bucket_heads (
     seq     BIGINT NOT NULL,
     records BIGINT NOT NULL
 );
+-- Every existing bucket continues from the service-wide counter (at or above every number
+-- ever given, purged records' included: a device's cursor may stand on a purged one), and so
+-- does a bucket whose records were all purged (it has a horizon and no row).
 INSERT INTO bucket_heads (bucket, seq, records)
-    SELECT COALESCE(case_id, ''), MAX(seq), COUNT(*) FROM records GROUP BY COALESCE(case_id, '');
+    SELECT COALESCE(case_id, ''), (SELECT value FROM counters WHERE name = 'records'), COUNT(*)
+    FROM records GROUP BY COALESCE(case_id, '');
+INSERT INTO bucket_heads (bucket, seq, records)
+    SELECT z.case_id, (SELECT value FROM counters WHERE name = 'records'), 0 FROM case_horizon z
+    WHERE NOT EXISTS (SELECT 1 FROM bucket_heads h WHERE h.bucket = z.case_id);
 GRANT SELECT, INSERT, UPDATE ON bucket_heads TO feltkontor_app;
 
 -- `scope_index`: which staff member has which case in scope (a member of the case's team, a
@@ -50,6 +57,10 @@ $$;
 CREATE FUNCTION feltkontor_scope_case() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 BEGIN
+    -- Only a new team or coordinator changes the scope (a status change does not).
+    IF TG_OP = 'UPDATE' AND OLD.team_id = NEW.team_id AND OLD.coordinator_id = NEW.coordinator_id THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP <> 'INSERT' THEN
         DELETE FROM scope_index WHERE case_id = OLD.case_id;
     END IF;

@@ -9,6 +9,8 @@ CREATE TABLE scope_versions (
     n        BIGINT NOT NULL
 );
 GRANT SELECT, INSERT, UPDATE ON scope_versions TO feltkontor_app;
+-- Everyone with a scope today starts at 1 (a bump then always finds their row).
+INSERT INTO scope_versions (staff_id, n) SELECT DISTINCT staff_id, 1 FROM scope_index;
 
 CREATE FUNCTION feltkontor_scope_version() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
@@ -25,7 +27,11 @@ BEGIN
 END $$;
 CREATE TRIGGER scope_version AFTER INSERT OR DELETE ON scope_index
     FOR EACH ROW EXECUTE FUNCTION feltkontor_scope_version();
-CREATE TRIGGER scope_version_participant AFTER UPDATE ON participant_index
+-- A participation or membership coming, going or changing moves it even when another reason
+-- keeps the case in scope (a participant sees more than a team member who is not one).
+CREATE TRIGGER scope_version_participant AFTER INSERT OR UPDATE OR DELETE ON participant_index
+    FOR EACH ROW EXECUTE FUNCTION feltkontor_scope_version();
+CREATE TRIGGER scope_version_member AFTER INSERT OR UPDATE OR DELETE ON members_index
     FOR EACH ROW EXECUTE FUNCTION feltkontor_scope_version();
 
 -- A consent of the case was written: everyone with the case in scope (read as the owner: a

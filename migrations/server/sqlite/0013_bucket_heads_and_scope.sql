@@ -12,8 +12,15 @@ CREATE TABLE bucket_heads (
     seq     BIGINT NOT NULL,
     records BIGINT NOT NULL
 );
+-- Every existing bucket continues from the service-wide counter (at or above every number
+-- ever given, purged records' included: a device's cursor may stand on a purged one), and so
+-- does a bucket whose records were all purged (it has a horizon and no row).
 INSERT INTO bucket_heads (bucket, seq, records)
-    SELECT COALESCE(case_id, ''), MAX(seq), COUNT(*) FROM records GROUP BY COALESCE(case_id, '');
+    SELECT COALESCE(case_id, ''), (SELECT value FROM counters WHERE name = 'records'), COUNT(*)
+    FROM records GROUP BY COALESCE(case_id, '');
+INSERT INTO bucket_heads (bucket, seq, records)
+    SELECT z.case_id, (SELECT value FROM counters WHERE name = 'records'), 0 FROM case_horizon z
+    WHERE NOT EXISTS (SELECT 1 FROM bucket_heads h WHERE h.bucket = z.case_id);
 
 -- `scope_index`: which staff member has which case in scope (a member of the case's team, a
 -- participant, or its coordinator), kept by triggers on the three projections. The visible set
@@ -38,7 +45,9 @@ CREATE TRIGGER scope_case_insert AFTER INSERT ON case_index BEGIN
             UNION SELECT NEW.coordinator_id, NEW.case_id) AS x
         WHERE NOT EXISTS (SELECT 1 FROM scope_index si WHERE si.staff_id = x.staff_id AND si.case_id = x.case_id);
 END;
-CREATE TRIGGER scope_case_update AFTER UPDATE ON case_index BEGIN
+-- Only a new team or coordinator changes the scope (a status change does not).
+CREATE TRIGGER scope_case_update AFTER UPDATE ON case_index
+    WHEN OLD.team_id <> NEW.team_id OR OLD.coordinator_id <> NEW.coordinator_id BEGIN
     DELETE FROM scope_index WHERE case_id = OLD.case_id;
     INSERT INTO scope_index (staff_id, case_id)
         SELECT x.staff_id, x.case_id FROM (

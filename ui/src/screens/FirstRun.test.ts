@@ -65,4 +65,29 @@ describe("FirstRun", () => {
     // The browser's own validation bubbles never appear: the form is novalidate.
     expect(screen.getByRole("button", { name: "Forbind og hent mine sager" }).closest("form")?.noValidate).toBe(true);
   });
+
+  it("judges the passphrase as sent when the meter has not caught up with the last keystrokes", async () => {
+    setLang("da");
+    const { invoke } = await import("@tauri-apps/api/core");
+    const mocked = vi.mocked(invoke);
+    // The meter's answers are slow (a busy machine); the one asked at submit is prompt.
+    let slow = true;
+    mocked.mockImplementation(async (cmd: string, args?: unknown) => {
+      const p = (args as { passphrase?: string } | undefined)?.passphrase ?? "";
+      if (cmd !== "passphrase_strength") return undefined;
+      if (slow) await new Promise((r) => setTimeout(r, 5_000));
+      return { score: 4, acceptable: p.length >= 10 && p.includes(" ") };
+    });
+    const onready = vi.fn();
+    render(FirstRun, { props: { onready } });
+    await fireEvent.click(screen.getByLabelText("Kun på denne computer"));
+    await fireEvent.input(screen.getByLabelText("Dit navn"), { target: { value: "Karen Lund" } });
+    await fireEvent.input(screen.getByLabelText("Initialer"), { target: { value: "KL" } });
+    await fireEvent.input(screen.getByLabelText("Vælg en adgangssætning"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    await fireEvent.input(screen.getByLabelText("Gentag adgangssætningen"), { target: { value: "blåbær tromle fyrtårn 42" } });
+    slow = false;
+    await fireEvent.click(screen.getByRole("button", { name: "Opret og arbejd offline" }));
+    await waitFor(() => expect(mocked).toHaveBeenCalledWith("first_run", expect.anything()));
+    expect(screen.queryByTestId("field-error-passphrase"), "not refused on the meter's stale verdict").toBeNull();
+  });
 });

@@ -110,7 +110,25 @@ fn read(row: &postgres::Row) -> Result<Row> {
 
 impl PgConn {
     pub fn open(url: &str) -> Result<PgConn> {
-        let target = PgTarget::parse(url).map_err(ServiceError::unavailable_because)?;
+        Self::open_with(url, |_| {})
+    }
+
+    /// A connection that waits for notifications: a peer gone silently (a dropped network path,
+    /// a proxy) is found by TCP keep-alives and a user timeout within about 30 s, not after the
+    /// kernel's quarter of an hour.
+    pub fn open_listening(url: &str) -> Result<PgConn> {
+        Self::open_with(url, |c| {
+            c.keepalives(true)
+                .keepalives_idle(std::time::Duration::from_secs(10))
+                .keepalives_interval(std::time::Duration::from_secs(5))
+                .keepalives_retries(3)
+                .tcp_user_timeout(std::time::Duration::from_secs(30));
+        })
+    }
+
+    fn open_with(url: &str, tune: impl FnOnce(&mut postgres::Config)) -> Result<PgConn> {
+        let mut target = PgTarget::parse(url).map_err(ServiceError::unavailable_because)?;
+        tune(&mut target.config);
         let connected = match &target.tls {
             None => target.config.connect(NoTls),
             Some(tls) => target.config.connect(tls.clone()),

@@ -421,6 +421,7 @@ macro_rules! backends {
     };
 }
 
+pub mod baseline;
 pub mod devices;
 pub mod insider;
 pub mod proxy;
