@@ -751,7 +751,7 @@ fn unread_streams_exhaust_nothing(kind: Kind) {
             "--max-streams-per-device",
             "2",
             "--stream-send-timeout",
-            "2",
+            "4",
         ],
     );
     let a = Insider::enroll(&server, &db, "coord");
@@ -776,7 +776,12 @@ fn unread_streams_exhaust_nothing(kind: Kind) {
         "{:?}",
         full.body
     );
-    // Everyone else is served at once, and readiness tells the load balancer.
+    // Readiness tells the load balancer, while every place is still taken (asked at once: the
+    // unread streams end after the send timeout).
+    let ready = server.client().get("/ready", None);
+    assert_eq!(ready.status, 503, "{:?}", ready.body);
+    assert!(ready.body["detail"].as_str().unwrap().contains("saturated"));
+    // Everyone else is served at once.
     let started = std::time::Instant::now();
     assert_eq!(psy.get("/v1/whoami").status, 200);
     assert_eq!(
@@ -785,9 +790,6 @@ fn unread_streams_exhaust_nothing(kind: Kind) {
         200
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    let ready = server.client().get("/ready", None);
-    assert_eq!(ready.status, 503, "{:?}", ready.body);
-    assert!(ready.body["detail"].as_str().unwrap().contains("saturated"));
     // Streams whose readers take nothing end; their places are free again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while server.client().get("/ready", None).status != 200 {
