@@ -130,25 +130,14 @@ pub fn accesses(
         .map(|s| s.case_id)
         .collect();
     let mut consents: std::collections::HashMap<Uuid, Vec<Consent>> = Default::default();
-    for chunk in asking.chunks(500) {
-        let marks = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let values: Vec<crate::db::Value> = chunk.iter().map(|c| (*c).into()).collect();
-        for row in conn.query(
-            &format!(
-                "SELECT entity, id, case_id, data, archived FROM records
-                 WHERE entity = 'consent' AND archived = 0 AND case_id IN ({marks})"
-            ),
-            &values,
-        )? {
-            let stored = crate::records::read_row(&row)?;
-            if let (Some(case), Ok(c)) =
-                (stored.case_id, crate::records::decode::<Consent>(&stored))
-            {
-                consents.entry(case).or_default().push(c);
-            }
+    for stored in crate::records::where_in(
+        conn,
+        "entity = 'consent' AND archived = 0",
+        "case_id",
+        &asking,
+    )? {
+        if let (Some(case), Ok(c)) = (stored.case_id, crate::records::decode::<Consent>(&stored)) {
+            consents.entry(case).or_default().push(c);
         }
     }
     Ok(scopes

@@ -531,6 +531,34 @@ pub fn decode<T: serde::de::DeserializeOwned>(s: &Stored) -> Result<T> {
         .map_err(|e| ServiceError::internal(format!("{} {}: {e}", s.entity.as_str(), s.id)))
 }
 
+/// The records matching `filter` whose `column` is one of `ids`, asked in batches of 500
+/// (both engines' limits on parameters stay far away).
+pub fn where_in(
+    conn: &mut dyn Conn,
+    filter: &str,
+    column: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Stored>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let marks = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let values: Vec<crate::db::Value> = chunk.iter().map(|c| (*c).into()).collect();
+        for row in conn.query(
+            &format!(
+                "SELECT entity, id, case_id, data, archived FROM records
+                 WHERE {filter} AND {column} IN ({marks})"
+            ),
+            &values,
+        )? {
+            out.push(read_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Every live record of a case.
 pub fn of_case(conn: &mut dyn Conn, case: Uuid) -> Result<Vec<Stored>> {
     conn.query(

@@ -1856,23 +1856,9 @@ fn authors_professions<'a>(
         .collect();
     wanted.sort();
     wanted.dedup();
-    for chunk in wanted.chunks(500) {
-        let marks = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let values: Vec<crate::db::Value> = chunk.iter().map(|c| (*c).into()).collect();
-        for row in conn.query(
-            &format!(
-                "SELECT entity, id, case_id, data, archived FROM records
-                 WHERE entity = 'staff' AND id IN ({marks})"
-            ),
-            &values,
-        )? {
-            let stored = records::read_row(&row)?;
-            if let Ok(staff) = records::decode::<Staff>(&stored) {
-                known.insert(staff.id.0, staff.profession);
-            }
+    for stored in records::where_in(conn, "entity = 'staff'", "id", &wanted)? {
+        if let Ok(staff) = records::decode::<Staff>(&stored) {
+            known.insert(staff.id.0, staff.profession);
         }
     }
     Ok(())
