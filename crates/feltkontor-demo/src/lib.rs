@@ -700,14 +700,15 @@ fn generate_case(
         }
     }
 
-    // A planned visit this week on a third of the cases, and on another third a meeting held
-    // yesterday whose note is not written yet.
+    // A planned visit in the coming week on a third of the cases (from tomorrow: one planned for
+    // earlier today would already be past, and waiting for its note, when the demo is opened in
+    // the evening), and on another third a meeting held yesterday whose note is not written yet.
     if index % 3 != 2 {
         let held = index % 3 == 1;
         let day = if held {
             today - Duration::days(1)
         } else {
-            today + Duration::days(rng.gen_range(0..6))
+            today + Duration::days(rng.gen_range(1..7))
         };
         let starts_at = day
             .with_hms(rng.gen_range(8..16), [0, 30][rng.gen_range(0..2)], 0)
