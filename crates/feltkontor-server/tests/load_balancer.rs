@@ -5,55 +5,9 @@
 
 mod common;
 
-use common::{free_port, log_dir, Db, Kind, Server};
+use common::balancer::Balancer;
+use common::{Db, Kind, Server};
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Balancer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Balancer {
-    fn start(backend: &Server) -> Balancer {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let backend = backend.addr();
-        let config = format!(
-            "global\n  maxconn 256\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option forwardfor\nfrontend feltkontor\n  bind 127.0.0.1:{port}\n  default_backend service\nbackend service\n  server s1 {backend}\n"
-        );
-        let cfg = dir.path().join("haproxy.cfg");
-        std::fs::write(&cfg, config).unwrap();
-        let log = std::fs::File::create(log_dir().join(format!("haproxy-{port}.log"))).unwrap();
-        let child = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("haproxy (scripts/install-deps.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "haproxy did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Balancer {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A refresh with a token that is not valid (a new one each time, so only the address limit
 /// can refuse it), from `from`, to `port`: 401, or 429 once the address is limited.
@@ -95,7 +49,7 @@ fn clients_behind_the_balancer_are_limited_each_by_their_own_address() {
         &db,
         &["--address-rate", "1", "--trusted-proxy", "127.0.0.1"],
     );
-    let lb = Balancer::start(&server);
+    let lb = Balancer::start(&[server.addr()]);
 
     let a = exhaust("127.0.0.2", lb.port, None);
     assert!(a.contains(&429), "client A is limited: {a:?}");
@@ -120,7 +74,7 @@ fn without_a_trusted_proxy_the_header_is_ignored() {
     common::tls_provider();
     let db = Db::migrated(Kind::Sqlite);
     let server = Server::start(&db, &["--address-rate", "1"]);
-    let lb = Balancer::start(&server);
+    let lb = Balancer::start(&[server.addr()]);
     let a = exhaust("127.0.0.2", lb.port, None);
     assert!(a.contains(&429), "{a:?}");
     // Every request comes from the balancer's address: B shares A's limit.
@@ -140,7 +94,7 @@ fn devices_sharing_one_address_are_limited_each_by_their_own_credential() {
     common::tls_provider();
     let db = Db::migrated(Kind::Sqlite);
     let server = Server::start(&db, &[]);
-    let lb = Balancer::start(&server);
+    let lb = Balancer::start(&[server.addr()]);
     for i in 0..60 {
         let token = format!("device-{i}-refresh-token");
         assert_eq!(

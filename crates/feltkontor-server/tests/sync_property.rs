@@ -17,6 +17,11 @@
 //! - a change was refused only while its worker could not see the case;
 //! - every applied change is audited once; every signed note matches its signature.
 //!
+//! On PostgreSQL the devices talk to three instances of the service on one database (device `i`
+//! to instance `i % 3`), as behind the municipality's load balancer: what one instance applied
+//! reaches devices at the others through the database and each instance's kept plans
+//! (`central/src/plans.rs`) must never send what a write at another instance took away.
+//!
 //! `FELTKONTOR_SYNC_SCHEDULES` sets the schedules per backend (100 by default: 200 in
 //! `make test`); `FELTKONTOR_SYNC_SEED` the first seed. `make test-sync-long` runs 1,000.
 
@@ -652,9 +657,14 @@ fn random_schedules(kind: Kind) {
     let first_seed = env_u64("FELTKONTOR_SYNC_SEED", 20_261_123);
     let db = Db::migrated(kind);
     let w = world::build(&db);
-    let server = Server::start(&db, &[]);
+    let instances = if kind == Kind::Postgres { 3 } else { 1 };
+    let servers: Vec<Server> = (0..instances).map(|_| Server::start(&db, &[])).collect();
     let rt = rt();
-    let devices: Vec<Device> = USERS.iter().map(|u| device(&server, &db, u)).collect();
+    let devices: Vec<Device> = USERS
+        .iter()
+        .enumerate()
+        .map(|(i, u)| device(&servers[i % instances], &db, u))
+        .collect();
     let n = devices.len();
     let mut sim = Sim {
         rt,
@@ -677,8 +687,8 @@ fn random_schedules(kind: Kind) {
     let mut tokens_at = std::time::Instant::now();
     for schedule in first_seed..first_seed + schedules {
         if tokens_at.elapsed() > std::time::Duration::from_secs(5 * 60) {
-            for dev in &mut sim.devices {
-                dev.refresh(&sim.rt, &server.base);
+            for (i, dev) in sim.devices.iter_mut().enumerate() {
+                dev.refresh(&sim.rt, &servers[i % instances].base);
             }
             tokens_at = std::time::Instant::now();
         }

@@ -31,7 +31,19 @@ pub fn rt() -> tokio::runtime::Runtime {
 }
 
 pub fn device(server: &Server, db: &Db, username: &str) -> Device {
-    let enrolled = server.client().enroll(db, username);
+    device_at(&server.base, db, username)
+}
+
+/// A device that talks to `base`: an instance, or the load balancer in front of several.
+pub fn device_at(base: &str, db: &Db, username: &str) -> Device {
+    let server = super::Client {
+        base: base.to_owned(),
+        http: {
+            super::tls_provider();
+            reqwest::blocking::Client::new()
+        },
+    };
+    let enrolled = server.enroll(db, username);
     let staff: Uuid = enrolled["staff_id"].as_str().unwrap().parse().unwrap();
     let device: Uuid = enrolled["device_id"].as_str().unwrap().parse().unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -421,7 +421,9 @@ macro_rules! backends {
     };
 }
 
+pub mod balancer;
 pub mod baseline;
+pub mod convergence;
 pub mod devices;
 pub mod insider;
 pub mod proxy;
