@@ -6,7 +6,7 @@ DEMO_DIR ?= target/demo/profile
 DEMO_PASSPHRASE ?= demo-kodeord-feltkontor
 export FELTKONTOR_DEMO_PASSPHRASE := $(DEMO_PASSPHRASE)
 
-.PHONY: help deps ui build run test test-rust test-server test-ui test-e2e check check-deps fmt bench bench-app bench-server bench-sync bench-quarantine bench-scale bindings openapi demo clean test-sync-long run-connected
+.PHONY: help deps ui build run test test-rust test-server test-ui test-e2e check check-deps fmt bench bench-app bench-server bench-sync bench-quarantine bench-scale bench-fleet bindings openapi demo clean test-sync-long run-connected
 
 help:
 	@echo "make run    install what is missing, build, open the app on demo data"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-server  200 concurrent clients against the central service, SQLite and PostgreSQL"
 	@echo "make bench-sync  first sync (with PouchDB replication of the same records), resume, incremental, drain, live propagation, 200 syncing devices (target/bench/sync.md)"
 	@echo "make bench-scale  the service at Aarhus size and 5x on PostgreSQL (and SQLite): bulk seed, a 1,000-case worker's first sync, empty and incremental pulls (target/bench/scale.md)"
+	@echo "make bench-fleet  2,000 devices online at Aarhus size against three instances on PostgreSQL: CPU per device-minute, propagation across instances (target/bench/fleet.md)"
 	@echo "make bench-quarantine  incremental pulls with 4,000 quarantined notes waiting (target/bench/quarantine.md)"
 	@echo "make test-sync-long  the multi-device sync property test, 1,000 schedules per engine"
 
@@ -109,6 +110,11 @@ bench-quarantine: deps
 bench-scale: deps
 	cargo bench -p feltkontor-server --bench scale
 	@echo "results: target/bench/scale.md"
+
+# FELTKONTOR_FLEET_MINUTES sets the measured minutes (3).
+bench-fleet: deps
+	cargo bench -p feltkontor-server --bench fleet
+	@echo "results: target/bench/fleet.md"
 
 bench-server: deps
 	cargo bench -p feltkontor-server --bench load

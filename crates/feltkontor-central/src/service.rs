@@ -63,7 +63,14 @@ pub struct Central {
     /// changes ([`Central::keep_plans`]).
     plans: crate::plans::PlanCache,
     plans_on: std::sync::atomic::AtomicBool,
+    /// Each worker's live scope with the scope version it was read at ([`Central::live_scope`]).
+    live_scopes: std::sync::Mutex<LiveScopes>,
 }
+
+type LiveScopes = std::collections::HashMap<Uuid, (i64, Arc<std::collections::HashSet<Uuid>>)>;
+
+/// Workers whose live scope is kept; past it the kept scopes are dropped and read again.
+const LIVE_SCOPES_KEPT: usize = 20_000;
 
 impl Central {
     /// Opens the database. SQLite is migrated on the spot (zero set-up). PostgreSQL must have
@@ -113,6 +120,7 @@ impl Central {
             clock: config.clock,
             plans: crate::plans::PlanCache::default(),
             plans_on: std::sync::atomic::AtomicBool::new(false),
+            live_scopes: Default::default(),
         })
     }
 
@@ -536,20 +544,37 @@ impl Central {
 
     /// For a live-update wait: the worker and the cases in their scope now (one indexed
     /// range), to tell which changes concern them; the device is checked as for any request.
-    pub fn live_scope(&self, bearer: &str) -> Result<(Uuid, std::collections::HashSet<Uuid>)> {
+    pub fn live_scope(&self, bearer: &str) -> Result<(Uuid, Arc<std::collections::HashSet<Uuid>>)> {
         let claims = identity::verify_access_token(&self.key, bearer, self.now())?;
         self.limits(&claims)?;
         let mut conn = self.pool.get()?;
         let cases = crate::db::read_transaction(&mut *conn, Some(claims.sub), |conn| {
             // A revoked or disabled device hears nothing, not even that something changed.
             identity::check_device(conn, &claims)?;
-            conn.query(
-                "SELECT case_id FROM scope_index WHERE staff_id = $1",
-                params![claims.sub],
-            )?
-            .iter()
-            .map(|r| r.uuid(0))
-            .collect::<Result<std::collections::HashSet<Uuid>>>()
+            // Every device waits again and again: the scope read last time serves while the
+            // worker's scope version (moved by every change of their scope rows) is the same,
+            // read in the same snapshot. One row instead of the whole scope.
+            let version = crate::sync::scope_version(conn, claims.sub)?;
+            if let Some((v, kept)) = self.live_scopes.lock().unwrap().get(&claims.sub) {
+                if *v == version {
+                    return Ok(kept.clone());
+                }
+            }
+            let cases: Arc<std::collections::HashSet<Uuid>> = Arc::new(
+                conn.query(
+                    "SELECT case_id FROM scope_index WHERE staff_id = $1",
+                    params![claims.sub],
+                )?
+                .iter()
+                .map(|r| r.uuid(0))
+                .collect::<Result<_>>()?,
+            );
+            let mut kept = self.live_scopes.lock().unwrap();
+            if kept.len() >= LIVE_SCOPES_KEPT {
+                kept.clear();
+            }
+            kept.insert(claims.sub, (version, cases.clone()));
+            Ok(cases)
         })?;
         Ok((claims.sub, cases))
     }

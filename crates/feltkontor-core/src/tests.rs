@@ -543,6 +543,65 @@ fn bad_input_gives_typed_errors_and_no_partial_rows() {
     );
 }
 
+/// A word written after the first search (the search vocabulary is read then) is found by its
+/// beginning: in a new note, in a draft edited, in a person; a word edited away or in a
+/// discarded draft finds nothing; and so are rows indexed in one pass after a large pull.
+#[test]
+fn search_finds_words_written_after_the_first_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Sample::new();
+    let (mut store, _) = s.sample_store(tmp.path());
+    store.write(|w| w.save_note(&s.note)).unwrap();
+    assert_eq!(store.search("aarhus", 10).unwrap().notes.len(), 1);
+
+    let mut draft = CaseNote {
+        id: NoteId::new(),
+        body: "Vi så zebrafinken i haven.".into(),
+        child_words: "".into(),
+        family_perspective: "".into(),
+        ..s.note.clone()
+    };
+    store.write(|w| w.save_note(&draft)).unwrap();
+    assert_eq!(store.search("zebraf", 10).unwrap().notes.len(), 1);
+    draft.body = "Far er kvæghandler.".into();
+    store.write(|w| w.save_note(&draft)).unwrap();
+    assert_eq!(store.search("kvæghand", 10).unwrap().notes.len(), 1);
+    assert_eq!(store.search("kvaeghandl", 10).unwrap().notes.len(), 1);
+    assert!(
+        store.search("zebraf", 10).unwrap().notes.is_empty(),
+        "edited away"
+    );
+    store.write(|w| w.discard_draft(draft.id)).unwrap();
+    assert!(
+        store.search("kvaeghand", 10).unwrap().notes.is_empty(),
+        "discarded"
+    );
+    assert!(store.search("xylofonen", 10).unwrap().notes.is_empty());
+
+    let p = Person {
+        id: PersonId::new(),
+        name: "Zoë Pelikansen".into(),
+        ..s.person.clone()
+    };
+    store.write(|w| w.put_person(&p)).unwrap();
+    assert_eq!(store.search("pelikans", 10).unwrap().persons.len(), 1);
+    assert_eq!(store.search("zoe pelik", 10).unwrap().persons.len(), 1);
+
+    // Rows stored without indexing each (a large pull) are indexed at the next search, and
+    // their words are found.
+    crate::store::search::defer_indexing(store.conn()).unwrap();
+    let later = CaseNote {
+        id: NoteId::new(),
+        body: "Besøg hos bedsteforældrene i Sæby.".into(),
+        child_words: "".into(),
+        family_perspective: "".into(),
+        ..s.note.clone()
+    };
+    store.write(|w| w.save_note(&later)).unwrap();
+    assert_eq!(store.search("bedsteforaeld", 10).unwrap().notes.len(), 1);
+    assert_eq!(store.search("saeby", 10).unwrap().notes.len(), 1);
+}
+
 #[test]
 fn search_is_danish_aware_ranked_and_logged() {
     let tmp = tempfile::tempdir().unwrap();

@@ -11,6 +11,9 @@
 //!    loopback: records/s end to end, the service's CPU and the database's CPU (PostgreSQL's
 //!    processes; on SQLite the database runs inside the service). Beside it, the raw bulk
 //!    insert of the same rows into an encrypted SQLite file in one transaction (the ceiling).
+//!    On PostgreSQL also what row-level security adds per record read: the worker's records
+//!    read as the service reads them (the application role, the policies applied) against the
+//!    same query as the owner (no policies).
 //! 3. Empty pulls (nothing changed since the device's cursors): 100, wall p50/p95 and CPU per
 //!    pull.
 //! 4. Incremental pulls of 10 changes: a colleague on the team writes 10 notes in 10 of the
@@ -23,19 +26,14 @@ mod common;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use common::devices::*;
-use common::{Db, Kind, Server, FAST_LIMITS, PASSWORD};
-use feltkontor_central::admin;
-use feltkontor_central::bulk::Loader;
-use feltkontor_demo::{generate_records, DemoSize, DemoStaff, Municipality};
+use common::municipal::{seed, Cpu, CASES, WORKER_SCOPE};
+use common::{Db, Kind, Server, FAST_LIMITS};
+use feltkontor_demo::Municipality;
 use feltkontor_wire::sync::PullRequest;
-use feltkontor_wire::{CaseId, EntityKind, StaffId};
+use feltkontor_wire::StaffId;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-const SEED: u64 = 2026;
-const WORKER_SCOPE: usize = 1_000;
-const CASES: usize = 20_000;
-const NOTES_PER_CASE: usize = 50;
 const EMPTY_PULLS: usize = 100;
 const INCREMENTAL_ROUNDS: usize = 10;
 
@@ -47,134 +45,6 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-/// CPU seconds used so far by the processes whose command name is `comm` (all of them), or by
-/// `pid` alone.
-fn cpu_seconds(comm: Option<&str>, pid: Option<u32>) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    let mut total = 0u64;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(p) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid.is_some_and(|want| want != p) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if comm.is_some_and(|c| &stat[open + 1..close] != c) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-        let utime: u64 = fields.get(11).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let stime: u64 = fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-        total += utime + stime;
-    }
-    total as f64 / ticks
-}
-
-/// CPU of the service process and of the database's processes.
-struct Cpu {
-    server: u32,
-    kind: Kind,
-}
-
-impl Cpu {
-    fn now(&self) -> (f64, f64) {
-        let server = cpu_seconds(None, Some(self.server));
-        let db = match self.kind {
-            Kind::Postgres => cpu_seconds(Some("postgres"), None),
-            Kind::Sqlite => 0.0,
-        };
-        (server, db)
-    }
-}
-
-struct Seeded {
-    records: u64,
-    took: Duration,
-    worker: String,
-    colleague: String,
-    team_cases: Vec<CaseId>,
-}
-
-/// The municipality at `factor` times Aarhus's size, loaded in bulk; the worker and a
-/// colleague on their team get accounts.
-fn seed(db: &Db, factor: usize) -> Seeded {
-    let m = Municipality {
-        staff: Municipality::AARHUS.staff * factor,
-        teams: Municipality::AARHUS.teams * factor,
-        districts: Municipality::AARHUS.districts * factor,
-    };
-    let size = DemoSize {
-        cases: CASES * factor,
-        notes_per_case: NOTES_PER_CASE,
-        persons_per_case: 5,
-        long_case_notes: 0,
-    };
-    let people = DemoStaff::sized(SEED, &m);
-    let mut conn = db.owner();
-    let t = Instant::now();
-    let mut loader = Loader::new(conn.as_mut(), feltkontor_central::now_ms()).unwrap();
-    let team0 = people.teams[0].id;
-    let mut team_cases = Vec::new();
-    let mut error = None;
-    generate_records(
-        &people,
-        &size,
-        SEED,
-        time::OffsetDateTime::now_utc(),
-        WORKER_SCOPE,
-        |kind, id, data| {
-            if error.is_some() {
-                return;
-            }
-            if kind == EntityKind::Case
-                && data.get("team_id").and_then(|v| v.as_str()) == Some(&team0.to_string())
-            {
-                team_cases.push(CaseId(id));
-            }
-            if let Err(e) = loader.add(conn.as_mut(), kind, id, data) {
-                error = Some(e);
-            }
-        },
-    )
-    .unwrap();
-    if let Some(e) = error {
-        panic!("bulk load: {e}");
-    }
-    let records = loader.finish(conn.as_mut()).unwrap();
-    let took = t.elapsed();
-    let worker = people.worker().clone();
-    let colleague = people.staff[1].0.clone();
-    assert_eq!(
-        people.staff[1].1, 0,
-        "the colleague is on the worker's team"
-    );
-    for (s, name) in [(&worker, "worker"), (&colleague, "colleague")] {
-        admin::create_account(conn.as_mut(), s, name, PASSWORD, "kontakt@demo.aarhus.dk").unwrap();
-    }
-    if db.kind == Kind::Postgres {
-        conn.batch("ANALYZE").unwrap();
-    }
-    eprintln!("seeded {records} records in {took:?}");
-    Seeded {
-        records,
-        took,
-        worker: "worker".into(),
-        colleague: "colleague".into(),
-        team_cases,
-    }
-}
-
 struct Figures {
     label: String,
     seeded: u64,
@@ -184,6 +54,8 @@ struct Figures {
     first_server_cpu: f64,
     first_db_cpu: f64,
     bulk: Duration,
+    /// PostgreSQL: what row-level security adds per record read (µs), and the records.
+    rls: Option<(f64, i64)>,
     empty_p50: f64,
     empty_p95: f64,
     empty_server_cpu_ms: f64,
@@ -234,6 +106,7 @@ fn run(kind: Kind, factor: usize) -> Figures {
         })
         .collect();
     let bulk = common::baseline::bulk_insert(&rows);
+    let rls = (kind == Kind::Postgres).then(|| rls_per_record(&db, worker.staff));
 
     // Empty pulls.
     let cursors = worker.store.sync_cursors().unwrap();
@@ -328,6 +201,7 @@ fn run(kind: Kind, factor: usize) -> Figures {
         first_server_cpu,
         first_db_cpu,
         bulk,
+        rls,
         empty_p50,
         empty_p95,
         empty_server_cpu_ms,
@@ -337,6 +211,48 @@ fn run(kind: Kind, factor: usize) -> Figures {
         incr_server_cpu_ms: sc * 1000.0 / INCREMENTAL_ROUNDS as f64,
         incr_db_cpu_ms: dc * 1000.0 / INCREMENTAL_ROUNDS as f64,
     }
+}
+
+/// What row-level security costs per record: the worker's records (every record of every case
+/// in their scope) read as the service reads them (the application role, the worker set, the
+/// policies applied) against the same query as the owner (a superuser: no policies); median of
+/// five each. Returns µs per record and the records read.
+fn rls_per_record(db: &Db, staff: uuid::Uuid) -> (f64, i64) {
+    use feltkontor_central::db::DatabaseUrl;
+    use feltkontor_central::params;
+    const SQL: &str = "SELECT count(*), sum(length(r.data)) FROM records r
+         WHERE r.case_id IN (SELECT s.case_id FROM scope_index s WHERE s.staff_id = $1)";
+    let mut app = db
+        .app_url
+        .parse::<DatabaseUrl>()
+        .unwrap()
+        .connect()
+        .unwrap();
+    let mut owner = db.owner();
+    let mut time = |conn: &mut dyn feltkontor_central::db::Conn, worker: bool| {
+        let mut walls = Vec::new();
+        let mut n = 0;
+        for _ in 0..5 {
+            conn.begin_read().unwrap();
+            if worker {
+                conn.set_worker(Some(staff)).unwrap();
+            }
+            let t = Instant::now();
+            let row = conn.query_one(SQL, params![staff]).unwrap().unwrap();
+            walls.push(t.elapsed().as_secs_f64());
+            n = row.int(0).unwrap();
+            conn.commit().unwrap();
+        }
+        walls.sort_by(f64::total_cmp);
+        (walls[2], n)
+    };
+    let (with, n_app) = time(app.as_mut(), true);
+    let (without, n_owner) = time(owner.as_mut(), false);
+    assert_eq!(
+        n_app, n_owner,
+        "the worker reads every record of their scope"
+    );
+    ((with - without).max(0.0) * 1e6 / n_app.max(1) as f64, n_app)
 }
 
 fn main() {
@@ -364,13 +280,13 @@ fn main() {
     );
     let _ = writeln!(
         md,
-        "| Municipality | Bulk seed | First sync | records/s | vs raw bulk insert | CPU service / database | Empty pull p50 (p95) | Empty pull CPU service / database | 10 changes p50 | CPU service / database |"
+        "| Municipality | Bulk seed | First sync | records/s | vs raw bulk insert | CPU service / database | Empty pull p50 (p95) | Empty pull CPU service / database | 10 changes p50 | CPU service / database | RLS per record read |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
     for f in &figures {
         let _ = writeln!(
             md,
-            "| {} | {} records in {:.0} s ({:.0}/s) | {} records in {:.2} s | **{:.0}** | {:.0} % | {:.1} s / {:.1} s | {:.1} ms ({:.1} ms) | {:.2} ms / **{:.2} ms** | {:.1} ms ({} records) | {:.2} ms / **{:.2} ms** |",
+            "| {} | {} records in {:.0} s ({:.0}/s) | {} records in {:.2} s | **{:.0}** | {:.0} % | {:.1} s / {:.1} s | {:.1} ms ({:.1} ms) | {:.2} ms / **{:.2} ms** | {:.1} ms ({} records) | {:.2} ms / **{:.2} ms** | {} |",
             f.label,
             f.seeded,
             f.seed_took.as_secs_f64(),
@@ -389,6 +305,9 @@ fn main() {
             f.incr_records,
             f.incr_server_cpu_ms,
             f.incr_db_cpu_ms,
+            f.rls
+                .map(|(us, n)| format!("{us:.2} µs ({n} records)"))
+                .unwrap_or_else(|| "—".into()),
         );
     }
     print!("{md}");

@@ -12,7 +12,10 @@
 //! 4. Incremental sync of 100 pending changes (push and pull, one round): 15 rounds, p50/p95.
 //! 5. Draining 1,000 queued changes after reconnect: 5 rounds.
 //! 6. Load: 200 devices (40 per worker, five workers) each making a change and syncing in a
-//!    loop for 15 s after a 3 s warm-up, on SQLite and on PostgreSQL.
+//!    loop for 15 s after a 3 s warm-up, on SQLite and on PostgreSQL; and on PostgreSQL with
+//!    three instances behind HAProxy, one of them killed (SIGKILL) half-way and restarted two
+//!    seconds later: afterwards every change was applied exactly once, the devices converged
+//!    and `admin audit-verify` passes.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -21,6 +24,8 @@ mod common;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use common::balancer::Balancer;
+use common::convergence::changes_made;
 use common::devices::*;
 use common::proxy::Proxy;
 use common::world;
@@ -371,6 +376,9 @@ fn propagation(rt: &tokio::runtime::Runtime) -> Vec<f64> {
     let server = Server::start(&db, &FAST_LIMITS);
     let mut writer = device(&server, &db, "coord");
     let mut reader = device(&server, &db, "teamcw");
+    // The reader runs on a runtime of its own (its thread): connections of its own too, as
+    // a pooled connection is driven by the runtime that opened it.
+    reader.remote = Remote::with_own_connections(&server.base, &reader.token).unwrap();
     writer.sync(rt);
     reader.sync(rt);
     const N: usize = 20;
@@ -431,17 +439,47 @@ struct Load {
     p50: f64,
     p99: f64,
     pulled: usize,
+    /// Three instances: the changes made, and what the checks afterwards found.
+    checked: Option<String>,
 }
 
-fn load(kind: Kind, rt: &tokio::runtime::Runtime) -> Load {
+/// Where the load's devices sync: one instance, or three behind HAProxy with one killed
+/// (SIGKILL) half-way through the measured run and started again two seconds later.
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    One,
+    ThreeKilled,
+}
+
+fn load(kind: Kind, setup: Setup, rt: &tokio::runtime::Runtime) -> Load {
     let db = Db::migrated(kind);
     let w = world::build(&db);
-    let server = Server::start(&db, &[&FAST_LIMITS[..], &["--pool-size", "16"]].concat());
+    let args = [&FAST_LIMITS[..], &["--pool-size", "16"]].concat();
+    let instances = if setup == Setup::One { 1 } else { 3 };
+    let mut servers: Vec<Option<Server>> = (0..instances)
+        .map(|_| Some(Server::start(&db, &args)))
+        .collect();
+    let balancer = (setup == Setup::ThreeKilled).then(|| {
+        Balancer::start(
+            &servers
+                .iter()
+                .map(|s| s.as_ref().unwrap().addr())
+                .collect::<Vec<_>>(),
+        )
+    });
+    let base = balancer
+        .as_ref()
+        .map(|b| b.base.clone())
+        .unwrap_or_else(|| servers[0].as_ref().unwrap().base.clone());
+    let client = common::Client {
+        base: base.clone(),
+        http: reqwest::blocking::Client::new(),
+    };
     let users = ["coord", "teamcw", "psyteam", "psy", "outsider"];
     let mut devices = Vec::new();
     for i in 0..LOAD_DEVICES {
         let user = users[i % users.len()];
-        let enrolled = server.client().enroll(&db, user);
+        let enrolled = client.enroll(&db, user);
         let staff: uuid::Uuid = enrolled["staff_id"].as_str().unwrap().parse().unwrap();
         let id: uuid::Uuid = enrolled["device_id"].as_str().unwrap().parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -458,14 +496,30 @@ fn load(kind: Kind, rt: &tokio::runtime::Runtime) -> Load {
             Arc::new(SystemClock),
         )
         .unwrap();
-        let remote = Remote::new(&server.base, &common::token(&enrolled)).unwrap();
+        let remote = Remote::new(&base, &common::token(&enrolled)).unwrap();
         rt.block_on(sync_once(&remote, &mut store)).unwrap();
         let case = if user == "outsider" { w.case2 } else { w.case1 };
         devices.push((Mutex::new(Some(store)), remote, case, StaffId(staff), dir));
     }
+    let audited_before = db.audited_writes();
     let devices = Arc::new(devices);
     let start = Instant::now();
     let (measure_from, end) = (start + WARMUP, start + WARMUP + RUN);
+    // Half-way through the measured run one instance dies; two seconds later it is back.
+    let killer = (setup == Setup::ThreeKilled).then(|| {
+        let mut victim = servers[1].take().unwrap();
+        let port = victim.addr().port();
+        let db_url = (db.kind, db.owner_url.clone(), db.app_url.clone());
+        let args = args.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(measure_from + RUN / 2 - Instant::now());
+            victim.kill();
+            std::thread::sleep(Duration::from_secs(2));
+            let db = Db::at(db_url.0, db_url.1, db_url.2);
+            let back = Server::start_on(&db, port, &args.iter().map(|s| &**s).collect::<Vec<_>>());
+            back
+        })
+    });
     let results = rt.block_on(async {
         let mut tasks = Vec::new();
         for i in 0..LOAD_DEVICES {
@@ -512,19 +566,88 @@ fn load(kind: Kind, rt: &tokio::runtime::Runtime) -> Load {
         all.sort_by(|a, b| a.total_cmp(b));
         (all, errors, pulled)
     });
+    if let Some(k) = killer {
+        servers[1] = Some(k.join().unwrap());
+    }
+    let checked =
+        (setup == Setup::ThreeKilled).then(|| check_after_kill(rt, &db, &devices, audited_before));
     let (all, errors, pulled) = results;
     Load {
-        engine: if kind == Kind::Sqlite {
-            "SQLite"
-        } else {
-            "PostgreSQL"
+        engine: match (kind, setup) {
+            (Kind::Sqlite, _) => "SQLite",
+            (Kind::Postgres, Setup::One) => "PostgreSQL",
+            (Kind::Postgres, Setup::ThreeKilled) => {
+                "PostgreSQL, three instances behind HAProxy, one killed half-way and restarted"
+            }
         },
         syncs: all.len(),
         errors,
         p50: pct(&all, 0.5),
         p99: pct(&all, 0.99),
         pulled,
+        checked,
     }
+}
+
+type LoadDevice = (
+    Mutex<Option<Store>>,
+    Remote,
+    uuid::Uuid,
+    StaffId,
+    tempfile::TempDir,
+);
+
+/// After the run with a killed instance: every device syncs until a round succeeds and nothing
+/// is pending; then every change every device made was applied exactly once (one audited
+/// `sync_write` each), one device per worker holds exactly what the service says it may see,
+/// and `admin audit-verify` passes. Panics otherwise; returns the summary for the table.
+fn check_after_kill(
+    rt: &tokio::runtime::Runtime,
+    db: &Db,
+    devices: &[LoadDevice],
+    audited_before: i64,
+) -> String {
+    let mut made = 0;
+    for (local, remote, _, _, _) in devices {
+        let mut store = local.lock().unwrap().take().unwrap();
+        let mut tries = 0;
+        loop {
+            match rt.block_on(sync_once(remote, &mut store)) {
+                Ok(_) if store.pending_count().unwrap() == 0 => break,
+                Ok(_) => {}
+                Err(e) => assert!(e.transient() && tries < 20, "after the kill: {e}"),
+            }
+            tries += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(store.rejected_changes().unwrap().is_empty());
+        made += changes_made(&store);
+        *local.lock().unwrap() = Some(store);
+    }
+    // A second round: what the others pushed last reaches everyone.
+    for (local, remote, _, _, _) in devices {
+        let mut guard = local.lock().unwrap();
+        rt.block_on(sync_once(remote, guard.as_mut().unwrap()))
+            .unwrap();
+    }
+    let applied = db.audited_writes() - audited_before;
+    assert_eq!(applied, made, "every change applied exactly once");
+    for (local, remote, _, _, _) in devices.iter().take(5) {
+        let guard = local.lock().unwrap();
+        let store = guard.as_ref().unwrap();
+        let want = oracle(rt, remote);
+        let have = store.live_records().unwrap();
+        assert_eq!(
+            want.keys().collect::<Vec<_>>(),
+            have.keys().collect::<Vec<_>>(),
+            "a device holds exactly what the service says"
+        );
+    }
+    let verified = db.admin(&["audit-verify"], None).success();
+    assert!(verified.stdout.contains("audit log intact"));
+    format!(
+        "{made} changes made, {applied} applied once each; devices converged; audit-verify passed"
+    )
 }
 
 fn main() {
@@ -536,7 +659,11 @@ fn main() {
         .unwrap();
     let s = single_device(&rt);
     let live = propagation(&rt);
-    let loads = [load(Kind::Sqlite, &rt), load(Kind::Postgres, &rt)];
+    let loads = [
+        load(Kind::Sqlite, Setup::One, &rt),
+        load(Kind::Postgres, Setup::One, &rt),
+        load(Kind::Postgres, Setup::ThreeKilled, &rt),
+    ];
 
     let rate = s.records as f64 / s.first_sync.as_secs_f64();
     let bulk_rate = s.records as f64 / s.bulk.as_secs_f64();
@@ -638,6 +765,9 @@ fn main() {
             l.pulled as f64 / l.syncs.max(1) as f64
         )
         .unwrap();
+        if let Some(c) = &l.checked {
+            writeln!(out, "| … afterwards | {c} | nothing lost or duplicated |").unwrap();
+        }
     }
     print!("{out}");
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");

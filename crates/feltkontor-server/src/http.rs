@@ -807,13 +807,10 @@ async fn wait(
     Bearer(token): Bearer,
     Body(req): Body<feltkontor_wire::sync::WaitRequest>,
 ) -> ApiResult<feltkontor_wire::sync::WaitResponse> {
+    let started = std::time::Instant::now();
     let s2 = s.clone();
     let (staff, scope) = blocking(move || s2.central.live_scope(&token)).await?;
-    // Held a little shorter than the request timeout, so the answer is a normal one.
-    let hold = s
-        .request_timeout
-        .saturating_sub(Duration::from_secs(5))
-        .clamp(Duration::from_secs(1), WAIT_HOLD);
+    let hold = wait_hold(s.request_timeout, started.elapsed());
     let since = req.since;
     // Only a change in the worker's scope (or to it, or to the reference data) answers early.
     let generation = match s.live.wait(since, staff, &scope, hold).await {
@@ -827,6 +824,17 @@ async fn wait(
 
 /// The longest a live-update request is held open.
 pub const WAIT_HOLD: Duration = Duration::from_secs(25);
+
+/// How long a wait that began `elapsed` ago is held: a little shorter than the request timeout,
+/// so the answer is a normal one, counted from the request's start (under load the scope's
+/// read may have waited for a connection; counted from after it, the hold ran past the timeout
+/// and the device got a 503).
+fn wait_hold(request_timeout: Duration, elapsed: Duration) -> Duration {
+    request_timeout
+        .saturating_sub(Duration::from_secs(5))
+        .clamp(Duration::from_secs(1), WAIT_HOLD)
+        .saturating_sub(elapsed)
+}
 
 async fn openapi() -> Response {
     let json = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
@@ -955,4 +963,25 @@ pub fn router(state: Shared) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_answered_before_its_request_times_out() {
+        let timeout = Duration::from_secs(30);
+        assert_eq!(wait_hold(timeout, Duration::ZERO), WAIT_HOLD);
+        // Six seconds waiting for a connection: held the rest of the 25, not 25 more.
+        let elapsed = Duration::from_secs(6);
+        assert_eq!(wait_hold(timeout, elapsed), Duration::from_secs(19));
+        assert!(elapsed + wait_hold(timeout, elapsed) < timeout);
+        assert_eq!(wait_hold(timeout, Duration::from_secs(40)), Duration::ZERO);
+        // A short timeout holds a second at most.
+        assert_eq!(
+            wait_hold(Duration::from_secs(3), Duration::ZERO),
+            Duration::from_secs(1)
+        );
+    }
 }

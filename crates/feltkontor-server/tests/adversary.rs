@@ -751,12 +751,14 @@ fn unread_streams_exhaust_nothing(kind: Kind) {
             "--max-streams-per-device",
             "2",
             "--stream-send-timeout",
-            "4",
+            "8",
         ],
     );
     let a = Insider::enroll(&server, &db, "coord");
     let b = Insider::enroll(&server, &db, "coord");
     let psy = Insider::enroll(&server, &db, "psy");
+    let rt = rt();
+    let mut device = devices::device(&server, &db, "psy");
     let _held: Vec<_> = (0..2).map(|_| unread_stream(&server, &a.token)).collect();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let stream = json!({"cursors": {}, "limit": 5});
@@ -776,6 +778,18 @@ fn unread_streams_exhaust_nothing(kind: Kind) {
         "{:?}",
         full.body
     );
+    // A device's sync round goes on page by page instead of failing.
+    let refused = |server: &Server| {
+        server
+            .log_text()
+            .matches("path=/v1/sync/pull/stream}: feltkontor_server::http: request failed code=\"unavailable\"")
+            .count()
+    };
+    let before = refused(&server);
+    let report = device.sync(&rt);
+    assert!(report.pulled_records > 0);
+    assert!(refused(&server) > before, "the device was refused a stream");
+    devices::assert_converged(&rt, &device, "psy page by page");
     // Readiness tells the load balancer, while every place is still taken (asked at once: the
     // unread streams end after the send timeout).
     let ready = server.client().get("/ready", None);

@@ -2372,6 +2372,30 @@ fn live_updates_reach_every_instance_and_only_those_concerned(kind: Kind) {
     assert!(took < Duration::from_millis(1_500), "heard after {took:?}");
     outsider.sync(&rt);
     assert!(outsider.store.get::<Case>(w.case1).unwrap().is_some());
+
+    // Their wider scope holds for their next waits (each instance keeps a worker's live scope
+    // while their scope version stands): a colleague's change in the case wakes them.
+    let g_out = rt.block_on(outsider.remote.wait(0)).unwrap();
+    let p = new_person(w.case1, "Endnu en kontakt");
+    colleague.store.write(|wr| wr.put_person(&p)).unwrap();
+    let started = Instant::now();
+    let (heard, _) = rt.block_on(async {
+        tokio::join!(
+            async {
+                let g = outsider.remote.wait(g_out).await;
+                (g, started.elapsed())
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                sync_once(&colleague.remote, &mut colleague.store)
+                    .await
+                    .unwrap()
+            }
+        )
+    });
+    let (g, took) = heard;
+    assert_ne!(g.unwrap(), g_out, "the new participant hears of the case");
+    assert!(took < Duration::from_millis(1_500), "heard after {took:?}");
 }
 backends!(live_updates_reach_every_instance_and_only_those_concerned);
 

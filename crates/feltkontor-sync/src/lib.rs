@@ -539,6 +539,18 @@ impl Remote {
         Ok(PageStream { rx, task })
     }
 
+    /// One page by [`Remote::pull`], checked, as a stream that ends after it (the pull goes on
+    /// from the cursors it leaves).
+    async fn pull_one(&self, req: &PullRequest) -> Result<PageStream, SyncError> {
+        let page = CheckedPage::check(self.pull(req).await?)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(Ok(page));
+        Ok(PageStream {
+            rx,
+            task: tokio::spawn(async {}),
+        })
+    }
+
     /// Live updates: waits until the service applied a change after generation `since` (0:
     /// answers at once), at most about half a minute; returns the generation now. A different
     /// generation than `since` means: pull.
@@ -734,7 +746,13 @@ async fn pull_pages<L: StoreAccess>(
                     cursors: cursors.clone(),
                     limit: remote.page,
                 };
-                stream.insert(remote.pull_stream(&req).await?)
+                stream.insert(match remote.pull_stream(&req).await {
+                    Ok(s) => s,
+                    // Every stream place of the instance is taken (many devices at once): the
+                    // round goes on page by page, one request each, instead of failing.
+                    Err(SyncError::Refused { status: 503, .. }) => remote.pull_one(&req).await?,
+                    Err(e) => return Err(e),
+                })
             }
         };
         let page = match current.next().await {

@@ -118,6 +118,9 @@ pub struct Store {
     location: StoreLocation,
     /// Large pulled pages left the write-ahead log uncopied (see [`Store::checkpoint`]).
     wal_behind: bool,
+    /// The search vocabulary (`temp.search_terms`) holds every word of the search index (see
+    /// [`search`]): built at the first search, kept by every row indexed after.
+    vocabulary_ready: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -231,6 +234,7 @@ impl Store {
         drop(unwrapped.key);
         configure(&conn)?;
         migrate::apply(&mut conn, schema)?;
+        search::prepare_connection(&conn)?;
         let hlc = feltkontor_wire::Hlc::zero(device_id);
         conn.execute(
             "INSERT INTO device_state (singleton, device_id, worker_id, next_seq, hlc) VALUES (1, ?1, ?2, 1, ?3)",
@@ -243,6 +247,7 @@ impl Store {
             clock,
             location: location.clone(),
             wal_behind: false,
+            vocabulary_ready: Default::default(),
         })
     }
 
@@ -278,6 +283,7 @@ impl Store {
         configure(&conn)?;
         migrate::apply(&mut conn, known)?;
         migrate::verify(&conn)?;
+        search::prepare_connection(&conn)?;
         let store = Store {
             conn,
             device_id,
@@ -285,6 +291,7 @@ impl Store {
             clock,
             location: location.clone(),
             wal_behind: false,
+            vocabulary_ready: Default::default(),
         };
         // The key file records the service's address from inside the encrypted store (a
         // file from before addresses were recorded gets it at this unlock), so a lapsed lease

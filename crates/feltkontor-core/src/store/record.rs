@@ -190,7 +190,7 @@ pub(crate) fn reindex<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Resul
 /// table's search backlog (see `search_backlog`) is left for the catch-up.
 pub(crate) fn index_new<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Result<()> {
     if let Some(fts) = T::FTS {
-        conn.prepare_cached(sql_once(T::TABLE, "index", || {
+        let indexed = conn.prepare_cached(sql_once(T::TABLE, "index", || {
             format!(
                 "INSERT INTO {fts_table} (rowid, {cols}) SELECT rid, {exprs} FROM {table}
                  WHERE id = ?1 AND archived = 0
@@ -203,6 +203,10 @@ pub(crate) fn index_new<T: Record>(conn: &rusqlite::Connection, id: Uuid) -> Res
             )
         }))?
         .execute([id.to_string()])?;
+        // Its words join the search vocabulary (`search.rs`).
+        if indexed > 0 {
+            super::search::add_to_vocabulary(conn, &fts, T::TABLE, id)?;
+        }
     }
     Ok(())
 }

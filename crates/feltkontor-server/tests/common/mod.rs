@@ -426,5 +426,6 @@ pub mod baseline;
 pub mod convergence;
 pub mod devices;
 pub mod insider;
+pub mod municipal;
 pub mod proxy;
 pub mod world;
