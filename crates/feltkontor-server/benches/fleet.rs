@@ -26,7 +26,7 @@ mod common;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use common::devices::*;
-use common::municipal::{cpu_seconds, seed};
+use common::municipal::{seed, CpuMeter};
 use common::{Db, Kind, Server, FAST_LIMITS, PASSWORD};
 use feltkontor_central::params;
 use feltkontor_sync::Remote;
@@ -386,10 +386,8 @@ fn main() {
     };
     std::thread::sleep(measure_from - Instant::now());
     let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
-    let cpu = || {
-        let service: f64 = pids.iter().map(|p| cpu_seconds(None, Some(*p))).sum();
-        (service, cpu_seconds(Some("postgres"), None))
-    };
+    let (service_meter, db_meter) = (CpuMeter::of(&pids), CpuMeter::named("postgres"));
+    let cpu = || (service_meter.seconds(), db_meter.seconds());
     let (s0, d0) = cpu();
     let (p0, w0) = (
         counters.pulls.load(Ordering::Relaxed),

@@ -75,10 +75,7 @@ fn run(kind: Kind, factor: usize) -> Figures {
     }
     let seeded = seed(&db, factor);
     let server = Server::start(&db, &FAST_LIMITS);
-    let cpu = Cpu {
-        server: server.child.id(),
-        kind,
-    };
+    let cpu = Cpu::new(server.child.id(), kind);
 
     // First sync of the worker's new device.
     let mut worker = device(&server, &db, &seeded.worker);
@@ -229,7 +226,7 @@ fn rls_per_record(db: &Db, staff: uuid::Uuid) -> (f64, i64) {
         .connect()
         .unwrap();
     let mut owner = db.owner();
-    let mut time = |conn: &mut dyn feltkontor_central::db::Conn, worker: bool| {
+    let time = |conn: &mut dyn feltkontor_central::db::Conn, worker: bool| {
         let mut walls = Vec::new();
         let mut n = 0;
         for _ in 0..5 {

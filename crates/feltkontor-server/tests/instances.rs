@@ -71,7 +71,7 @@ fn three_instances_behind_a_balancer_lose_nothing_when_one_is_killed() {
         d.sync(&rt);
     }
     let audited_before = db.audited_writes();
-    let mut rng = StdRng::seed_from_u64(0x16_16);
+    let mut rng = StdRng::seed_from_u64(0x1616);
     let (mut kills, mut broke_off, mut rounds) = (0, 0, 0);
     let mut down: Option<usize> = None;
     for round in 0..24 {

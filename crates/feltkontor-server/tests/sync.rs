@@ -2354,21 +2354,8 @@ fn live_updates_reach_every_instance_and_only_those_concerned(kind: Kind) {
         legal_basis: None,
     };
     coord.store.write(|wr| wr.add_participant(&joined)).unwrap();
-    let started = Instant::now();
-    let (heard, _) = rt.block_on(async {
-        tokio::join!(
-            async {
-                let g = outsider.remote.wait(g_out).await;
-                (g, started.elapsed())
-            },
-            async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                sync_once(&coord.remote, &mut coord.store).await.unwrap()
-            }
-        )
-    });
-    let (g, took) = heard;
-    assert_ne!(g.unwrap(), g_out, "the new participant is told to pull");
+    let (g, took) = waited_while_syncing(&rt, &outsider, g_out, &mut coord);
+    assert_ne!(g, g_out, "the new participant is told to pull");
     assert!(took < Duration::from_millis(1_500), "heard after {took:?}");
     outsider.sync(&rt);
     assert!(outsider.store.get::<Case>(w.case1).unwrap().is_some());
@@ -2378,26 +2365,37 @@ fn live_updates_reach_every_instance_and_only_those_concerned(kind: Kind) {
     let g_out = rt.block_on(outsider.remote.wait(0)).unwrap();
     let p = new_person(w.case1, "Endnu en kontakt");
     colleague.store.write(|wr| wr.put_person(&p)).unwrap();
-    let started = Instant::now();
+    let (g, took) = waited_while_syncing(&rt, &outsider, g_out, &mut colleague);
+    assert_ne!(g, g_out, "the new participant hears of the case");
+    assert!(took < Duration::from_millis(1_500), "heard after {took:?}");
+}
+backends!(live_updates_reach_every_instance_and_only_those_concerned);
+
+/// `waiter` waits from generation `since` while `syncing` syncs 300 ms later: the generation
+/// answered, and after how long.
+fn waited_while_syncing(
+    rt: &tokio::runtime::Runtime,
+    waiter: &Device,
+    since: u64,
+    syncing: &mut Device,
+) -> (u64, std::time::Duration) {
+    let started = std::time::Instant::now();
     let (heard, _) = rt.block_on(async {
         tokio::join!(
             async {
-                let g = outsider.remote.wait(g_out).await;
+                let g = waiter.remote.wait(since).await;
                 (g, started.elapsed())
             },
             async {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                sync_once(&colleague.remote, &mut colleague.store)
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                sync_once(&syncing.remote, &mut syncing.store)
                     .await
                     .unwrap()
             }
         )
     });
-    let (g, took) = heard;
-    assert_ne!(g.unwrap(), g_out, "the new participant hears of the case");
-    assert!(took < Duration::from_millis(1_500), "heard after {took:?}");
+    (heard.0.unwrap(), heard.1)
 }
-backends!(live_updates_reach_every_instance_and_only_those_concerned);
 
 /// Migration 0013 on a database with history: every bucket's head continues from the old
 /// service-wide counter, at or above every number ever given — a purged record's included, on

@@ -16,20 +16,19 @@ pub const WORKER_SCOPE: usize = 1_000;
 pub const CASES: usize = 20_000;
 pub const NOTES_PER_CASE: usize = 50;
 
-/// CPU seconds used so far by the processes whose command name is `comm` (all of them), or by
-/// `pid` alone.
-pub fn cpu_seconds(comm: Option<&str>, pid: Option<u32>) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    let mut total = 0u64;
+/// The CPU ticks (utime + stime) of each living process whose command name is `comm` (all
+/// of them when `None`), or of `pids` only.
+fn ticks(comm: Option<&str>, pids: Option<&[u32]>) -> std::collections::HashMap<u32, u64> {
+    let mut found = std::collections::HashMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0.0;
+        return found;
     };
     for entry in dir.flatten() {
         let name = entry.file_name();
         let Some(p) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if pid.is_some_and(|want| want != p) {
+        if pids.is_some_and(|want| !want.contains(&p)) {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
@@ -45,25 +44,76 @@ pub fn cpu_seconds(comm: Option<&str>, pid: Option<u32>) -> f64 {
         // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
         let utime: u64 = fields.get(11).and_then(|s| s.parse().ok()).unwrap_or(0);
         let stime: u64 = fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
-        total += utime + stime;
+        found.insert(p, utime + stime);
     }
-    total as f64 / ticks
+    found
+}
+
+/// CPU seconds of a set of processes since the meter was made, never going back: each
+/// process's ticks count from when it was first seen (all of them for one born since), so a
+/// process that ends between two readings (a PostgreSQL backend, an autovacuum worker) keeps
+/// what was counted for it instead of making the sum fall. What it used between its last
+/// reading and its end is not counted.
+pub struct CpuMeter {
+    comm: Option<&'static str>,
+    pids: Option<Vec<u32>>,
+    seen: std::cell::RefCell<std::collections::HashMap<u32, u64>>,
+    total: std::cell::Cell<u64>,
+}
+
+impl CpuMeter {
+    /// Every process named `comm` (PostgreSQL's: `postgres`).
+    pub fn named(comm: &'static str) -> CpuMeter {
+        CpuMeter::new(Some(comm), None)
+    }
+
+    pub fn of(pids: &[u32]) -> CpuMeter {
+        CpuMeter::new(None, Some(pids.to_vec()))
+    }
+
+    fn new(comm: Option<&'static str>, pids: Option<Vec<u32>>) -> CpuMeter {
+        let seen = ticks(comm, pids.as_deref());
+        CpuMeter {
+            comm,
+            pids,
+            seen: std::cell::RefCell::new(seen),
+            total: std::cell::Cell::new(0),
+        }
+    }
+
+    /// CPU seconds counted so far.
+    pub fn seconds(&self) -> f64 {
+        let now = ticks(self.comm, self.pids.as_deref());
+        let mut seen = self.seen.borrow_mut();
+        let mut total = self.total.get();
+        for (pid, t) in &now {
+            total += t.saturating_sub(seen.get(pid).copied().unwrap_or(0));
+        }
+        *seen = now;
+        self.total.set(total);
+        total as f64 / 100.0 // USER_HZ on Linux
+    }
 }
 
 /// CPU of the service process and of the database's processes.
 pub struct Cpu {
-    pub server: u32,
-    pub kind: Kind,
+    server: CpuMeter,
+    db: Option<CpuMeter>,
 }
 
 impl Cpu {
+    pub fn new(server: u32, kind: Kind) -> Cpu {
+        Cpu {
+            server: CpuMeter::of(&[server]),
+            db: (kind == Kind::Postgres).then(|| CpuMeter::named("postgres")),
+        }
+    }
+
     pub fn now(&self) -> (f64, f64) {
-        let server = cpu_seconds(None, Some(self.server));
-        let db = match self.kind {
-            Kind::Postgres => cpu_seconds(Some("postgres"), None),
-            Kind::Sqlite => 0.0,
-        };
-        (server, db)
+        (
+            self.server.seconds(),
+            self.db.as_ref().map(CpuMeter::seconds).unwrap_or(0.0),
+        )
     }
 }
 
