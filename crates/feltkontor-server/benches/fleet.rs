@@ -312,7 +312,7 @@ fn main() {
             .expect("a team of two or more");
         let mut d = device_at(&servers[team % INSTANCES].base, &db, &username(i));
         let t = Instant::now();
-        let report = d.sync(&rt_current());
+        let report = d.sync(&common::devices::rt());
         eprintln!(
             "writer {team}: first sync of {} records in {:?}",
             report.pulled_records,
@@ -354,7 +354,7 @@ fn main() {
     let writer = {
         let written = written.clone();
         std::thread::spawn(move || {
-            let rt = rt_current();
+            let rt = common::devices::rt();
             let mut n = 0usize;
             let mut next = Instant::now();
             while Instant::now() < end {
@@ -478,11 +478,4 @@ async fn at_most<T: Send + 'static>(
         out.push(t.await.unwrap());
     }
     out
-}
-
-fn rt_current() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }

@@ -388,7 +388,7 @@ fn propagation(rt: &tokio::runtime::Runtime) -> Vec<f64> {
     let ids: Vec<uuid::Uuid> = people.iter().map(|p| p.id.0).collect();
     let (tx, rx) = std::sync::mpsc::channel::<(usize, Instant)>();
     let reader_thread = std::thread::spawn(move || {
-        let rt = rt_current();
+        let rt = common::devices::rt();
         let mut heard = rt.block_on(reader.remote.wait(0)).unwrap();
         let mut seen = [false; N];
         while seen.iter().any(|s| !s) {
@@ -423,13 +423,6 @@ fn propagation(rt: &tokio::runtime::Runtime) -> Vec<f64> {
     assert_eq!(lat.len(), N);
     lat.sort_by(|a, b| a.total_cmp(b));
     lat
-}
-
-fn rt_current() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 struct Load {

@@ -147,14 +147,16 @@ pub(crate) fn prepare_connection(conn: &rusqlite::Connection) -> Result<()> {
 pub(crate) fn add_to_vocabulary(
     conn: &rusqlite::Connection,
     fts: &FtsIndex,
-    table: &str,
+    table: &'static str,
     id: uuid::Uuid,
 ) -> Result<()> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO temp.search_split (text) SELECT concat_ws(' ', {}) FROM {}
-         WHERE rowid = (SELECT rid FROM {table} WHERE id = ?1)",
-        fts.columns, fts.table
-    ))?
+    conn.prepare_cached(super::record::sql_once(table, "vocabulary", || {
+        format!(
+            "INSERT INTO temp.search_split (text) SELECT concat_ws(' ', {}) FROM {}
+             WHERE rowid = (SELECT rid FROM {table} WHERE id = ?1)",
+            fts.columns, fts.table
+        )
+    }))?
     .execute([id.to_string()])?;
     split_into_vocabulary(conn)
 }
